@@ -1,0 +1,1 @@
+"""Built-in analyzer families, one folder each (see ARCHITECTURE.md)."""

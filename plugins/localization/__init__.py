@@ -1,0 +1,1 @@
+"""Forgery localisation: per-pixel maps of where an image may have been edited."""

@@ -1,0 +1,66 @@
+"""Error level analysis: where does the image react differently to one more JPEG save?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, RunContext, param
+from workbench.core.results import Heatmap
+
+
+@dataclass
+class ElaParams:
+    quality: int = param(90, "Re-save JPEG quality", "quality of the test re-compression", min=1, max=100)
+    scale: float = param(
+        20.0, "Amplification", "error × amplification / 255 gives the map value", min=0.1, max=255.0
+    )
+
+
+def error_levels(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """Per-pixel absolute difference (max over R, G, B) between the image and its JPEG re-save.
+
+    This is the standard ELA definition (Krawetz 2007): regions already compressed at this
+    quality change little, while pasted or retouched regions change more.
+    """
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG re-compression failed")
+    resaved = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return cv2.absdiff(bgr, resaved).max(axis=2)
+
+
+class ElaAnalyzer(Analyzer):
+    id = "ela"
+    title = "Error level analysis"
+    version = "1.0"
+    Params = ElaParams
+    card_file = Path(__file__).with_name("ela.md")
+
+    def run(self, media: Media, params: ElaParams, ctx: RunContext) -> Heatmap:
+        ctx.progress(0.1, "decoding")
+        rgb = media.pixels()
+        ctx.check_cancelled()
+        ctx.progress(0.4, f"re-saving at quality {params.quality}")
+        errors = error_levels(rgb, params.quality)
+        ctx.check_cancelled()
+        heat = np.minimum(errors.astype(np.float32) * (params.scale / 255.0), 1.0)
+        ctx.progress(1.0, "done")
+        return Heatmap(
+            analyzer=self.id,
+            score=None,
+            score_meaning="no image-level score: ELA is a visual aid to read, not a detector",
+            map=heat,
+            legend_low="same error as a re-save (consistent)",
+            legend_high=f"error ≥ {255.0 / params.scale:.0f} levels (reacts differently)",
+            stats={
+                "mean_error": round(float(errors.mean()), 3),
+                "p99_error": float(np.percentile(errors, 99)),
+                "max_error": float(errors.max()),
+            },
+        )

@@ -1,0 +1,1 @@
+"""Metadata: EXIF/XMP/IPTC, GPS, embedded thumbnail, JPEG quantisation, file hashes."""

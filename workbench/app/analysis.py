@@ -1,0 +1,51 @@
+"""Running chosen analyzers on one evidence item and storing the results: the single code
+path behind the GUI's Run button and `workbench analyze`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.app.case import Case, Evidence, Run
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
+from workbench.core.plugin import Analyzer, RunContext, run_analyzer
+from workbench.core.results import Result, Status
+
+
+@dataclass
+class Planned:
+    """An analyzer with validated parameters, ready to run."""
+
+    analyzer: Analyzer
+    params: Any
+
+
+def analyze(
+    case: Case,
+    evidence: Evidence,
+    plan: list[Planned],
+    progress: Callable[[float, str], None] | None = None,
+    cancel_event: threading.Event | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Run]:
+    """Run each planned analyzer in turn; every outcome (even a failure) is stored and logged."""
+    cancel_event = cancel_event or threading.Event()
+    try:
+        media = case.open_media(evidence, max_pixels=max_pixels)
+    except MediaError as exc:
+        return [case.save_result(evidence.id, Result(p.analyzer.id, Status.ERROR, str(exc))) for p in plan]
+
+    runs = []
+    for i, item in enumerate(plan):
+        def step(fraction: float, message: str, i: int = i, title: str = item.analyzer.title) -> None:
+            if progress:
+                progress((i + fraction) / len(plan), f"{title}: {message}" if message else title)
+
+        if cancel_event.is_set():
+            result = Result(item.analyzer.id, Status.CANCELLED, "cancelled by the user")
+        else:
+            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event))
+        runs.append(case.save_result(evidence.id, result))
+    return runs

@@ -1,0 +1,304 @@
+"""A case: one folder with an embedded SQLite database and a `blobs/` folder.
+
+The database holds the evidence (path + SHA-256 at import), every run with its serialised
+Result, and an append-only audit log of who did what and when. Arrays live in `blobs/`.
+Evidence files themselves are only referenced, never copied or modified.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from workbench import __version__
+from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
+from workbench.core.plugin import current_user
+from workbench.core.results import Result
+
+DB_NAME = "case.sqlite"
+THUMB_SIZE = 256
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kind TEXT NOT NULL, format TEXT, width INTEGER, height INTEGER,
+    warnings TEXT NOT NULL DEFAULT '[]', added_at TEXT NOT NULL, added_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, evidence_id INTEGER NOT NULL REFERENCES evidence(id),
+    analyzer TEXT NOT NULL, status TEXT NOT NULL, score REAL, result TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+class DuplicateEvidence(MediaError):
+    """The file is already in the case (same SHA-256); `existing` is that item."""
+
+    def __init__(self, message: str, existing: Evidence) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+class CaseError(Exception):
+    """A case folder that cannot be created or opened; the message is for the analyst."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Evidence:
+    id: int
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    kind: str
+    format: str
+    width: int
+    height: int
+    warnings: list[str] = field(default_factory=list)
+    added_at: str = ""
+    added_by: str = ""
+
+
+@dataclass
+class Run:
+    id: int
+    evidence_id: int
+    result: Result
+    finished_at: str
+    arrays: dict[str, Any] = field(default_factory=dict)
+    """Absolute paths of the saved arrays by field name (a dict of paths for dict fields)."""
+
+
+@dataclass
+class AuditEntry:
+    at: str
+    user: str
+    action: str
+    detail: str
+
+
+class Case:
+    """Thread-safe access to one case folder (jobs write results from worker threads)."""
+
+    def __init__(self, root: Path, db: sqlite3.Connection) -> None:
+        self.root = root
+        self._db = db
+        self._lock = threading.RLock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path, name: str = "", analyst: str = "") -> Case:
+        root = Path(root)
+        if (root / DB_NAME).exists():
+            raise CaseError(f"{root} already holds a case: open it instead")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaseError(f"cannot create the case folder {root}: {exc.strerror or exc}") from exc
+        case = cls._connect(root)
+        case._set_meta("name", name or root.name)
+        case._set_meta("analyst", analyst or current_user())
+        case._set_meta("created_at", now())
+        case.log("case created", f"Forensic Workbench {__version__}")
+        return case
+
+    @classmethod
+    def open(cls, root: str | Path) -> Case:
+        root = Path(root)
+        if not (root / DB_NAME).is_file():
+            raise CaseError(f"{root} is not a case folder (no {DB_NAME})")
+        case = cls._connect(root)
+        case.log("case opened", f"Forensic Workbench {__version__}")
+        return case
+
+    @classmethod
+    def _connect(cls, root: Path) -> Case:
+        try:
+            db = sqlite3.connect(root / DB_NAME, check_same_thread=False, isolation_level=None)
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise CaseError(f"cannot open the case database in {root}: {exc}") from exc
+        (root / "blobs").mkdir(exist_ok=True)
+        return cls(root, db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- metadata ---------------------------------------------------------------------------
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _meta(self, key: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    @property
+    def name(self) -> str:
+        return self._meta("name")
+
+    @property
+    def analyst(self) -> str:
+        return self._meta("analyst")
+
+    def set_details(self, name: str, analyst: str) -> None:
+        self._set_meta("name", name)
+        self._set_meta("analyst", analyst)
+        self.log("case details changed", f"name={name!r}, analyst={analyst!r}")
+
+    # -- audit ------------------------------------------------------------------------------
+    def log(self, action: str, detail: str = "") -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO audit (at, user, action, detail) VALUES (?, ?, ?, ?)",
+                (now(), current_user(), action, detail),
+            )
+
+    def audit(self) -> list[AuditEntry]:
+        with self._lock:
+            rows = self._db.execute("SELECT at, user, action, detail FROM audit ORDER BY id").fetchall()
+        return [AuditEntry(*r) for r in rows]
+
+    # -- evidence ---------------------------------------------------------------------------
+    def add_evidence(self, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Evidence:
+        """Validate, hash and register a file; raises MediaError with the reason if unusable."""
+        media = open_media(path, max_pixels=max_pixels)
+        existing = self.find_evidence(media.sha256)
+        if existing is not None:
+            raise DuplicateEvidence(
+                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing
+            )
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO evidence (path, name, sha256, size, kind, format, width, height, warnings,"
+                " added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(media.path), media.name, media.sha256, media.size, media.kind.value, media.format,
+                 media.width, media.height, json.dumps(media.warnings), now(), current_user()),
+            )
+            evidence_id = int(cur.lastrowid)
+        self._write_thumbnail(evidence_id, media)
+        self.log("evidence added", f"#{evidence_id} {media.path} sha256={media.sha256}")
+        return self.evidence(evidence_id)
+
+    def _write_thumbnail(self, evidence_id: int, media: Media) -> None:
+        im = Image.fromarray(media.pixels())
+        im.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        im.save(self.thumbnail_path(evidence_id))
+
+    def thumbnail_path(self, evidence_id: int) -> Path:
+        folder = self.root / "blobs" / "thumbs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{evidence_id}.png"
+
+    def evidence(self, evidence_id: int) -> Evidence:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE id = ?", (evidence_id,)).fetchone()
+        if row is None:
+            raise KeyError(evidence_id)
+        return _evidence_from_row(row)
+
+    def find_evidence(self, sha256: str) -> Evidence | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE sha256 = ?", (sha256,)).fetchone()
+        return _evidence_from_row(row) if row else None
+
+    def all_evidence(self) -> list[Evidence]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence ORDER BY id").fetchall()
+        return [_evidence_from_row(r) for r in rows]
+
+    def open_media(self, evidence: Evidence, max_pixels: int = DEFAULT_MAX_PIXELS) -> Media:
+        """Re-open evidence for analysis, refusing it if it changed since import."""
+        media = open_media(evidence.path, max_pixels=max_pixels)
+        if media.sha256 != evidence.sha256:
+            raise MediaError(
+                f"{evidence.name}: the file changed since import (SHA-256 {media.sha256[:12]}… "
+                f"instead of {evidence.sha256[:12]}…)"
+            )
+        return media
+
+    # -- runs -------------------------------------------------------------------------------
+    def save_result(self, evidence_id: int, result: Result) -> Run:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO runs (evidence_id, analyzer, status, score, result, finished_at)"
+                " VALUES (?, ?, ?, ?, '{}', ?)",
+                (evidence_id, result.analyzer, result.status.value, result.score, now()),
+            )
+            run_id = int(cur.lastrowid)
+        folder = self.run_folder(run_id)
+        try:
+            doc = result.save(folder)
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            with self._lock:
+                self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            raise
+        with self._lock:
+            self._db.execute("UPDATE runs SET result = ? WHERE id = ?", (json.dumps(doc), run_id))
+        prov = result.provenance
+        params = json.dumps(prov.params) if prov else "{}"
+        self.log("analysis run", f"{result.analyzer} on #{evidence_id}: {result.status.value} params={params}")
+        return self.run(run_id)
+
+    def run_folder(self, run_id: int) -> Path:
+        return self.root / "blobs" / "runs" / str(run_id)
+
+    def run(self, run_id: int) -> Run:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, evidence_id, result, finished_at FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        return self._run_from_row(row)
+
+    def latest_runs(self, evidence_id: int) -> list[Run]:
+        """The newest run of each analyzer on this evidence, in the order they were first run."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, evidence_id, result, finished_at FROM runs WHERE id IN"
+                " (SELECT MAX(id) FROM runs WHERE evidence_id = ? GROUP BY analyzer) ORDER BY id",
+                (evidence_id,),
+            ).fetchall()
+        return [self._run_from_row(r) for r in rows]
+
+    def _run_from_row(self, row: tuple[Any, ...]) -> Run:
+        run_id, evidence_id, text, finished = row
+        doc, folder = json.loads(text), self.run_folder(run_id)
+        arrays = {
+            name: {k: str(folder / v) for k, v in ref.items()} if isinstance(ref, dict) else str(folder / ref)
+            for name, ref in doc.get("arrays", {}).items()
+        }
+        return Run(run_id, evidence_id, Result.load(doc, folder), finished, arrays)
+
+
+_EVIDENCE_COLUMNS = "id, path, name, sha256, size, kind, format, width, height, warnings, added_at, added_by"
+
+
+def _evidence_from_row(row: tuple[Any, ...]) -> Evidence:
+    values = list(row)
+    values[1] = Path(values[1])
+    values[9] = json.loads(values[9])
+    return Evidence(*values)
+

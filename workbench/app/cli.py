@@ -1,0 +1,155 @@
+"""`workbench analyze` / `workbench analyzers`: the headless twin of the GUI, same code path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from workbench import __version__
+from workbench.app.analysis import Planned, analyze
+from workbench.app.case import Case, CaseError, Evidence, Run
+from workbench.app.importing import import_paths
+from workbench.app.paths import data_dir
+from workbench.core import registry
+from workbench.core.media import DEFAULT_MAX_PIXELS
+from workbench.core.results import Status
+
+
+class CliError(Exception):
+    """A problem worth one line on stderr and a non-zero exit code."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="Forensic Workbench, headless.")
+    parser.add_argument("--version", action="version", version=f"Forensic Workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("analyzers", help="list the analyzer ids")
+    an = sub.add_parser("analyze", help="analyze files or folders")
+    an.add_argument("paths", nargs="+", help="image files or folders")
+    an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
+    an.add_argument("--case", type=Path, help="case folder to use or create (default: a new one in the user data folder)")
+    an.add_argument("--json", type=Path, help="write results as JSON here")
+    an.add_argument("--report", type=Path, help="write the PDF report here")
+    an.add_argument("--param", "-p", action="append", default=[], metavar="ID.NAME=VALUE",
+                    help="analyzer parameter, e.g. ela.quality=80 (repeatable)")
+    an.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse images above this many pixels (default {DEFAULT_MAX_PIXELS:,})")
+    an.add_argument("--name", default="", help="case name (new cases)")
+    an.add_argument("--analyst", default="", help="analyst name (new cases)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "analyzers":
+            return list_analyzers()
+        return run_analyze(args)
+    except (CliError, CaseError, OSError) as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def list_analyzers() -> int:
+    for analyzer_id, analyzer in registry.analyzers().items():
+        needs = f"  (models: {', '.join(analyzer.models)})" if analyzer.models else ""
+        print(f"{analyzer_id}\t{analyzer.title}{needs}")
+    for spec, reason in registry.load_errors().items():
+        print(f"# failed to load {spec}: {reason}", file=sys.stderr)
+    return 0
+
+
+def make_plan(ids: str | None, raw_params: list[str]) -> list[Planned]:
+    chosen = [i.strip() for i in ids.split(",") if i.strip()] if ids else list(registry.analyzers())
+    values: dict[str, dict[str, str]] = {}
+    for item in raw_params:
+        key, sep, value = item.partition("=")
+        analyzer_id, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise CliError(f"--param {item!r}: expected ID.NAME=VALUE, e.g. ela.quality=80")
+        values.setdefault(analyzer_id, {})[name] = value
+    unknown = (set(chosen) | set(values)) - set(registry.analyzers())
+    if unknown:
+        raise CliError(f"unknown analyzer(s) {', '.join(sorted(unknown))}; available: "
+                       f"{', '.join(registry.analyzers())}")
+    try:
+        return [Planned(registry.get(i), registry.get(i).params_from(values.get(i))) for i in chosen]
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def open_or_create_case(args: argparse.Namespace) -> Case:
+    if args.case is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        return Case.create(data_dir() / "cases" / f"cli-{stamp}", args.name, args.analyst)
+    if (args.case / "case.sqlite").exists():
+        return Case.open(args.case)
+    return Case.create(args.case, args.name, args.analyst)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    plan = make_plan(args.analyzers, args.param)
+    case = open_or_create_case(args)
+    print(f"case: {case.root}", file=sys.stderr)
+    imported = import_paths(case, args.paths, max_pixels=args.max_pixels)
+    items = imported.added + imported.already_present
+    for path, reason in imported.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+    entries = []
+    problems = [reason for _, reason in imported.skipped]
+    for n, evidence in enumerate(items, 1):
+        def progress(fraction: float, message: str, n: int = n) -> None:
+            print(f"[{n}/{len(items)}] {evidence.name}: {message} ({fraction:.0%})", file=sys.stderr)
+
+        runs = analyze(case, evidence, plan, progress=progress, max_pixels=args.max_pixels)
+        entries.append(evidence_json(evidence, runs))
+        problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
+                     for r in runs if r.result.status is not Status.OK]
+
+    doc = {
+        "tool": "Forensic Workbench",
+        "version": __version__,
+        "case": str(case.root),
+        "evidence": entries,
+        "skipped": [{"path": str(p), "reason": r} for p, r in imported.skipped],
+    }
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"json: {args.json}", file=sys.stderr)
+    if args.report:
+        from workbench.app.report import write_pdf
+
+        write_pdf(case, args.report)
+        print(f"report: {args.report}", file=sys.stderr)
+    case.close()
+    if not items and not problems:
+        problems.append("no evidence to analyze")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s), see above)" if len(problems) > 1 else ""
+        print(f"workbench: error: {problems[0]}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def evidence_json(evidence: Evidence, runs: list[Run]) -> dict[str, Any]:
+    return {
+        "path": str(evidence.path),
+        "sha256": evidence.sha256,
+        "kind": evidence.kind,
+        "format": evidence.format,
+        "size": evidence.size,
+        "width": evidence.width,
+        "height": evidence.height,
+        "warnings": evidence.warnings,
+        "results": [result_json(run) for run in runs],
+    }
+
+
+def result_json(run: Run) -> dict[str, Any]:
+    """The result's fields plus absolute paths of its arrays (`map` is the heat map `.npy`)."""
+    return run.result.describe() | run.arrays

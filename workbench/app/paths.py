@@ -1,0 +1,23 @@
+"""Where the application keeps its own files (never beside the evidence)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "ForensicWorkbench"
+
+
+def data_dir() -> Path:
+    """User data folder; `WORKBENCH_DATA_DIR` overrides it (tests, portable installs)."""
+    override = os.environ.get("WORKBENCH_DATA_DIR")
+    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resources_dir() -> Path:
+    """Bundled resources, next to the package in a checkout and in the PyInstaller folder."""
+    return Path(__file__).resolve().parents[2] / "resources"

@@ -1,0 +1,1 @@
+"""Qt-free core: media, results, the analyzer API and the device choice."""

@@ -1,0 +1,204 @@
+"""Evidence files opened read-only, validated up front so analyzers never see a bad file.
+
+Every way a file can be unusable (missing, unreadable, empty, truncated, unsupported, too many
+pixels) becomes a `MediaError` whose message an analyst can act on; nothing here writes to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from workbench.core.hashing import sha256_file
+
+# We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
+# Pillow's global DecompressionBombError, which would fire at a fixed size we cannot explain.
+Image.MAX_IMAGE_PIXELS = None
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Default pixel limit: a 100-megapixel RGB image already needs ~1.2 GB as float32 maps."""
+
+
+class MediaKind(str, Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class MediaError(Exception):
+    """A file that cannot be used as evidence; the message is meant for the analyst."""
+
+
+IMAGE_FORMATS_BY_EXTENSION: dict[str, set[str]] = {
+    ".jpg": {"JPEG", "MPO"},
+    ".jpeg": {"JPEG", "MPO"},
+    ".jpe": {"JPEG"},
+    ".jfif": {"JPEG"},
+    ".png": {"PNG"},
+    ".tif": {"TIFF"},
+    ".tiff": {"TIFF"},
+    ".bmp": {"BMP"},
+    ".gif": {"GIF"},
+    ".webp": {"WEBP"},
+    ".ppm": {"PPM"},
+    ".pgm": {"PPM"},
+}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv"}
+SUPPORTED_FORMATS = {fmt for fmts in IMAGE_FORMATS_BY_EXTENSION.values() for fmt in fmts}
+
+
+def looks_like_media(path: Path) -> bool:
+    """Cheap filter for folder imports: known image/video extension, not a hidden file."""
+    suffix = path.suffix.lower()
+    return not path.name.startswith(".") and (
+        suffix in IMAGE_FORMATS_BY_EXTENSION or suffix in VIDEO_EXTENSIONS
+    )
+
+
+@dataclass
+class Media:
+    """One evidence file. Pixels are decoded lazily and cached; the file is only ever read."""
+
+    path: Path
+    sha256: str
+    size: int
+    kind: MediaKind
+    format: str
+    width: int
+    height: int
+    mode: str
+    warnings: list[str] = field(default_factory=list)
+    _pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+    def raw_bytes(self) -> bytes:
+        with open(self.path, "rb") as fh:
+            return fh.read()
+
+    def pil(self) -> Image.Image:
+        """A fresh Pillow image decoded from the bytes (metadata, quantisation tables...)."""
+        im = Image.open(io.BytesIO(self.raw_bytes()))
+        im.load()
+        return im
+
+    def pixels(self) -> np.ndarray:
+        """RGB uint8 array (H, W, 3) of the stored pixels (EXIF orientation is not applied)."""
+        with self._lock:
+            if self._pixels is None:
+                arr = to_rgb8(self.pil())
+                arr.setflags(write=False)
+                self._pixels = arr
+            return self._pixels
+
+
+def to_rgb8(im: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to RGB uint8, rescaling high bit-depth data instead of clipping."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        gray = arr.round().astype(np.uint8)
+        return np.ascontiguousarray(np.stack([gray] * 3, axis=-1))
+    return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+
+
+def open_media(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    sha256: str | None = None,
+) -> Media:
+    """Validate and open an evidence file, hashing it unless the caller already did.
+
+    The image is fully decoded once here, so truncation is reported at import time rather
+    than halfway through an analysis.
+    """
+    path = Path(path)
+    _check_readable(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(f"{path.name}: the file is empty (0 bytes)")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        raise MediaError(f"{path.name}: video evidence is not supported yet in this version")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise MediaError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
+
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise MediaError(
+            f"{path.name}: not a supported image format (or the header is corrupt)"
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"{path.name}: the image header is corrupt ({exc})") from exc
+
+    fmt = im.format or "unknown"
+    if fmt not in SUPPORTED_FORMATS:
+        raise MediaError(f"{path.name}: {fmt} images are not supported")
+    width, height = im.size
+    if width * height > max_pixels:
+        raise MediaError(
+            f"{path.name}: {width}×{height} = {width * height / 1e6:.0f} megapixels exceeds the "
+            f"limit of {max_pixels / 1e6:.0f} megapixels (a possible decompression bomb; raise "
+            f"the limit in Preferences or with --max-pixels if the file is genuine)"
+        )
+    warnings = _format_warnings(path, im)
+    try:
+        im.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"{path.name}: the image data is truncated or corrupt ({exc})") from exc
+    except MemoryError as exc:
+        raise MediaError(f"{path.name}: not enough memory to decode the image") from exc
+
+    return Media(
+        path=path.resolve(),
+        sha256=sha256 or sha256_file(path),
+        size=size,
+        kind=MediaKind.IMAGE,
+        format=fmt,
+        width=width,
+        height=height,
+        mode=im.mode,
+        warnings=warnings,
+    )
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise MediaError(f"{path.name}: permission denied (the file is not readable)")
+
+
+def _format_warnings(path: Path, im: Image.Image) -> list[str]:
+    warnings = []
+    expected = IMAGE_FORMATS_BY_EXTENSION.get(path.suffix.lower())
+    if expected is None:
+        warnings.append(f"unusual extension '{path.suffix}' for a {im.format} file")
+    elif im.format not in expected:
+        warnings.append(
+            f"extension '{path.suffix}' does not match the content ({im.format}): "
+            "the file may have been renamed"
+        )
+    if getattr(im, "n_frames", 1) > 1:
+        warnings.append(f"{im.n_frames} frames: only the first is analysed")
+    return warnings

@@ -1,0 +1,169 @@
+"""The analyzer contract and the one place that turns a run into a `Result` with provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar, get_type_hints
+
+from workbench import __version__
+from workbench.core.media import Media, MediaKind
+from workbench.core.results import Provenance, Result, Status
+
+
+class Cancelled(Exception):
+    """Raised inside an analyzer (via `RunContext.check_cancelled`) to stop early."""
+
+
+class ModelUnavailable(Exception):
+    """A model an analyzer needs is not installed or fails verification."""
+
+
+ProgressCallback = Callable[[float, str], None]
+
+
+class RunContext:
+    """Handed to `Analyzer.run` by the job runner: progress, cancellation, device, models."""
+
+    def __init__(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel_event: threading.Event | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self._progress = progress
+        self._cancel = cancel_event or threading.Event()
+        self.device = device
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self._progress is not None:
+            self._progress(min(max(fraction, 0.0), 1.0), message)
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+
+def param(default: Any, label: str, help: str = "", **limits: Any) -> Any:
+    """A parameter field; `limits` (min, max, choices) drive validation and the GUI form."""
+    return dataclasses.field(default=default, metadata={"label": label, "help": help, **limits})
+
+
+class Analyzer:
+    """Base class of every analyzer. Subclasses set the class attributes and `run`.
+
+    Analyzers are pure computation: no Qt, no writing next to the evidence.
+    """
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({MediaKind.IMAGE})
+    Params: ClassVar[type]
+    models: ClassVar[tuple[str, ...]] = ()
+    card_file: ClassVar[Path]
+
+    @property
+    def card(self) -> str:
+        """The analyzer's Markdown card: what it shows, how to read it, limits, reference."""
+        return self.card_file.read_text(encoding="utf-8")
+
+    def run(self, media: Media, params: Any, ctx: RunContext) -> Result:
+        raise NotImplementedError
+
+    def params_from(self, values: dict[str, Any] | None = None) -> Any:
+        """Build and validate a Params instance, coercing strings (from the CLI) to field types."""
+        values = values or {}
+        fields = {f.name: f for f in dataclasses.fields(self.Params)}
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise ValueError(
+                f"{self.id}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(fields)}"
+            )
+        hints = get_type_hints(self.Params)
+        kwargs = {name: _coerce(self.id, name, hints[name], value) for name, value in values.items()}
+        params = self.Params(**kwargs)
+        for f in fields.values():
+            _check_limits(self.id, f, getattr(params, f.name))
+        return params
+
+
+def _coerce(analyzer: str, name: str, typ: Any, value: Any) -> Any:
+    try:
+        if typ is bool and isinstance(value, str):
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return value.lower() in {"1", "true", "yes", "on"}
+        if isinstance(typ, type) and issubclass(typ, Enum):
+            return typ(value)
+        if typ in (int, float, str):
+            return typ(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{analyzer}: parameter {name}={value!r} is not a valid {typ.__name__}") from exc
+    return value
+
+
+def _check_limits(analyzer: str, f: dataclasses.Field, value: Any) -> None:
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"{analyzer}: parameter {f.name}={value} is outside [{lo}, {hi}]")
+
+
+def run_analyzer(
+    analyzer: Analyzer, media: Media, params: Any, ctx: RunContext
+) -> Result:
+    """Run one analyzer and always return a Result: ok, error, unavailable or cancelled.
+
+    Provenance (versions, parameters, input hash, device, timing, user) is attached here so
+    no analyzer can forget it.
+    """
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    if media.kind not in analyzer.accepts:
+        result = Result(analyzer.id, Status.ERROR, f"{analyzer.title} does not accept {media.kind.value} evidence")
+    else:
+        try:
+            result = analyzer.run(media, params, ctx)
+        except Cancelled:
+            result = Result(analyzer.id, Status.CANCELLED, "cancelled by the user")
+        except ModelUnavailable as exc:
+            result = Result(analyzer.id, Status.UNAVAILABLE, f"model not installed: {exc}")
+        except MemoryError:
+            result = Result(analyzer.id, Status.ERROR, "not enough memory for this image")
+        except Exception as exc:  # noqa: BLE001 - an analyzer bug must not take the case down
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            result = Result(
+                analyzer.id,
+                Status.ERROR,
+                f"{type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})",
+            )
+    result.provenance = Provenance(
+        analyzer=analyzer.id,
+        version=analyzer.version,
+        params=dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {},
+        input_sha256=media.sha256,
+        tool_version=__version__,
+        device=ctx.device,
+        started_at=started.isoformat(timespec="seconds"),
+        run_time_s=round(time.perf_counter() - t0, 4),
+        user=current_user(),
+    )
+    return result
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,51 @@
+"""The built-in analyzers, imported only when first asked for so the window starts fast.
+
+A plugin that fails to import is reported (`load_errors`), never allowed to take the
+application down with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from workbench.core.plugin import Analyzer
+
+BUILTIN: tuple[str, ...] = (
+    "plugins.metadata.analyzer:MetadataAnalyzer",
+    "plugins.localization.ela:ElaAnalyzer",
+)
+
+
+@cache
+def _load() -> tuple[dict[str, Analyzer], dict[str, str]]:
+    found: dict[str, Analyzer] = {}
+    errors: dict[str, str] = {}
+    for spec in BUILTIN:
+        module, _, name = spec.partition(":")
+        try:
+            analyzer = getattr(importlib.import_module(module), name)()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+            errors[spec] = f"{type(exc).__name__}: {exc}"
+            continue
+        found[analyzer.id] = analyzer
+    return found, errors
+
+
+def analyzers() -> dict[str, Analyzer]:
+    """All working analyzers by id, in the order of BUILTIN."""
+    return _load()[0]
+
+
+def load_errors() -> dict[str, str]:
+    """Plugins that failed to import, with the reason."""
+    return _load()[1]
+
+
+def get(analyzer_id: str) -> Analyzer:
+    try:
+        return analyzers()[analyzer_id]
+    except KeyError:
+        raise KeyError(
+            f"unknown analyzer '{analyzer_id}'; available: {', '.join(analyzers())}"
+        ) from None

@@ -1,0 +1,168 @@
+"""Typed analysis results: plain data that serialises to JSON plus `.npy` side files.
+
+The same serialisation is the case store's blob format and the CLI's output, so there is
+one format to keep compatible. Array-valued fields are declared with `array_field()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Status(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+    UNAVAILABLE = "unavailable"
+    CANCELLED = "cancelled"
+
+
+def array_field(*, optional: bool = False) -> Any:
+    """A dataclass field holding an ndarray (or a dict name → ndarray), stored as `.npy`."""
+    default = {"default": None} if optional else {"default_factory": dict}
+    return field(metadata={"array": True}, repr=False, compare=False, **default)
+
+
+@dataclass
+class Provenance:
+    """Everything needed to reproduce or audit one run."""
+
+    analyzer: str
+    version: str
+    params: dict[str, Any]
+    input_sha256: str
+    tool_version: str
+    device: str = "cpu"
+    models: list[dict[str, str]] = field(default_factory=list)
+    started_at: str = ""
+    run_time_s: float = 0.0
+    user: str = ""
+
+
+@dataclass
+class Result:
+    """Outcome of one analyzer on one evidence item. A failed run is a plain `Result`."""
+
+    analyzer: str
+    status: Status = Status.OK
+    message: str = ""
+    score: float | None = None
+    score_meaning: str = ""
+    provenance: Provenance | None = None
+
+    kind: ClassVar[str] = "result"
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    # -- serialisation -------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The JSON-ready fields, without arrays."""
+        doc: dict[str, Any] = {"type": self.kind}
+        for f in dataclasses.fields(self):
+            if not f.metadata.get("array"):
+                doc[f.name] = _jsonable(getattr(self, f.name))
+        return doc
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write array fields to `folder` as `.npy`; the dict names them under "arrays"."""
+        folder = Path(folder)
+        doc = self.describe()
+        files: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not f.metadata.get("array") or value is None or (isinstance(value, dict) and not value):
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            if isinstance(value, dict):
+                files[f.name] = {k: _save_array(folder, f"{f.name}.{k}", v) for k, v in value.items()}
+            else:
+                files[f.name] = _save_array(folder, f.name, value)
+        if files:
+            doc["arrays"] = files
+        return doc
+
+    @staticmethod
+    def load(doc: dict[str, Any], folder: Path | None) -> Result:
+        cls = RESULT_TYPES.get(doc.get("type", "result"), Result)
+        kwargs: dict[str, Any] = {}
+        arrays = doc.get("arrays", {})
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("array"):
+                ref = arrays.get(f.name)
+                if ref is None or folder is None:
+                    continue
+                if isinstance(ref, dict):
+                    kwargs[f.name] = {k: np.load(Path(folder) / v) for k, v in ref.items()}
+                else:
+                    kwargs[f.name] = np.load(Path(folder) / ref)
+            elif f.name in doc:
+                kwargs[f.name] = doc[f.name]
+        kwargs["status"] = Status(kwargs.get("status", "ok"))
+        if kwargs.get("provenance"):
+            kwargs["provenance"] = Provenance(**kwargs["provenance"])
+        if cls is Facts:
+            kwargs["tables"] = [Table(t["title"], [tuple(r) for r in t["rows"]]) for t in kwargs.get("tables", [])]
+        return cls(**kwargs)
+
+
+@dataclass
+class Heatmap(Result):
+    """A per-pixel map in [0, 1] at the image's size; higher means more suspicious."""
+
+    map: np.ndarray | None = array_field(optional=True)
+    mask: np.ndarray | None = array_field(optional=True)
+    legend_low: str = "low"
+    legend_high: str = "high"
+    stats: dict[str, float] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "heatmap"
+
+
+@dataclass
+class Table:
+    title: str
+    rows: list[tuple[str, str]]
+
+
+@dataclass
+class Facts(Result):
+    """Tables of facts (metadata), findings worth an analyst's attention, and small images."""
+
+    tables: list[Table] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    images: dict[str, np.ndarray] = array_field()
+
+    kind: ClassVar[str] = "facts"
+
+    def table(self, title: str) -> Table | None:
+        return next((t for t in self.tables if t.title == title), None)
+
+
+RESULT_TYPES: dict[str, type[Result]] = {cls.kind: cls for cls in (Result, Heatmap, Facts)}
+
+
+def _save_array(folder: Path, stem: str, value: np.ndarray) -> str:
+    name = f"{stem}.npy"
+    np.save(folder / name, np.asarray(value))
+    return name
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
