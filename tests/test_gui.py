@@ -1,0 +1,147 @@
+"""GUI tests (pytest-qt, offscreen): drop files, run ELA, see the overlay, export the report."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+
+from workbench.app.case import Case  # noqa: E402
+from workbench.app.sample import load_photo, make_splice  # noqa: E402
+from workbench.core.results import Status  # noqa: E402
+from workbench.ui.main_window import MainWindow  # noqa: E402
+from workbench.ui.result_views import HeatmapView  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def drop(widget, paths: list[Path]) -> None:
+    """Send the drag-enter and drop events a file manager would send."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(widget.width() // 2, widget.height() // 2)
+    enter = QDragEnterEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    widget.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    widget.dropEvent(QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+
+
+@pytest.fixture
+def spliced(tmp_path: Path) -> Path:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    host, donor = load_photo("astronaut.png"), load_photo("coffee.png")
+    data, _mask = make_splice(host, donor[90:230, 190:350], (300, 330))
+    path = evidence / "spliced photo é.jpg"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    case = Case.create(tmp_path / "case", name="GUI test case", analyst="Tester")
+    win = MainWindow(case)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.jobs.shutdown()
+
+
+def test_drop_run_ela_and_see_overlay(qtbot, window: MainWindow, spliced: Path, tmp_path: Path) -> None:
+    before = spliced.read_bytes()
+    drop(window, [spliced])
+    qtbot.waitUntil(lambda: window.evidence.count() == 1, timeout=10000)
+    qtbot.waitUntil(lambda: window.current_id is not None, timeout=5000)
+    assert window.viewer.view.has_image()
+
+    window.analyses.set_only({"ela"})
+    [job] = window.run_analyses()
+    qtbot.waitUntil(lambda: any(isinstance(v, HeatmapView) for v in window.result_views), timeout=20000)
+    assert job.error is None
+    [layer] = window.viewer.view.layers.values()
+    assert layer.isVisible() and layer.pixmap().width() == 512
+
+    view = next(v for v in window.result_views if isinstance(v, HeatmapView))
+    view.opacity.setValue(35)
+    assert layer.opacity() == pytest.approx(0.35)
+    view.visible.setChecked(False)
+    assert not layer.isVisible()
+    view.visible.setChecked(True)
+    window.viewer.show_original.setChecked(True)
+    assert not layer.isVisible()
+    window.viewer.show_original.setChecked(False)
+    window.viewer.side_by_side.setChecked(True)
+    assert window.viewer.original.isVisible() and not window.viewer.original.layers
+    view.opacity.setValue(100)
+    qtbot.waitUntil(lambda: window.device_label.text() != 'Device: detecting…', timeout=20000)
+
+    shot = window.grab()
+    assert shot.width() > 0
+    shot.save(str(tmp_path / "main-window.png"))
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        shot.save(str(DOCS / "screenshot-main-window.png"))
+
+    report = window.export_report(tmp_path / "report.pdf")
+    assert report is not None and report.stat().st_size > 10000
+    assert spliced.read_bytes() == before
+    assert sorted(p.name for p in spliced.parent.iterdir()) == [spliced.name]
+
+
+def test_bad_drop_shows_message_and_keeps_case(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(good)
+    drop(window, [empty, good])
+    qtbot.waitUntil(lambda: bool(window.messages), timeout=10000)
+    assert "empty" in window.messages[-1].text()
+    assert window.evidence.count() == 1
+    assert [e.name for e in window.case.all_evidence()] == ["good.png"]
+
+
+def test_cancel_reaches_the_analysis(qtbot, window: MainWindow) -> None:
+    started = []
+
+    def slow(job):
+        started.append(True)
+        while not job.cancelled():
+            job.report(0.5, "waiting")
+            time.sleep(0.01)
+        return "stopped"
+
+    job = window.jobs.submit("slow job", slow)
+    qtbot.waitUntil(lambda: job.id in window.analyses.jobs.rows and bool(started), timeout=5000)
+    window.analyses.jobs.rows[job.id].cancel.click()
+    qtbot.waitUntil(lambda: job.done, timeout=5000)
+    assert job.result == "stopped"
+    qtbot.waitUntil(lambda: job.id not in window.analyses.jobs.rows, timeout=5000)
+
+
+def test_reopened_case_shows_stored_results(qtbot, tmp_path: Path, spliced: Path) -> None:
+    from workbench.app.analysis import Planned, analyze
+    from workbench.core import registry
+
+    case = Case.create(tmp_path / "case2")
+    item = case.add_evidence(spliced)
+    ela = registry.get("ela")
+    [run] = analyze(case, item, [Planned(ela, ela.params_from({}))])
+    assert run.result.status is Status.OK
+    case.close()
+
+    win = MainWindow(Case.open(tmp_path / "case2"))
+    qtbot.addWidget(win)
+    assert win.evidence.count() == 1
+    assert len(win.viewer.view.layers) == 1
+    assert any(a.action == "analysis run" for a in win.case.audit())
+    win.jobs.shutdown()

@@ -1,0 +1,59 @@
+"""Starting the GUI: `workbench [FILES...] [--case DIR]`; no arguments opens the sample case."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+
+from workbench.core.media import DEFAULT_MAX_PIXELS
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="workbench", description="Forensic Workbench (GUI). "
+                                     "Use `workbench analyze --help` for the command line.")
+    parser.add_argument("files", nargs="*", help="images or folders to add to a new case")
+    parser.add_argument("--case", help="open (or create) this case folder")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--quit-after-ms", type=int, help=argparse.SUPPRESS)  # smoke tests
+    return parser.parse_args(argv)
+
+
+def open_case(args: argparse.Namespace):  # noqa: ANN201 - returns workbench.app.case.Case
+    from workbench.app.case import Case
+    from workbench.app.paths import data_dir
+    from workbench.app.sample import open_sample_case
+
+    if args.case:
+        return Case.open(args.case) if os.path.exists(os.path.join(args.case, "case.sqlite")) \
+            else Case.create(args.case)
+    if args.files:
+        return Case.create(data_dir() / "cases" / datetime.now().strftime("case-%Y%m%d-%H%M%S"))
+    return open_sample_case()
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from workbench.app.case import CaseError
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Forensic Workbench")
+    try:
+        case = open_case(args)
+    except (CaseError, OSError) as exc:
+        QMessageBox.critical(None, "Forensic Workbench", f"Cannot open the case: {exc}")
+        return 1
+    from workbench.ui.main_window import MainWindow
+
+    window = MainWindow(case, max_pixels=args.max_pixels)
+    window.show()
+    if args.files:
+        window.add_paths(args.files)
+    if args.quit_after_ms:
+        QTimer.singleShot(args.quit_after_ms, window.close)
+    return app.exec()

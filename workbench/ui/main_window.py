@@ -1,0 +1,335 @@
+"""The main window: evidence list, viewer with overlays, analyses, results, report export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench import __version__
+from workbench.app.analysis import analyze
+from workbench.app.case import Case, CaseError
+from workbench.app.importing import ImportReport, import_paths
+from workbench.app.jobs import Job
+from workbench.app.report import write_pdf
+from workbench.core.device import resolve_device
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
+from workbench.core.render import overlay_rgba
+from workbench.core.results import Facts, Heatmap
+from workbench.ui.analyses_panel import AnalysesPanel
+from workbench.ui.evidence_list import EvidenceList
+from workbench.ui.qt_jobs import QtJobs
+from workbench.ui.result_views import FactsTables, HeatmapView, ResultView, analyzer_title, view_for
+from workbench.ui.viewer import CompareViewer
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, case: Case, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        super().__init__()
+        self.case = case
+        self.max_pixels = max_pixels
+        self.jobs = QtJobs(self)
+        self.current_id: int | None = None
+        self.result_views: list[ResultView] = []
+        self.messages: list[QMessageBox] = []
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+
+        self.viewer = CompareViewer()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.viewer, "Viewer")
+        self.setCentralWidget(self.tabs)
+
+        self.evidence = EvidenceList()
+        self.evidence.itemSelectionChanged.connect(self._selection_changed)
+        self._dock("Evidence", self.evidence, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.analyses = AnalysesPanel()
+        self.analyses.runRequested.connect(self.run_analyses)
+        self._dock("Analyses", self.analyses, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.results_box = QWidget()
+        self.results_layout = QVBoxLayout(self.results_box)
+        self.results_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.results_box)
+        self._dock("Results and layers", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.jobs.started.connect(self.analyses.jobs.add)
+        self.jobs.changed.connect(self.analyses.jobs.update_job)
+        self.jobs.finished.connect(self.analyses.jobs.remove)
+
+        self.device_label = QLabel("Device: detecting…")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menu()
+        self.jobs.submit("Detecting compute device", lambda job: resolve_device(),
+                         on_done=self._device_found, listed=False)
+        self._load_case(case)
+
+    # -- layout -----------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&New case…", self.new_case, QKeySequence.StandardKey.New)
+        self._action(file_menu, "&Open case…", self.open_case, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Case &details…", self.edit_case_details)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Add files…", self.choose_files)
+        self._action(file_menu, "Add &folder…", self.choose_folder)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export PDF report…", self.choose_report_path, "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About", lambda: QMessageBox.about(
+            self, "Forensic Workbench",
+            f"Forensic Workbench {__version__}\nOffline image forensics for investigators."))
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # noqa: ANN001 - Qt types
+        action = menu.addAction(text, slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _device_found(self, job: Job) -> None:
+        text = job.result[1] if job.error is None else f"CPU (device check failed: {job.error})"
+        self.device_label.setText(f"Device: {text}")
+
+    # -- case -------------------------------------------------------------------------------
+    def _load_case(self, case: Case) -> None:
+        self.case = case
+        self.setWindowTitle(f"{case.name} — Forensic Workbench")
+        self.statusBar().showMessage(f"Case folder: {case.root}")
+        self.evidence.clear()
+        self.current_id = None
+        self.viewer.set_image(None, "Drop images or folders here, or use File ▸ Add files")
+        self._clear_results()
+        for item in case.all_evidence():
+            self.evidence.add(case, item)
+        if self.evidence.count():
+            self.evidence.setCurrentRow(0)
+
+    def new_case(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new case")
+        if folder:
+            self._switch_case(lambda: Case.create(folder))
+
+    def open_case(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a case folder")
+        if folder:
+            self._switch_case(lambda: Case.open(folder))
+
+    def _switch_case(self, make) -> None:  # noqa: ANN001 - a zero-argument Case factory
+        if self.jobs.active:
+            self.show_message("Jobs are running", "Wait for the running jobs or cancel them first.")
+            return
+        try:
+            case = make()
+        except CaseError as exc:
+            self.show_message("Cannot use this folder", str(exc))
+            return
+        self.case.close()
+        self._load_case(case)
+
+    def edit_case_details(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Case details")
+        name, analyst = QLineEdit(self.case.name), QLineEdit(self.case.analyst)
+        form = QFormLayout(dialog)
+        form.addRow("Case name", name)
+        form.addRow("Analyst", analyst)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        form.addRow(buttons)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.case.set_details(name.text().strip(), analyst.text().strip())
+            self.setWindowTitle(f"{self.case.name} — Forensic Workbench")
+
+    # -- importing --------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add evidence files")
+        if files:
+            self.add_paths(files)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of evidence")
+        if folder:
+            self.add_paths([folder])
+
+    def add_paths(self, paths: list[str]) -> Job:
+        """Import in the background: hashing large files must not freeze the window."""
+        case = self.case
+        return self.jobs.submit(
+            f"Importing {len(paths)} item(s)",
+            lambda job: import_paths(case, paths, self.max_pixels, job.report, job.cancelled),
+            on_done=self._imported,
+        )
+
+    def _imported(self, job: Job) -> None:
+        if job.error is not None:
+            self.show_message("Import failed", f"{type(job.error).__name__}: {job.error}")
+            return
+        report: ImportReport = job.result
+        for item in report.added:
+            self.evidence.add(self.case, item)
+        first = (report.added or report.already_present or [None])[0]
+        if first is not None:
+            self.evidence.clearSelection()
+            self.evidence.select(first.id)
+        self.statusBar().showMessage(report.summary(), 8000)
+        if report.skipped:
+            lines = "\n".join(reason for _, reason in report.skipped)
+            self.show_message(f"{len(report.skipped)} file(s) could not be added", lines)
+
+    def show_message(self, title: str, text: str) -> QMessageBox:
+        """A non-blocking warning that keeps the case open behind it."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)
+        box.show()
+        self.messages.append(box)
+        box.finished.connect(lambda _r: self.messages.remove(box) if box in self.messages else None)
+        return box
+
+    # -- analyses ---------------------------------------------------------------------------
+    def run_analyses(self, on_all: bool = False) -> list[Job]:
+        try:
+            plan = self.analyses.plan()
+        except ValueError as exc:
+            self.show_message("Invalid parameters", str(exc))
+            return []
+        if not plan:
+            self.show_message("Nothing to run", "Tick at least one analysis.")
+            return []
+        ids = [e.id for e in self.case.all_evidence()] if on_all else self.evidence.selected_ids()
+        if not ids:
+            self.show_message("No evidence selected", "Select an item in the evidence list (or drop files).")
+            return []
+        jobs = []
+        for evidence_id in ids:
+            item = self.case.evidence(evidence_id)
+            case = self.case
+            jobs.append(self.jobs.submit(
+                f"{item.name}: {', '.join(p.analyzer.title for p in plan)}",
+                lambda job, item=item: analyze(case, item, plan, job.report, job.cancel_event, self.max_pixels),
+                on_done=lambda job, evidence_id=evidence_id: self._analysed(evidence_id, job),
+            ))
+        return jobs
+
+    def _analysed(self, evidence_id: int, job: Job) -> None:
+        if job.error is not None:
+            self.show_message("Analysis failed", f"{type(job.error).__name__}: {job.error}")
+        if evidence_id == self.current_id:
+            self.refresh_results()
+
+    # -- showing evidence and results --------------------------------------------------------
+    def _selection_changed(self) -> None:
+        ids = self.evidence.selected_ids()
+        if ids and ids[0] != self.current_id:
+            self.show_evidence(ids[0])
+
+    def show_evidence(self, evidence_id: int) -> None:
+        self.current_id = evidence_id
+        item = self.case.evidence(evidence_id)
+        try:
+            rgb = self.case.open_media(item, self.max_pixels).pixels()
+            caption = f"{item.name} — {item.width}×{item.height} {item.format} — SHA-256 {item.sha256}"
+            if item.warnings:
+                caption += "\n⚠ " + "; ".join(item.warnings)
+        except MediaError as exc:
+            rgb, caption = None, f"⚠ {exc}"
+        self.viewer.set_image(rgb, caption)
+        self.refresh_results()
+
+    def _clear_results(self) -> None:
+        for view in self.result_views:
+            view.setParent(None)
+            view.deleteLater()
+        self.result_views.clear()
+        while self.tabs.count() > 1:
+            self.tabs.removeTab(1)
+        self.viewer.view.clear_layers()
+
+    def refresh_results(self) -> None:
+        self._clear_results()
+        if self.current_id is None:
+            return
+        for run in self.case.latest_runs(self.current_id):
+            view = view_for(run)
+            self.result_views.append(view)
+            self.results_layout.addWidget(view)
+            result = run.result
+            if isinstance(view, HeatmapView) and isinstance(result, Heatmap) and result.map is not None:
+                if self.viewer.view.has_image() and result.map.shape[:2] == self._image_shape():
+                    self.viewer.view.set_layer(view.layer_key, overlay_rgba(result.map), 0.8)
+                view.visibilityChanged.connect(self.viewer.view.set_layer_visible)
+                view.opacityChanged.connect(self.viewer.view.set_layer_opacity)
+            if isinstance(result, Facts) and result.ok:
+                self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
+
+    def _image_shape(self) -> tuple[int, int]:
+        item = self.case.evidence(self.current_id) if self.current_id is not None else None
+        return (item.height, item.width) if item else (0, 0)
+
+    # -- report -----------------------------------------------------------------------------
+    def choose_report_path(self) -> None:
+        default = str(Path.home() / f"{self.case.name or 'case'} report.pdf")
+        path, _ = QFileDialog.getSaveFileName(self, "Export PDF report", default, "PDF (*.pdf)")
+        if path:
+            self.export_report(Path(path))
+
+    def export_report(self, path: Path) -> Path | None:
+        """Re-verify hashes and write the PDF (on the GUI thread: QTextDocument painting)."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            written = write_pdf(self.case, path)
+        except OSError as exc:
+            self.show_message("Report not written", str(exc))
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.statusBar().showMessage(f"Report written to {written}", 10000)
+        return written
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.jobs.shutdown()
+        self.case.close()
+        super().closeEvent(event)

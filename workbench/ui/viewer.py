@@ -1,0 +1,158 @@
+"""Zoom/pan image viewer with overlay layers, and a side-by-side comparison of two viewers."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QPainter, QWheelEvent
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.ui.images import to_pixmap
+
+ZOOM_STEP = 1.25
+
+
+class ImageView(QGraphicsView):
+    """One image plus named RGBA overlay layers, each with its own opacity and visibility."""
+
+    viewChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setAcceptDrops(False)
+        self._base = QGraphicsPixmapItem()
+        self.scene().addItem(self._base)
+        self.layers: dict[str, QGraphicsPixmapItem] = {}
+        self._overlays_hidden = False
+        self.horizontalScrollBar().valueChanged.connect(self.viewChanged)
+        self.verticalScrollBar().valueChanged.connect(self.viewChanged)
+
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        self.clear_layers()
+        if rgb is None:
+            self._base.setPixmap(to_pixmap(np.zeros((1, 1, 3), np.uint8)))
+            return
+        self._base.setPixmap(to_pixmap(rgb))
+        self.setSceneRect(self._base.boundingRect())
+        self.fit()
+
+    def has_image(self) -> bool:
+        return self._base.pixmap().width() > 1
+
+    def set_layer(self, key: str, rgba: np.ndarray, opacity: float = 0.7, visible: bool = True) -> None:
+        item = self.layers.get(key)
+        if item is None:
+            item = QGraphicsPixmapItem()
+            item.setZValue(len(self.layers) + 1)
+            self.scene().addItem(item)
+            self.layers[key] = item
+        item.setPixmap(to_pixmap(rgba))
+        item.setOpacity(opacity)
+        self.set_layer_visible(key, visible)
+
+    def set_layer_opacity(self, key: str, opacity: float) -> None:
+        if key in self.layers:
+            self.layers[key].setOpacity(opacity)
+
+    def set_layer_visible(self, key: str, visible: bool) -> None:
+        if key in self.layers:
+            self.layers[key].setData(0, visible)
+            self.layers[key].setVisible(visible and not self._overlays_hidden)
+
+    def set_overlays_hidden(self, hidden: bool) -> None:
+        """Show the original alone without forgetting each layer's own visibility."""
+        self._overlays_hidden = hidden
+        for item in self.layers.values():
+            item.setVisible(bool(item.data(0)) and not hidden)
+
+    def clear_layers(self) -> None:
+        for item in self.layers.values():
+            self.scene().removeItem(item)
+        self.layers.clear()
+
+    def fit(self) -> None:
+        self.fitInView(self._base, Qt.AspectRatioMode.KeepAspectRatio)
+        self.viewChanged.emit()
+
+    def actual_size(self) -> None:
+        self.resetTransform()
+        self.viewChanged.emit()
+
+    def zoom(self, factor: float) -> None:
+        self.scale(factor, factor)
+        self.viewChanged.emit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        self.zoom(ZOOM_STEP ** (event.angleDelta().y() / 120.0))
+
+    def follow(self, other: ImageView) -> None:
+        """Copy another view's zoom and scroll position (side-by-side sync)."""
+        self.setTransform(other.transform())
+        self.horizontalScrollBar().setValue(other.horizontalScrollBar().value())
+        self.verticalScrollBar().setValue(other.verticalScrollBar().value())
+
+
+class CompareViewer(QWidget):
+    """The analysed view with overlays, optionally beside the untouched original, kept in sync."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = ImageView()
+        self.original = ImageView()
+        self.original.hide()
+        self.caption = QLabel("Drop images or folders here, or use File ▸ Add files")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        toolbar = QToolBar()
+        self.fit_action = toolbar.addAction("Fit", self.view.fit)
+        toolbar.addAction("1:1", self.view.actual_size)
+        toolbar.addAction("Zoom in", lambda: self.view.zoom(ZOOM_STEP))
+        toolbar.addAction("Zoom out", lambda: self.view.zoom(1 / ZOOM_STEP))
+        toolbar.addSeparator()
+        self.side_by_side = QAction("Side by side", self, checkable=True)
+        self.side_by_side.toggled.connect(self._toggle_side_by_side)
+        toolbar.addAction(self.side_by_side)
+        self.show_original = QAction("Original only", self, checkable=True)
+        self.show_original.setToolTip("Hide every overlay to look at the untouched image")
+        self.show_original.toggled.connect(self._toggle_original)
+        toolbar.addAction(self.show_original)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.original)
+        self.splitter.addWidget(self.view)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(toolbar)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.splitter, 1)
+        self.view.viewChanged.connect(lambda: self.original.isVisible() and self.original.follow(self.view))
+
+    def set_image(self, rgb: np.ndarray | None, caption: str) -> None:
+        self.view.set_image(rgb)
+        self.original.set_image(rgb)
+        self.caption.setText(caption)
+        self.show_original.setChecked(False)
+
+    def _toggle_side_by_side(self, on: bool) -> None:
+        self.original.setVisible(on)
+        if on:
+            half = max(self.splitter.width() // 2, 1)
+            self.splitter.setSizes([half, half])
+            self.view.fit()
+            self.original.follow(self.view)
+
+    def _toggle_original(self, on: bool) -> None:
+        self.view.set_overlays_hidden(on)
