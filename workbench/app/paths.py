@@ -17,7 +17,3 @@ def data_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
-def resources_dir() -> Path:
-    """Bundled resources, next to the package in a checkout and in the PyInstaller folder."""
-    return Path(__file__).resolve().parents[2] / "resources"
