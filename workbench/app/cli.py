@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="analyze files or folders")
     an.add_argument("paths", nargs="+", help="image files or folders")
     an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
-    an.add_argument("--case", type=Path, help="case folder to use or create (default: a new one in the user data folder)")
+    an.add_argument("--case", type=Path,
+                    help="case folder to use or create (default: a new one in the user data folder)")
     an.add_argument("--json", type=Path, help="write results as JSON here")
     an.add_argument("--report", type=Path, help="write the PDF report here")
     an.add_argument("--param", "-p", action="append", default=[], metavar="ID.NAME=VALUE",
@@ -103,8 +104,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     entries = []
     problems = [reason for _, reason in imported.skipped]
     for n, evidence in enumerate(items, 1):
-        def progress(fraction: float, message: str, n: int = n) -> None:
-            print(f"[{n}/{len(items)}] {evidence.name}: {message} ({fraction:.0%})", file=sys.stderr)
+        def progress(fraction: float, message: str, n: int = n, name: str = evidence.name) -> None:
+            print(f"[{n}/{len(items)}] {name}: {message} ({fraction:.0%})", file=sys.stderr)
 
         runs = analyze(case, evidence, plan, progress=progress, max_pixels=args.max_pixels)
         entries.append(evidence_json(evidence, runs))

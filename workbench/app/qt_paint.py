@@ -29,10 +29,16 @@ def to_qimage(rgb: np.ndarray) -> object:
 
 def paint_pdf(html: str, figures: dict[str, np.ndarray], path: Path, title: str) -> None:
     from PySide6.QtCore import QMarginsF, QUrl
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+    from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
     _gui_app()
     doc = QTextDocument()
+    font = doc.defaultFont()
+    if hasattr(font, "setFeature"):  # Qt >= 6.7
+        # No ligatures: a hash or file name copied out of the PDF must read "ff", not "ﬀ".
+        for tag in ("liga", "clig"):
+            font.setFeature(QFont.Tag(tag), 0)
+        doc.setDefaultFont(font)
     for name, image in figures.items():
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), to_qimage(image))
     doc.setHtml(html)

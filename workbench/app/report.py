@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,7 @@ def build_report(case: Case) -> Report:
             [
                 ("Case", case.name),
                 ("Analyst", case.analyst),
-                ("Report date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+                ("Report date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
                 ("Tool", f"Forensic Workbench {__version__}"),
                 ("Exported by", current_user()),
                 ("Case folder", str(case.root)),

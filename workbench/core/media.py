@@ -10,7 +10,7 @@ import io
 import os
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 """Default pixel limit: a 100-megapixel RGB image already needs ~1.2 GB as float32 maps."""
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
 
@@ -155,8 +155,8 @@ def open_media(
     width, height = im.size
     if width * height > max_pixels:
         raise MediaError(
-            f"{path.name}: {width}×{height} = {width * height / 1e6:.0f} megapixels exceeds the "
-            f"limit of {max_pixels / 1e6:.0f} megapixels (a possible decompression bomb; raise "
+            f"{path.name}: {width}×{height} = {_megapixels(width * height)} megapixels exceeds the "
+            f"limit of {_megapixels(max_pixels)} megapixels (a possible decompression bomb; raise "
             f"the limit in Preferences or with --max-pixels if the file is genuine)"
         )
     warnings = _format_warnings(path, im)
@@ -178,6 +178,12 @@ def open_media(
         mode=im.mode,
         warnings=warnings,
     )
+
+
+def _megapixels(pixels: int) -> str:
+    """'900', '12' or '0.262': never '0' for a small image or limit."""
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
 
 
 def _check_readable(path: Path) -> None:

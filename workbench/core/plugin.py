@@ -8,7 +8,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
@@ -116,7 +116,8 @@ def _coerce(analyzer: str, name: str, typ: Any, value: Any) -> Any:
 
 def _check_limits(analyzer: str, f: dataclasses.Field, value: Any) -> None:
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    # `not value >= lo` rather than `value < lo`, so that NaN (e.g. --param ela.scale=nan) is refused too
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise ValueError(f"{analyzer}: parameter {f.name}={value} is outside [{lo}, {hi}]")
 
 
@@ -128,7 +129,7 @@ def run_analyzer(
     Provenance (versions, parameters, input hash, device, timing, user) is attached here so
     no analyzer can forget it.
     """
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     if media.kind not in analyzer.accepts:
         result = Result(analyzer.id, Status.ERROR, f"{analyzer.title} does not accept {media.kind.value} evidence")

@@ -1,0 +1,163 @@
+"""Shared fixtures: real test images written to tmp_path, bad files of every kind, isolation.
+
+Nothing here is Qt-specific (GUI tests bring pytest-qt's own `qapp`), and no test writes to
+the user's data folder: `WORKBENCH_DATA_DIR` points at a temporary folder for every test.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+
+from workbench.app.case import Case  # noqa: E402
+from workbench.app.sample import jpeg_bytes, load_photo, make_splice  # noqa: E402
+
+SPLICE_AT = (300, 330)
+"""(row, col) where `spliced_jpeg` pastes a 140×160 patch of coffee.png into astronaut.png."""
+
+BOMB_SIZE = (30000, 30000)
+
+# kind -> (file name, words the MediaError message must contain, case-insensitive)
+BAD_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "empty": ("empty.jpg", ("empty", "0 bytes")),
+    "truncated": ("truncated.jpg", ("truncated",)),
+    "bomb": ("bomb.png", ("30000×30000", "900 megapixels", "limit of 100 megapixels", "decompression bomb")),
+    "text_as_jpg": ("notes.jpg", ("not a supported image format",)),
+    "pdf": ("document.pdf", ("not a supported image format",)),
+    "random_bytes": ("random.bin", ("not a supported image format",)),
+    "missing": ("does_not_exist.jpg", ("no such file",)),
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking `bad_kind` runs once for each kind of unusable file in BAD_FILES."""
+    if "bad_kind" in metafunc.fixturenames:
+        metafunc.parametrize("bad_kind", list(BAD_FILES))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The application's own data folder (CLI cases, sample case) lives in a temporary folder."""
+    path = tmp_path_factory.mktemp("workbench-data")
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut.png, RGB uint8 512×512 (read-only)."""
+    rgb = load_photo("astronaut.png")
+    rgb.setflags(write=False)
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    """scikit-image's coffee.png, RGB uint8 400×600 (read-only)."""
+    rgb = load_photo("coffee.png")
+    rgb.setflags(write=False)
+    return rgb
+
+
+def _png_bytes(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgb)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _bomb_png_bytes(width: int, height: int) -> bytes:
+    """A tiny valid 1-bit PNG whose IHDR claims width×height (with a correct CRC)."""
+    buf = io.BytesIO()
+    Image.new("1", (8, 8)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    assert data[12:16] == b"IHDR"
+    struct.pack_into(">II", data, 16, width, height)
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+@pytest.fixture
+def evidence_dir(tmp_path: Path) -> Path:
+    """An empty evidence folder (kept apart from cases and outputs)."""
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jpeg_photo(evidence_dir: Path, astronaut: np.ndarray) -> Path:
+    """A real photo saved as a quality-90 JPEG (512×512)."""
+    path = evidence_dir / "photo.jpg"
+    path.write_bytes(jpeg_bytes(np.asarray(astronaut), 90))
+    return path
+
+
+@pytest.fixture
+def png_image(evidence_dir: Path, coffee: np.ndarray) -> Path:
+    """A real photo saved as PNG (600 wide × 400 high)."""
+    path = evidence_dir / "coffee.png"
+    path.write_bytes(_png_bytes(coffee))
+    return path
+
+
+@pytest.fixture
+def spliced_jpeg(evidence_dir: Path, astronaut: np.ndarray, coffee: np.ndarray) -> tuple[Path, np.ndarray]:
+    """A quality-90 JPEG with a pasted region, and its exact boolean mask (H×W)."""
+    data, mask = make_splice(np.asarray(astronaut), np.asarray(coffee)[90:230, 190:350], SPLICE_AT)
+    path = evidence_dir / "spliced.jpg"
+    path.write_bytes(data)
+    return path, mask
+
+
+@pytest.fixture
+def make_bad_file(tmp_path: Path, astronaut: np.ndarray) -> Callable[[str], tuple[Path, tuple[str, ...]]]:
+    """Factory: `make_bad_file(kind)` writes an unusable file of that kind (see BAD_FILES) into
+    tmp_path/"bad" and returns its path and the words its error message must contain."""
+    folder = tmp_path / "bad"
+    folder.mkdir(exist_ok=True)
+
+    def make(kind: str) -> tuple[Path, tuple[str, ...]]:
+        name, words = BAD_FILES[kind]
+        path = folder / name
+        if kind == "empty":
+            path.write_bytes(b"")
+        elif kind == "truncated":
+            data = jpeg_bytes(np.asarray(astronaut), 90)
+            path.write_bytes(data[: len(data) // 2])
+        elif kind == "bomb":
+            path.write_bytes(_bomb_png_bytes(*BOMB_SIZE))
+        elif kind == "text_as_jpg":
+            path.write_text("These are case notes, not a photo.\n" * 20, encoding="utf-8")
+        elif kind == "pdf":
+            path.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n"
+                             b"trailer << /Root 1 0 R >>\n%%EOF\n")
+        elif kind == "random_bytes":
+            path.write_bytes(np.random.default_rng(1234).bytes(4096))
+        elif kind != "missing":
+            raise KeyError(kind)
+        return path, words
+
+    return make
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Iterator[Case]:
+    """A new, empty case in tmp_path/"case", closed after the test."""
+    c = Case.create(tmp_path / "case", name="Test case", analyst="Test Analyst")
+    yield c
+    try:
+        c.close()
+    except Exception:  # noqa: BLE001 - the test may have closed it already
+        pass
+

@@ -1,0 +1,237 @@
+"""`workbench analyze` / `workbench analyzers`: exit codes, one-line errors, JSON and report outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.app.cli import main
+from workbench.core import media as media_module
+from workbench.core import registry
+
+
+def has_all(message: str, words: tuple[str, ...] | list[str]) -> bool:
+    return all(w.lower() in message.lower() for w in words)
+
+
+def error_line(stderr: str) -> str:
+    """The single `workbench: error: ...` line, which must be the last line of stderr."""
+    errors = [line for line in stderr.splitlines() if line.startswith("workbench: error: ")]
+    assert len(errors) == 1, stderr
+    assert stderr.rstrip("\n").splitlines()[-1] == errors[0], stderr
+    return errors[0]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def cases_in_data_dir() -> list[Path]:
+    folder = Path(os.environ["WORKBENCH_DATA_DIR"]) / "cases"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_analyzers_lists_ela(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "analyzers")
+    assert code == 0
+    ids = [line.split("\t")[0] for line in out.splitlines()]
+    assert "ela" in ids
+    assert "ela\tError level analysis" in out.splitlines()
+    assert "failed to load" not in err
+
+
+def test_analyze_ela_json_and_report(qapp, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                     jpeg_photo: Path) -> None:
+    # `qapp` (pytest-qt): the report must not create a bare QGuiApplication that later GUI tests inherit.
+    json_path, pdf_path = tmp_path / "out.json", tmp_path / "out.pdf"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", tmp_path / "case",
+                             "--json", json_path, "--report", pdf_path, "--param", "ela.quality=80")
+    assert code == 0, err
+    assert "workbench: error" not in err
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert doc["tool"] == "Forensic Workbench" and doc["skipped"] == []
+    assert Path(doc["case"]) == tmp_path / "case"
+    [entry] = doc["evidence"]
+    assert entry["sha256"] == hashlib.sha256(jpeg_photo.read_bytes()).hexdigest()
+    assert entry["kind"] == "image"
+    assert (entry["format"], entry["width"], entry["height"]) == ("JPEG", 512, 512)
+    assert entry["path"] == str(jpeg_photo.resolve())
+    [result] = entry["results"]
+    assert {"analyzer", "status", "score"} <= set(result)
+    assert (result["analyzer"], result["status"], result["type"]) == ("ela", "ok", "heatmap")
+    assert result["provenance"]["params"] == {"quality": 80, "scale": 20.0}
+    assert result["provenance"]["input_sha256"] == entry["sha256"]
+    heat = np.load(result["map"])
+    assert Path(result["map"]).suffix == ".npy"
+    assert heat.dtype == np.float32 and heat.shape == (512, 512)
+    assert pdf_path.read_bytes().startswith(b"%PDF")
+
+
+def test_analyze_all_analyzers(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
+    """Every listed analyzer (metadata too, once it is registered) returns a well-formed result."""
+    ids = list(registry.analyzers())
+    assert "ela" in ids
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", ",".join(ids),
+                             "--case", tmp_path / "case", "--json", json_path)
+    assert code == 0, err
+    results = json.loads(json_path.read_text(encoding="utf-8"))["evidence"][0]["results"]
+    assert [r["analyzer"] for r in results] == ids
+    for r in results:
+        assert {"analyzer", "status", "score", "provenance"} <= set(r)
+        assert r["status"] == "ok", r
+    by_id = {r["analyzer"]: r for r in results}
+    assert np.load(by_id["ela"]["map"]).shape == (512, 512)
+    if "metadata" in by_id:
+        assert by_id["metadata"]["type"] == "facts"
+
+
+def test_default_case_goes_to_data_dir(capsys: pytest.CaptureFixture[str], jpeg_photo: Path) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela")
+    assert code == 0, err
+    [case_dir] = cases_in_data_dir()
+    assert case_dir.name.startswith("cli-") and (case_dir / "case.sqlite").is_file()
+    assert f"case: {case_dir}" in err
+
+
+def test_bad_input_fails_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_kind: str,
+                                       make_bad_file) -> None:
+    path, words = make_bad_file(bad_kind)
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", path, "--analyzers", "ela", "--case", tmp_path / "case",
+                             "--json", json_path)
+    assert code != 0
+    line = error_line(err)
+    assert has_all(line, words), line
+    assert path.name in line
+    skipped = json.loads(json_path.read_text(encoding="utf-8"))["skipped"]
+    assert [s["path"] for s in skipped] == [str(path)]
+
+
+def test_permission_denied_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real_access = os.access
+    monkeypatch.setattr(media_module.os, "access",
+                        lambda p, mode: False if Path(p) == jpeg_photo else real_access(p, mode))
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", tmp_path / "case")
+    assert code != 0
+    assert has_all(error_line(err), ["photo.jpg", "permission denied"])
+
+
+def test_empty_folder_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path, evidence_dir: Path) -> None:
+    code, out, err = run_cli(capsys, "analyze", evidence_dir, "--analyzers", "ela",
+                             "--case", tmp_path / "case")
+    assert code != 0
+    assert "no evidence to analyze" in error_line(err)
+
+
+def test_one_bad_file_among_good_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path,
+                                      make_bad_file) -> None:
+    bad, _ = make_bad_file("empty")
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, bad, "--analyzers", "ela",
+                             "--case", tmp_path / "case", "--json", json_path)
+    assert code != 0  # a skipped file is a problem worth a non-zero exit...
+    assert "empty.jpg" in error_line(err)
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert [Path(e["path"]).name for e in doc["evidence"]] == ["photo.jpg"]  # ...but the good one is analysed
+    assert doc["evidence"][0]["results"][0]["status"] == "ok"
+
+
+@pytest.mark.parametrize(("source", "renamed"), [("png_image", "renamed.jpg"), ("jpeg_photo", "renamed.png")])
+def test_wrong_extension_is_analysed_with_warning(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  request: pytest.FixtureRequest, source: str,
+                                                  renamed: str) -> None:
+    original: Path = request.getfixturevalue(source)
+    path = original.with_name(renamed)
+    original.rename(path)
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", path, "--analyzers", "ela", "--case", tmp_path / "case",
+                             "--json", json_path)
+    assert code == 0, err
+    [entry] = json.loads(json_path.read_text(encoding="utf-8"))["evidence"]
+    assert len(entry["warnings"]) == 1 and "does not match" in entry["warnings"][0]
+    assert entry["results"][0]["status"] == "ok"
+
+
+def test_max_pixels_option(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path,
+                           make_bad_file) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", tmp_path / "c1",
+                             "--max-pixels", "1000")
+    assert code != 0
+    assert has_all(error_line(err), ["photo.jpg", "megapixels", "limit of 0.001 megapixels"])
+
+    bomb, _ = make_bad_file("bomb")
+    code, out, err = run_cli(capsys, "analyze", bomb, "--analyzers", "ela", "--case", tmp_path / "c2",
+                             "--max-pixels", str(2 * 10**9))
+    assert code != 0
+    line = error_line(err)
+    assert "megapixels" not in line and "truncated or corrupt" in line  # the size check was passed
+
+
+def test_unknown_analyzer(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela,nope",
+                             "--case", tmp_path / "case")
+    assert code != 0
+    line = error_line(err)
+    assert has_all(line, ["unknown analyzer", "nope", "available:", "ela"])
+    assert err.count("\n") == 1  # nothing else was done
+    assert not (tmp_path / "case").exists()
+
+
+@pytest.mark.parametrize(
+    ("param", "words"),
+    [
+        ("ela.quality=abc", ["quality='abc'", "not a valid int"]),
+        ("ela.quality=500", ["quality=500", "outside", "[1, 100]"]),
+        ("ela.scale=nan", ["scale=nan", "outside"]),
+        ("ela.nosuch=1", ["unknown parameter", "nosuch", "quality"]),
+        ("quality=80", ["expected ID.NAME=VALUE"]),
+        ("ela.quality", ["expected ID.NAME=VALUE"]),
+        ("nope.x=1", ["unknown analyzer", "nope"]),
+    ],
+)
+def test_bad_param(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, param: str,
+                   words: list[str]) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--param", param,
+                             "--case", tmp_path / "case")
+    assert code != 0
+    assert has_all(error_line(err), words), err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "case").exists()
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["analyze"])
+    assert info.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_real_entry_point(tmp_path: Path, jpeg_photo: Path, make_bad_file) -> None:
+    """The installed `workbench` script (or `python -m workbench`) in a fresh process."""
+    script = Path(sys.executable).with_name("workbench")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "workbench"]
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data")}
+    json_path = tmp_path / "out.json"
+    ok = subprocess.run([*command, "analyze", str(jpeg_photo), "--analyzers", "ela", "--case",
+                         str(tmp_path / "case"), "--json", str(json_path)],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(json_path.read_text(encoding="utf-8"))["evidence"][0]["results"][0]["status"] == "ok"
+
+    bad, _ = make_bad_file("empty")
+    failed = subprocess.run([sys.executable, "-m", "workbench", "analyze", str(bad), "--analyzers", "ela",
+                             "--case", str(tmp_path / "case")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert failed.returncode == 1
+    assert "empty" in error_line(failed.stderr)

@@ -1,0 +1,196 @@
+"""Importing files and folders: what is added, what is skipped (with a reason), what is ignored;
+evidence is never modified and non-ASCII names survive every step."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.app.analysis import Planned, analyze
+from workbench.app.case import Case
+from workbench.app.cli import main as cli_main
+from workbench.app.importing import import_paths
+from workbench.app.report import write_pdf
+from workbench.app.sample import jpeg_bytes, load_photo
+from workbench.core import media as media_module
+from workbench.core import registry
+from workbench.core.results import Status
+
+NON_ASCII = "фото_测试_é"
+
+
+def has_all(message: str, words: tuple[str, ...] | list[str]) -> bool:
+    return all(w.lower() in message.lower() for w in words)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file and folder under `folder`: content, mtime (ns) and mode."""
+    state = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.stat()
+        content = p.read_bytes() if p.is_file() else b""
+        state[str(p.relative_to(folder))] = (content, st.st_mtime_ns, st.st_mode)
+    return state
+
+
+def pdf_text(path: Path) -> str:
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: cannot read the PDF report")
+    return subprocess.run([exe, str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def has_cjk_font() -> bool:
+    exe = shutil.which("fc-list")
+    return bool(exe and subprocess.run([exe, ":lang=zh"], capture_output=True, text=True).stdout.strip())
+
+
+def test_bad_file_is_skipped_with_reason(case: Case, bad_kind: str, make_bad_file) -> None:
+    path, words = make_bad_file(bad_kind)
+    report = import_paths(case, [path])
+    assert report.added == [] and report.already_present == []
+    [(skipped, reason)] = report.skipped
+    assert skipped == path
+    assert has_all(reason, words), reason
+    assert case.all_evidence() == []
+    last = case.audit()[-1]
+    assert last.action == "evidence skipped" and path.name in last.detail
+
+
+def test_unreadable_file_is_skipped(case: Case, jpeg_photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_access = os.access
+    monkeypatch.setattr(media_module.os, "access",
+                        lambda p, mode: False if Path(p) == jpeg_photo else real_access(p, mode))
+    report = import_paths(case, [jpeg_photo])
+    [(_, reason)] = report.skipped
+    assert has_all(reason, ["photo.jpg", "permission denied"])
+    assert report.added == []
+
+
+@pytest.mark.parametrize(("source", "renamed", "actual"),
+                         [("png_image", "renamed.jpg", "PNG"), ("jpeg_photo", "renamed.png", "JPEG")])
+def test_wrong_extension_is_added_with_warning(
+    case: Case, request: pytest.FixtureRequest, source: str, renamed: str, actual: str
+) -> None:
+    original: Path = request.getfixturevalue(source)
+    path = original.with_name(renamed)
+    original.rename(path)
+    report = import_paths(case, [path])
+    [evidence] = report.added
+    assert evidence.format == actual
+    assert len(evidence.warnings) == 1
+    assert has_all(evidence.warnings[0], ["does not match", actual, "renamed"])
+    assert case.evidence(evidence.id).warnings == evidence.warnings  # stored
+
+
+def test_mixed_folder(case: Case, evidence_dir: Path, jpeg_photo: Path, png_image: Path,
+                      make_bad_file) -> None:
+    (evidence_dir / "notes.txt").write_text("interview notes", encoding="utf-8")
+    (evidence_dir / ".hidden.jpg").write_bytes(jpeg_bytes(load_photo("chelsea.png")[:64, :64], 90))
+    (evidence_dir / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    corrupt, _ = make_bad_file("truncated")
+    shutil.move(corrupt, evidence_dir / "corrupt.jpg")
+    (evidence_dir / "sub").mkdir()
+    (evidence_dir / "sub" / "cat.jpg").write_bytes(jpeg_bytes(load_photo("chelsea.png"), 85))
+
+    report = import_paths(case, [evidence_dir])
+
+    assert sorted(e.name for e in report.added) == ["cat.jpg", "coffee.png", "photo.jpg"]
+    cat = next(e for e in report.added if e.name == "cat.jpg")
+    assert cat.path == (evidence_dir / "sub" / "cat.jpg").resolve()
+    skipped = {p.name: reason for p, reason in report.skipped}
+    assert set(skipped) == {"notes.txt", "corrupt.jpg"}
+    assert "not an image or video file" in skipped["notes.txt"]
+    assert "truncated" in skipped["corrupt.jpg"]
+    assert report.already_present == []
+    assert report.summary() == "3 file(s) added, 2 skipped"
+    assert sorted(e.name for e in case.all_evidence()) == ["cat.jpg", "coffee.png", "photo.jpg"]
+    assert not any(".hidden" in a.detail or ".DS_Store" in a.detail for a in case.audit())
+
+
+def test_reimport_reports_already_present(case: Case, evidence_dir: Path, jpeg_photo: Path,
+                                          png_image: Path) -> None:
+    first = import_paths(case, [evidence_dir])
+    again = import_paths(case, [evidence_dir])
+    assert len(first.added) == 2
+    assert again.added == [] and sorted(e.id for e in again.already_present) == [1, 2]
+    assert again.summary() == "0 file(s) added, 2 already in the case"
+
+
+def test_cancelled_import_skips_the_rest(case: Case, jpeg_photo: Path, png_image: Path) -> None:
+    calls: list[str] = []
+    report = import_paths(case, [jpeg_photo, png_image], progress=lambda f, m: calls.append(m),
+                          cancelled=lambda: len(calls) >= 1)
+    assert [e.name for e in report.added] == ["photo.jpg"]
+    assert [(p.name, r) for p, r in report.skipped] == [("coffee.png", "coffee.png: import cancelled")]
+
+
+def test_evidence_never_modified(qapp, tmp_path: Path, evidence_dir: Path, jpeg_photo: Path,
+                                 png_image: Path, spliced_jpeg: tuple[Path, np.ndarray]) -> None:
+    # `qapp` (pytest-qt): the report must not create a bare QGuiApplication that later GUI tests inherit.
+    (evidence_dir / "sub").mkdir()
+    shutil.copyfile(jpeg_photo, evidence_dir / "sub" / f"{NON_ASCII}.jpg")
+    os.utime(evidence_dir / "sub", ns=(1_000_000_000, 1_000_000_000))  # folders too
+    before = snapshot(evidence_dir)
+    listing = sorted(os.listdir(evidence_dir))
+    folder_mtime = evidence_dir.stat().st_mtime_ns
+
+    case = Case.create(tmp_path / "case", name="Integrity", analyst="Tester")
+    report = import_paths(case, [evidence_dir])
+    assert len(report.added) == 3 and len(report.already_present) == 1  # the copy in sub/ is a duplicate
+    plan = [Planned(a, a.params_from({})) for a in registry.analyzers().values()]
+    for evidence in case.all_evidence():
+        analyze(case, evidence, plan)
+    write_pdf(case, tmp_path / "report.pdf")
+    case.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli_main(["analyze", str(evidence_dir), "--case", str(tmp_path / "case"),
+                     "--json", str(out / "r.json"), "--report", str(out / "r.pdf")])
+    assert code in (0, 1)  # a plugin still in development may fail; the evidence must not change anyway
+
+    assert sorted(os.listdir(evidence_dir)) == listing
+    assert evidence_dir.stat().st_mtime_ns == folder_mtime  # nothing created, renamed or deleted in it
+    assert snapshot(evidence_dir) == before
+
+
+def test_non_ascii_names_end_to_end(qapp, tmp_path: Path, jpeg_photo: Path) -> None:
+    folder = tmp_path / NON_ASCII
+    folder.mkdir()
+    path = folder / f"{NON_ASCII}.jpg"
+    shutil.copyfile(jpeg_photo, path)
+
+    case = Case.create(tmp_path / f"case {NON_ASCII}", name=f"Дело {NON_ASCII}", analyst="José Ñúñez")
+    report = import_paths(case, [folder])
+    [evidence] = report.added
+    assert evidence.name == f"{NON_ASCII}.jpg" and evidence.path == path.resolve()
+    ela = registry.get("ela")
+    [run] = analyze(case, evidence, [Planned(ela, ela.params_from({}))])
+    assert run.result.status is Status.OK
+    case.close()
+
+    out = tmp_path / "выход"
+    out.mkdir()
+    json_path, pdf_path = out / "результат.json", out / "отчёт.pdf"
+    code = cli_main(["analyze", str(folder), "--analyzers", "ela", "--case", str(case.root),
+                     "--json", str(json_path), "--report", str(pdf_path)])
+    assert code == 0
+    raw = json_path.read_text(encoding="utf-8")
+    assert NON_ASCII in raw  # written as UTF-8, not \u escapes
+    doc = json.loads(raw)
+    [entry] = doc["evidence"]
+    assert entry["path"] == str(path.resolve())
+    assert Path(entry["results"][0]["map"]).is_file()
+
+    text = pdf_text(pdf_path)
+    if has_cjk_font():
+        assert f"Дело {NON_ASCII}" in text and f"{NON_ASCII}.jpg" in text
+    else:  # without a CJK font Qt cannot draw 测试; the rest of the name must still be right
+        assert "Дело фото_" in text and "_é.jpg" in text
+    assert "José Ñúñez" in text
