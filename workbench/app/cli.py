@@ -23,6 +23,13 @@ class CliError(Exception):
     """A problem worth one line on stderr and a non-zero exit code."""
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Forensic Workbench, headless.")
     parser.add_argument("--version", action="version", version=f"Forensic Workbench {__version__}")
@@ -37,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--report", type=Path, help="write the PDF report here")
     an.add_argument("--param", "-p", action="append", default=[], metavar="ID.NAME=VALUE",
                     help="analyzer parameter, e.g. ela.quality=80 (repeatable)")
-    an.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    an.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse images above this many pixels (default {DEFAULT_MAX_PIXELS:,})")
     an.add_argument("--name", default="", help="case name (new cases)")
     an.add_argument("--analyst", default="", help="analyst name (new cases)")
@@ -97,9 +104,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     case = open_or_create_case(args)
     print(f"case: {case.root}", file=sys.stderr)
     imported = import_paths(case, args.paths, max_pixels=args.max_pixels)
-    items = imported.added + imported.already_present
-    for path, reason in imported.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    items = list({e.id: e for e in imported.added + imported.already_present}.values())
+    for _path, reason in imported.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    for evidence in items:
+        for warning in evidence.warnings:
+            print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
 
     entries = []
     problems = [reason for _, reason in imported.skipped]

@@ -43,9 +43,11 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], l
                 rejected.append((path, f"{path.name}: cannot list the folder ({exc.strerror or exc})"))
                 continue
             for entry in entries:
+                if any(part.startswith(".") for part in entry.relative_to(path).parts):
+                    continue  # hidden files and folders (.thumbnails, .DS_Store...)
                 if looks_like_media(entry):
                     candidates.append(entry)
-                elif not entry.name.startswith("."):
+                else:
                     rejected.append((entry, f"{entry.name}: not an image or video file"))
         else:
             candidates.append(path)

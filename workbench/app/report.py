@@ -19,7 +19,7 @@ from workbench.app.case import Case, Evidence, Run
 from workbench.core import registry
 from workbench.core.hashing import sha256_file
 from workbench.core.plugin import current_user
-from workbench.core.render import blend, legend_bar
+from workbench.core.render import blend, colorize, legend_bar
 from workbench.core.results import Facts, Heatmap, Result, Status
 
 FIGURE_WIDTH = 640
@@ -156,13 +156,14 @@ def _heatmap_figure(case: Case, evidence: Evidence, run: Run, figures: dict[str,
     name = f"run{run.id}.png"
     try:
         rgb = case.open_media(evidence).pixels()
-        figures[name] = blend(rgb, result.map)
-        caption = "Map over the image (opacity 0.7)"
+        caption = "Left: the map over the image (opacity 0.7). Right: the map alone."
     except Exception:  # noqa: BLE001 - the map alone still documents the result
-        figures[name] = blend(np.zeros((*result.map.shape, 3), np.uint8), result.map, 1.0)
-        caption = "Map alone (the evidence file could not be re-opened)"
+        rgb = np.zeros((*result.map.shape, 3), np.uint8)
+        caption = "The map alone, twice (the evidence file could not be re-opened)"
+    gutter = np.full((result.map.shape[0], max(4, result.map.shape[1] // 50), 3), 255, np.uint8)
+    figures[name] = np.hstack([blend(rgb, result.map), gutter, colorize(result.map)])
     figures["legend.png"] = legend_bar()
-    width = min(FIGURE_WIDTH, result.map.shape[1] * 2)
+    width = min(FIGURE_WIDTH, figures[name].shape[1])
     return (
         f"<p><img src='{name}' width='{width}'/><br/><span class='note'>{caption}</span></p>"
         f"<p>{_e(result.legend_low)} <img src='legend.png' width='160' height='10'/> "

@@ -6,6 +6,7 @@ pixels) becomes a `MediaError` whose message an analyst can act on; nothing here
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -15,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-
-from workbench.core.hashing import sha256_file
 
 # We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
 # Pillow's global DecompressionBombError, which would fire at a fixed size we cannot explain.
@@ -54,11 +53,9 @@ SUPPORTED_FORMATS = {fmt for fmts in IMAGE_FORMATS_BY_EXTENSION.values() for fmt
 
 
 def looks_like_media(path: Path) -> bool:
-    """Cheap filter for folder imports: known image/video extension, not a hidden file."""
+    """Cheap filter for folder imports: known image/video extension."""
     suffix = path.suffix.lower()
-    return not path.name.startswith(".") and (
-        suffix in IMAGE_FORMATS_BY_EXTENSION or suffix in VIDEO_EXTENSIONS
-    )
+    return suffix in IMAGE_FORMATS_BY_EXTENSION or suffix in VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -124,8 +121,8 @@ def open_media(
 ) -> Media:
     """Validate and open an evidence file, hashing it unless the caller already did.
 
-    The image is fully decoded once here, so truncation is reported at import time rather
-    than halfway through an analysis.
+    The file is read once: the hash and the decode check are of the same bytes. The image is
+    fully decoded here, so truncation is reported at import time, not halfway through an analysis.
     """
     path = Path(path)
     _check_readable(path)
@@ -156,8 +153,8 @@ def open_media(
     if width * height > max_pixels:
         raise MediaError(
             f"{path.name}: {width}×{height} = {_megapixels(width * height)} megapixels exceeds the "
-            f"limit of {_megapixels(max_pixels)} megapixels (a possible decompression bomb; raise "
-            f"the limit in Preferences or with --max-pixels if the file is genuine)"
+            f"limit of {_megapixels(max_pixels)} megapixels (a possible decompression bomb; if the file "
+            f"is genuine, raise the limit: Settings ▸ Pixel limit in the app, --max-pixels in the CLI)"
         )
     warnings = _format_warnings(path, im)
     try:
@@ -169,7 +166,7 @@ def open_media(
 
     return Media(
         path=path.resolve(),
-        sha256=sha256 or sha256_file(path),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size=size,
         kind=MediaKind.IMAGE,
         format=fmt,

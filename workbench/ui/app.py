@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import datetime
 
-from workbench.core.media import DEFAULT_MAX_PIXELS
+from workbench.app.cli import positive_int
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -15,7 +15,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      "Use `workbench analyze --help` for the command line.")
     parser.add_argument("files", nargs="*", help="images or folders to add to a new case")
     parser.add_argument("--case", help="open (or create) this case folder")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--max-pixels", type=positive_int, help="refuse images above this many pixels")
     parser.add_argument("--quit-after-ms", type=int, help=argparse.SUPPRESS)  # smoke tests
     return parser.parse_args(argv)
 
@@ -35,6 +35,13 @@ def open_case(args: argparse.Namespace):  # noqa: ANN201 - returns workbench.app
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        print("workbench: error: no display found (DISPLAY is not set). Run it in a desktop session, "
+              "use `workbench analyze ...` for headless work, or set QT_QPA_PLATFORM=offscreen.",
+              file=sys.stderr)
+        return 2
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox

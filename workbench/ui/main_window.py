@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -30,9 +31,10 @@ from workbench.app.importing import ImportReport, import_paths
 from workbench.app.jobs import Job
 from workbench.app.report import write_pdf
 from workbench.core.device import resolve_device
-from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
+from workbench.core.media import MediaError
 from workbench.core.render import overlay_rgba
 from workbench.core.results import Facts, Heatmap
+from workbench.ui import settings
 from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.evidence_list import EvidenceList
 from workbench.ui.qt_jobs import QtJobs
@@ -41,10 +43,10 @@ from workbench.ui.viewer import CompareViewer
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, case: Case, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, case: Case, max_pixels: int | None = None) -> None:
         super().__init__()
         self.case = case
-        self.max_pixels = max_pixels
+        self.max_pixels = max_pixels or settings.max_pixels()
         self.jobs = QtJobs(self)
         self.current_id: int | None = None
         self.result_views: list[ResultView] = []
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Export PDF report…", self.choose_report_path, "Ctrl+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self._action(settings_menu, "&Pixel limit…", self.edit_pixel_limit)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, "Forensic Workbench",
@@ -169,6 +173,16 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.case.set_details(name.text().strip(), analyst.text().strip())
             self.setWindowTitle(f"{self.case.name} — Forensic Workbench")
+
+    def edit_pixel_limit(self) -> None:
+        """Images above the limit are refused at import (decompression-bomb guard)."""
+        megapixels, ok = QInputDialog.getInt(
+            self, "Pixel limit", "Refuse images larger than (megapixels):",
+            max(1, self.max_pixels // 1_000_000), 1, 10_000)
+        if ok:
+            self.max_pixels = megapixels * 1_000_000
+            settings.set_max_pixels(self.max_pixels)
+            self.statusBar().showMessage(f"Pixel limit: {megapixels} megapixels", 5000)
 
     # -- importing --------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

@@ -1,0 +1,20 @@
+"""User preferences, kept in the user data folder (so tests and portable installs stay isolated)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from workbench.app.paths import data_dir
+from workbench.core.media import DEFAULT_MAX_PIXELS
+
+
+def settings() -> QSettings:
+    return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def max_pixels() -> int:
+    return int(settings().value("max_pixels", DEFAULT_MAX_PIXELS))
+
+
+def set_max_pixels(value: int) -> None:
+    settings().setValue("max_pixels", int(value))
