@@ -71,7 +71,7 @@ def test_report_contents(analysed_case: Case, tmp_path: Path) -> None:
     assert "Limits" in words
     assert "ELA is a visual aid, not a detector" in words  # from the analyzer card's Limits section
     assert "How to read it" in words
-    assert "Map over the image" in words
+    assert "the map over the image" in words
 
 
 def test_report_text_has_no_ligatures(analysed_case: Case, tmp_path: Path) -> None:
