@@ -110,7 +110,7 @@ def test_deleted_evidence_is_not_verified(analysed_case: Case, tmp_path: Path, s
     words = flat(pdf_text(pdf))
     assert "NOT VERIFIED" in words and "missing" in words
     assert words.count("verified at export") == 1
-    assert "Map alone" in words
+    assert "could not be re-opened" in words
     assert analysed_case.audit()[-1].action == "report exported"
 
 
