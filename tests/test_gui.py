@@ -65,10 +65,11 @@ def test_drop_run_ela_and_see_overlay(qtbot, window: MainWindow, spliced: Path, 
     qtbot.waitUntil(lambda: window.current_id is not None, timeout=5000)
     assert window.viewer.view.has_image()
 
-    window.analyses.set_only({"ela"})
+    window.analyses.set_only({"metadata", "ela"})
     [job] = window.run_analyses()
     qtbot.waitUntil(lambda: any(isinstance(v, HeatmapView) for v in window.result_views), timeout=20000)
     assert job.error is None
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Viewer", "Metadata"]
     [layer] = window.viewer.view.layers.values()
     assert layer.isVisible() and layer.pixmap().width() == 512
 

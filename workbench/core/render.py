@@ -15,10 +15,11 @@ def colorize(heat: np.ndarray) -> np.ndarray:
 
 
 def overlay_rgba(heat: np.ndarray) -> np.ndarray:
-    """RGBA layer whose opacity follows the map, so low values leave the photo visible."""
+    """RGBA layer whose opacity follows the map: zero leaves the photo untouched, and a
+    quarter of the scale is already opaque, so weak but real structure stays visible."""
     rgba = np.empty((*heat.shape, 4), np.uint8)
     rgba[..., :3] = colorize(heat)
-    rgba[..., 3] = np.clip(np.nan_to_num(heat) * 255.0 * 1.5 + 60, 0, 255).astype(np.uint8)
+    rgba[..., 3] = np.clip(np.nan_to_num(heat) * 255.0 * 4.0, 0, 255).astype(np.uint8)
     return rgba
 
 

@@ -65,7 +65,7 @@ class MainWindow(QMainWindow):
 
         self.analyses = AnalysesPanel()
         self.analyses.runRequested.connect(self.run_analyses)
-        self._dock("Analyses", self.analyses, Qt.DockWidgetArea.RightDockWidgetArea)
+        analyses_dock = self._dock("Analyses", self.analyses, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.results_box = QWidget()
         self.results_layout = QVBoxLayout(self.results_box)
@@ -73,7 +73,9 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.results_box)
-        self._dock("Results and layers", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        results_dock = self._dock("Results and layers", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([analyses_dock, results_dock], [330, 530], Qt.Orientation.Vertical)
+        self.resizeDocks([analyses_dock], [380], Qt.Orientation.Horizontal)
 
         self.jobs.started.connect(self.analyses.jobs.add)
         self.jobs.changed.connect(self.analyses.jobs.update_job)
