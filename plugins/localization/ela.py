@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from plugins.localization.common import jpeg_roundtrip
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -27,12 +28,7 @@ def error_levels(rgb: np.ndarray, quality: int) -> np.ndarray:
     This is the standard ELA definition (Krawetz 2007): regions already compressed at this
     quality change little, while pasted or retouched regions change more.
     """
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG re-compression failed")
-    resaved = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return cv2.absdiff(bgr, resaved).max(axis=2)
+    return cv2.absdiff(rgb, jpeg_roundtrip(rgb, quality)).max(axis=2)
 
 
 class ElaAnalyzer(Analyzer):

@@ -118,6 +118,10 @@ class Heatmap(Result):
 
     map: np.ndarray | None = array_field(optional=True)
     mask: np.ndarray | None = array_field(optional=True)
+    stack: dict[str, np.ndarray] = array_field()
+    """Further maps the analyst can browse (e.g. one per JPEG quality), same size as `map`."""
+    pairs: np.ndarray | None = array_field(optional=True)
+    """Matched point pairs (N × 4: x1, y1, x2, y2 in pixels), drawn as lines (copy-move)."""
     legend_low: str = "low"
     legend_high: str = "high"
     stats: dict[str, float] = field(default_factory=dict)
