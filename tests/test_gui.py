@@ -146,3 +146,30 @@ def test_reopened_case_shows_stored_results(qtbot, tmp_path: Path, spliced: Path
     assert len(win.viewer.view.layers) == 1
     assert any(a.action == "analysis run" for a in win.case.audit())
     win.jobs.shutdown()
+
+
+def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) -> None:
+    """A heat map with further maps gets a chooser; matched pairs are drawn as lines, also in the report."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+
+    from workbench.core.results import Heatmap
+
+    case = Case.create(tmp_path / "case3")
+    item = case.add_evidence(spliced)
+    base = np.zeros((512, 512), np.float32)
+    stack = {"q=70": np.full((512, 512), 0.2, np.float32), "q=90": np.full((512, 512), 0.9, np.float32)}
+    pairs = np.array([[10, 20, 300, 400], [30, 40, 320, 420]], np.float32)
+    case.save_result(item.id, Heatmap("ela", map=base, stack=stack, pairs=pairs))
+
+    win = MainWindow(case)
+    qtbot.addWidget(win)
+    [view] = [v for v in win.result_views if isinstance(v, HeatmapView)]
+    [layer] = win.viewer.view.layers.values()
+    assert any(isinstance(child, QGraphicsPathItem) for child in layer.childItems())
+    before = layer.pixmap().toImage().pixelColor(5, 5)
+    view.chooser.setCurrentText("q=90")
+    assert layer.pixmap().toImage().pixelColor(5, 5) != before
+
+    report = win.export_report(tmp_path / "stack.pdf")
+    assert report is not None
+    win.jobs.shutdown()

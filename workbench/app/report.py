@@ -19,7 +19,7 @@ from workbench.app.case import Case, Evidence, Run
 from workbench.core import registry
 from workbench.core.hashing import sha256_file
 from workbench.core.plugin import current_user
-from workbench.core.render import blend, colorize, legend_bar
+from workbench.core.render import blend, colorize, contact_sheet, draw_pairs, legend_bar
 from workbench.core.results import Facts, Heatmap, Result, Status
 
 FIGURE_WIDTH = 640
@@ -160,15 +160,24 @@ def _heatmap_figure(case: Case, evidence: Evidence, run: Run, figures: dict[str,
     except Exception:  # noqa: BLE001 - the map alone still documents the result
         rgb = np.zeros((*result.map.shape, 3), np.uint8)
         caption = "The map alone, twice (the evidence file could not be re-opened)"
+    overlay = blend(rgb, result.map)
+    if result.pairs is not None and len(result.pairs):
+        overlay = draw_pairs(overlay, result.pairs)
+        caption += f" Lines: {len(result.pairs)} matched point pairs."
     gutter = np.full((result.map.shape[0], max(4, result.map.shape[1] // 50), 3), 255, np.uint8)
-    figures[name] = np.hstack([blend(rgb, result.map), gutter, colorize(result.map)])
+    figures[name] = np.hstack([overlay, gutter, colorize(result.map)])
     figures["legend.png"] = legend_bar()
     width = min(FIGURE_WIDTH, figures[name].shape[1])
-    return (
-        f"<p><img src='{name}' width='{width}'/><br/><span class='note'>{caption}</span></p>"
-        f"<p>{_e(result.legend_low)} <img src='legend.png' width='160' height='10'/> "
-        f"{_e(result.legend_high)}</p>"
-    )
+    html_parts = [
+        f"<p><img src='{name}' width='{width}'/><br/><span class='note'>{_e(caption)}</span></p>",
+        f"<p>{_e(result.legend_low)} <img src='legend.png' width='160' height='10'/> {_e(result.legend_high)}</p>",
+    ]
+    if result.stack:
+        sheet = f"run{run.id}-stack.png"
+        figures[sheet] = contact_sheet(result.stack)
+        html_parts.append(f"<p><img src='{sheet}' width='{min(FIGURE_WIDTH, figures[sheet].shape[1])}'/><br/>"
+                          f"<span class='note'>{len(result.stack)} further maps (same colour scale)</span></p>")
+    return "\n".join(html_parts)
 
 
 def _facts_html(result: Facts, run: Run, figures: dict[str, np.ndarray]) -> str:

@@ -35,3 +35,40 @@ def legend_bar(width: int = 256, height: int = 16) -> np.ndarray:
     """A horizontal colour bar from 0 (left) to 1 (right)."""
     ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
     return colorize(ramp)
+
+
+PAIR_COLOURS = ((0, 255, 255), (255, 64, 255))  # line, endpoints (RGB)
+
+
+def draw_pairs(rgb: np.ndarray, pairs: np.ndarray, max_pairs: int = 2000) -> np.ndarray:
+    """Matched point pairs (x1, y1, x2, y2) drawn as lines with marked ends, for figures."""
+    out = np.ascontiguousarray(rgb.copy())
+    thickness = max(1, round(max(out.shape[:2]) / 600))
+    for x1, y1, x2, y2 in np.asarray(pairs, dtype=np.float32)[:max_pairs]:
+        p, q = (round(float(x1)), round(float(y1))), (round(float(x2)), round(float(y2)))
+        cv2.line(out, p, q, PAIR_COLOURS[0], thickness, cv2.LINE_AA)
+        for point in (p, q):
+            cv2.circle(out, point, 2 * thickness, PAIR_COLOURS[1], -1, cv2.LINE_AA)
+    return out
+
+
+def contact_sheet(maps: dict[str, np.ndarray], columns: int = 5, width: int = 180,
+                  max_items: int = 20) -> np.ndarray:
+    """Small colourised copies of several maps in a grid, each labelled (e.g. one per quality)."""
+    items = list(maps.items())
+    if len(items) > max_items:  # keep the first and last, evenly spaced in between
+        keep = np.linspace(0, len(items) - 1, max_items).round().astype(int)
+        items = [items[i] for i in keep]
+    h0, w0 = items[0][1].shape[:2]
+    height = max(1, round(width * h0 / w0))
+    tiles = []
+    for label, values in items:
+        tile = cv2.resize(colorize(values), (width, height), interpolation=cv2.INTER_AREA)
+        tile = cv2.copyMakeBorder(tile, 18, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        cv2.putText(tile, label, (6, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    blank = np.full_like(tiles[0], 255)
+    while len(tiles) % columns:
+        tiles.append(blank)
+    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    return np.vstack(rows)

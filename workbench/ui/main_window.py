@@ -317,8 +317,11 @@ class MainWindow(QMainWindow):
             if isinstance(view, HeatmapView) and isinstance(result, Heatmap) and result.map is not None:
                 if self.viewer.view.has_image() and result.map.shape[:2] == self._image_shape():
                     self.viewer.view.set_layer(view.layer_key, overlay_rgba(result.map), 0.8)
+                    if result.pairs is not None and len(result.pairs):
+                        self.viewer.view.set_pairs(view.layer_key, result.pairs)
                 view.visibilityChanged.connect(self.viewer.view.set_layer_visible)
                 view.opacityChanged.connect(self.viewer.view.set_layer_opacity)
+                view.mapChosen.connect(lambda key, values: self.viewer.view.set_layer_pixmap(key, overlay_rgba(values)))
             if isinstance(result, Facts) and result.ok:
                 self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
 

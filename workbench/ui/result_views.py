@@ -9,6 +9,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QGroupBox,
     QHBoxLayout,
@@ -76,6 +77,7 @@ class HeatmapView(ResultView):
 
     visibilityChanged = Signal(str, bool)
     opacityChanged = Signal(str, float)
+    mapChosen = Signal(str, object)  # layer key, float32 map to show
 
     def __init__(self, run: Run, parent: QWidget | None = None) -> None:
         super().__init__(run, parent)
@@ -110,6 +112,16 @@ class HeatmapView(ResultView):
             stats = QLabel(", ".join(f"{k} = {v:g}" for k, v in result.stats.items()))
             stats.setWordWrap(True)
             self.body.insertWidget(2, stats)
+        if result.stack:
+            self.maps = {"main map": result.map, **result.stack}
+            self.chooser = QComboBox()
+            self.chooser.addItems(list(self.maps))
+            self.chooser.currentTextChanged.connect(
+                lambda name: self.mapChosen.emit(self.layer_key, self.maps[name]))
+            row = QHBoxLayout()
+            row.addWidget(QLabel(f"Browse {len(result.stack)} maps:"))
+            row.addWidget(self.chooser, 1)
+            self.body.insertLayout(1, row)
 
 
 class FactsSummaryView(ResultView):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QPainter, QWheelEvent
+from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import (
+    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.render import PAIR_COLOURS
 from workbench.ui.images import to_pixmap
 
 ZOOM_STEP = 1.25
@@ -62,6 +64,24 @@ class ImageView(QGraphicsView):
         item.setPixmap(to_pixmap(rgba))
         item.setOpacity(opacity)
         self.set_layer_visible(key, visible)
+
+    def set_pairs(self, key: str, pairs: np.ndarray, max_pairs: int = 5000) -> None:
+        """Matched point pairs as lines above the layer `key`, shown and hidden with it."""
+        path = QPainterPath()
+        for x1, y1, x2, y2 in np.asarray(pairs, dtype=float)[:max_pairs]:
+            path.moveTo(x1, y1)
+            path.lineTo(x2, y2)
+            path.addEllipse(x1 - 2, y1 - 2, 4, 4)
+            path.addEllipse(x2 - 2, y2 - 2, 4, 4)
+        pen = QPen(QColor(*PAIR_COLOURS[0]))
+        pen.setCosmetic(True)
+        pen.setWidthF(1.5)
+        lines = QGraphicsPathItem(path, self.layers[key])
+        lines.setPen(pen)
+
+    def set_layer_pixmap(self, key: str, rgba: np.ndarray) -> None:
+        if key in self.layers:
+            self.layers[key].setPixmap(to_pixmap(rgba))
 
     def set_layer_opacity(self, key: str, opacity: float) -> None:
         if key in self.layers:
