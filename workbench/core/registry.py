@@ -14,6 +14,7 @@ from workbench.core.plugin import Analyzer
 BUILTIN: tuple[str, ...] = (
     "plugins.metadata.analyzer:MetadataAnalyzer",
     "plugins.localization.ela:ElaAnalyzer",
+    "plugins.localization.copy_move:CopyMoveAnalyzer",
 )
 
 
