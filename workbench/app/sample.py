@@ -6,7 +6,6 @@ the first time the app starts without arguments.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
@@ -16,17 +15,18 @@ from PIL import Image
 from workbench.app.case import Case
 from workbench.app.importing import import_paths
 from workbench.app.paths import data_dir
+from workbench.synthetic.photos import package_dir
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
 SPLICE_NAME = "astronaut_spliced.jpg"
 
 
 def skimage_data_dir() -> Path:
-    """scikit-image's bundled data folder, found without importing scikit-image (slow)."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
+    """scikit-image's bundled data folder (it ships the sample photos)."""
+    folder = package_dir("skimage", "data")
+    if folder is None:
         raise FileNotFoundError("scikit-image is not installed: it ships the sample photos")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return folder
 
 
 def load_photo(name: str) -> np.ndarray:
