@@ -173,3 +173,26 @@ def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) 
     report = win.export_report(tmp_path / "stack.pdf")
     assert report is not None
     win.jobs.shutdown()
+
+
+def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A synthetic rotated+scaled copy-move: its matched pairs are drawn as lines over the heat map."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+
+    from workbench.synthetic import CLEAN, make_sample
+
+    sample = make_sample(7, 7, "copy_move", CLEAN)
+    path = tmp_path / "copy_move.png"
+    Image.fromarray(sample.image).save(path)
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
+    window.analyses.set_only({"copy_move", "ela"})
+    window.run_analyses()
+    qtbot.waitUntil(lambda: sum(isinstance(v, HeatmapView) for v in window.result_views) == 2, timeout=30000)
+    copy_move = next(v for v in window.result_views if v.run.result.analyzer == "copy_move")
+    layer = window.viewer.view.layers[copy_move.layer_key]
+    assert any(isinstance(child, QGraphicsPathItem) for child in layer.childItems())
+    assert len(copy_move.run.result.pairs) >= 20
+    qtbot.waitUntil(lambda: window.device_label.text() != "Device: detecting…", timeout=20000)
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        window.grab().save(str(DOCS / "screenshot-copy-move.png"))
