@@ -14,6 +14,9 @@ from workbench.core.plugin import Analyzer
 BUILTIN: tuple[str, ...] = (
     "plugins.metadata.analyzer:MetadataAnalyzer",
     "plugins.localization.ela:ElaAnalyzer",
+    "plugins.localization.double_jpeg:AdqAnalyzer",
+    "plugins.localization.nadq:NadqAnalyzer",
+    "plugins.localization.blocking:BlockingAnalyzer",
     "plugins.localization.copy_move:CopyMoveAnalyzer",
 )
 
