@@ -76,13 +76,12 @@ def test_analyze_ela_json_and_report(qapp, capsys: pytest.CaptureFixture[str], t
     assert pdf_path.read_bytes().startswith(b"%PDF")
 
 
-def test_analyze_all_analyzers(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
-    """Every listed analyzer (metadata too, once it is registered) returns a well-formed result."""
-    ids = list(registry.analyzers())
-    assert "ela" in ids
+def test_analyze_all_ready_analyzers(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
+    """By default every analyzer whose models are installed runs, and each returns a well-formed result."""
+    ids = [i for i, a in registry.analyzers().items() if registry.ready(a)]
+    assert {"ela", "metadata"} <= set(ids)
     json_path = tmp_path / "out.json"
-    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", ",".join(ids),
-                             "--case", tmp_path / "case", "--json", json_path)
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--case", tmp_path / "case", "--json", json_path)
     assert code == 0, err
     results = json.loads(json_path.read_text(encoding="utf-8"))["evidence"][0]["results"]
     assert [r["analyzer"] for r in results] == ids
@@ -91,8 +90,22 @@ def test_analyze_all_analyzers(capsys: pytest.CaptureFixture[str], tmp_path: Pat
         assert r["status"] == "ok", r
     by_id = {r["analyzer"]: r for r in results}
     assert np.load(by_id["ela"]["map"]).shape == (512, 512)
-    if "metadata" in by_id:
-        assert by_id["metadata"]["type"] == "facts"
+    assert by_id["metadata"]["type"] == "facts"
+
+
+def test_missing_model_is_unavailable_never_a_score(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path
+) -> None:
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela,msfusion_dct",
+                             "--json", json_path)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("workbench: error: ")
+    [ela, msfusion] = json.loads(json_path.read_text(encoding="utf-8"))["evidence"][0]["results"]
+    assert ela["status"] == "ok"
+    assert msfusion["status"] == "unavailable" and msfusion["score"] is None
+    assert "not installed" in msfusion["message"] and "workbench models install" in msfusion["message"]
+    assert "map" not in msfusion
 
 
 def test_default_case_goes_to_data_dir(capsys: pytest.CaptureFixture[str], jpeg_photo: Path) -> None:
@@ -235,3 +248,13 @@ def test_real_entry_point(tmp_path: Path, jpeg_photo: Path, make_bad_file) -> No
                             capture_output=True, text=True, env=env, timeout=120)
     assert failed.returncode == 1
     assert "empty" in error_line(failed.stderr)
+
+
+def test_models_list_and_install_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run_cli(capsys, "models", "list")
+    assert code == 0
+    assert any(line.startswith("msfusion_dct\tmissing\t") for line in out.splitlines())
+    code, out, err = run_cli(capsys, "models", "install", "msfusion_dct", tmp_path / "absent.pth")
+    assert code == 1 and err.startswith("workbench: error: ")
+    code, out, err = run_cli(capsys, "models", "install", "no_such_model", tmp_path / "absent.pth")
+    assert code == 1 and "no_such_model" in err

@@ -28,7 +28,8 @@ def error_levels(rgb: np.ndarray, quality: int) -> np.ndarray:
     This is the standard ELA definition (Krawetz 2007): regions already compressed at this
     quality change little, while pasted or retouched regions change more.
     """
-    return cv2.absdiff(rgb, jpeg_roundtrip(rgb, quality)).max(axis=2)
+    diff = cv2.absdiff(rgb, jpeg_roundtrip(rgb, quality))
+    return cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2])
 
 
 class ElaAnalyzer(Analyzer):

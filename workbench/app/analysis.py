@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.app.case import Case, Evidence, Run
+from workbench.core.device import resolve_device
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
@@ -37,6 +38,7 @@ def analyze(
     except MediaError as exc:
         return [case.save_result(evidence.id, Result(p.analyzer.id, Status.ERROR, str(exc))) for p in plan]
 
+    device = resolve_device()[0] if any(p.analyzer.models for p in plan) else "cpu"
     runs = []
     for i, item in enumerate(plan):
         def step(fraction: float, message: str, i: int = i, title: str = item.analyzer.title) -> None:
@@ -46,6 +48,6 @@ def analyze(
         if cancel_event.is_set():
             result = Result(item.analyzer.id, Status.CANCELLED, "cancelled by the user")
         else:
-            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event))
+            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event, device))
         runs.append(case.save_result(evidence.id, result))
     return runs

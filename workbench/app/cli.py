@@ -13,9 +13,11 @@ from workbench import __version__
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.importing import import_paths
-from workbench.app.paths import data_dir
 from workbench.core import registry
 from workbench.core.media import DEFAULT_MAX_PIXELS
+from workbench.core.models import ModelStore
+from workbench.core.paths import data_dir
+from workbench.core.plugin import ModelUnavailable
 from workbench.core.results import Status
 
 
@@ -35,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Forensic Workbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("analyzers", help="list the analyzer ids")
+    models = sub.add_parser("models", help="list, install or remove model weights")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    models_sub.add_parser("list", help="every known model with its status")
+    install = models_sub.add_parser("install", help="install a weights file (its SHA-256 is verified and recorded)")
+    install.add_argument("model_id")
+    install.add_argument("file", type=Path)
+    remove = models_sub.add_parser("remove", help="remove an installed weights file from the store")
+    remove.add_argument("model_id")
     an = sub.add_parser("analyze", help="analyze files or folders")
     an.add_argument("paths", nargs="+", help="image files or folders")
     an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
@@ -56,8 +66,10 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "analyzers":
             return list_analyzers()
+        if args.command == "models":
+            return manage_models(args)
         return run_analyze(args)
-    except (CliError, CaseError, OSError) as exc:
+    except (CliError, CaseError, OSError, ModelUnavailable, ValueError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 1
 
@@ -71,8 +83,32 @@ def list_analyzers() -> int:
     return 0
 
 
+def manage_models(args: argparse.Namespace) -> int:
+    store = ModelStore()
+    if args.action == "install":
+        path = store.install(args.model_id, args.file)
+        print(f"installed {args.model_id}: {path} (SHA-256 {store.status(args.model_id).sha256})")
+    elif args.action == "remove":
+        store.remove(args.model_id)
+        print(f"removed {args.model_id}")
+    else:
+        for model_id, manifest in store.manifests().items():
+            status = store.status(model_id)
+            print(f"{model_id}\t{status.state.value}\t{manifest.title}\t{status.reason}")
+        for name, reason in store.manifest_errors().items():
+            print(f"# broken manifest {name}: {reason}", file=sys.stderr)
+    return 0
+
+
 def make_plan(ids: str | None, raw_params: list[str]) -> list[Planned]:
-    chosen = [i.strip() for i in ids.split(",") if i.strip()] if ids else list(registry.analyzers())
+    """The analyzers to run: those named, or by default every one whose models are installed."""
+    if ids:
+        chosen = [i.strip() for i in ids.split(",") if i.strip()]
+    else:
+        chosen = [i for i, a in registry.analyzers().items() if registry.ready(a)]
+        for analyzer_id in set(registry.analyzers()) - set(chosen):
+            print(f"note: {analyzer_id} left out (model not installed; name it with --analyzers to see why)",
+                  file=sys.stderr)
     values: dict[str, dict[str, str]] = {}
     for item in raw_params:
         key, sep, value = item.partition("=")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from workbench.app.case import Case
 from workbench.app.importing import import_paths
-from workbench.app.paths import data_dir
+from workbench.core.paths import data_dir
 from workbench.synthetic.photos import package_dir
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")

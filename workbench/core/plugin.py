@@ -53,6 +53,15 @@ class RunContext:
         if self._cancel.is_set():
             raise Cancelled()
 
+    def sub(self, start: float, end: float, label: str = "") -> RunContext:
+        """A context for a nested step whose progress fills [start, end] of this one."""
+
+        def report(fraction: float, message: str) -> None:
+            text = f"{label}: {message}" if label and message else (label or message)
+            self.progress(start + (end - start) * fraction, text)
+
+        return RunContext(report, self._cancel, self.device)
+
 
 def param(default: Any, label: str, help: str = "", **limits: Any) -> Any:
     """A parameter field; `limits` (min, max, choices) drive validation and the GUI form."""
@@ -139,7 +148,7 @@ def run_analyzer(
         except Cancelled:
             result = Result(analyzer.id, Status.CANCELLED, "cancelled by the user")
         except ModelUnavailable as exc:
-            result = Result(analyzer.id, Status.UNAVAILABLE, f"model not installed: {exc}")
+            result = Result(analyzer.id, Status.UNAVAILABLE, str(exc))
         except MemoryError:
             result = Result(analyzer.id, Status.ERROR, "not enough memory for this image")
         except Exception as exc:  # noqa: BLE001 - an analyzer bug must not take the case down
@@ -156,11 +165,28 @@ def run_analyzer(
         input_sha256=media.sha256,
         tool_version=__version__,
         device=ctx.device,
+        models=_model_provenance(analyzer) if result.ok else [],
         started_at=started.isoformat(timespec="seconds"),
         run_time_s=round(time.perf_counter() - t0, 4),
         user=current_user(),
     )
     return result
+
+
+def _model_provenance(analyzer: Analyzer) -> list[dict[str, str]]:
+    """Id and SHA-256 of every model the analyzer used (the store verified them on load)."""
+    if not analyzer.models:
+        return []
+    from workbench.core.models import ModelStore  # the store imports this module
+
+    store = ModelStore()
+    found = []
+    for model_id in analyzer.models:
+        try:
+            found.append(store.provenance(model_id))
+        except ModelUnavailable as exc:  # e.g. removed while the analysis ran
+            found.append({"id": model_id, "sha256": f"unverified ({exc})"})
+    return found
 
 
 def current_user() -> str:

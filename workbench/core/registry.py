@@ -14,10 +14,17 @@ from workbench.core.plugin import Analyzer
 BUILTIN: tuple[str, ...] = (
     "plugins.metadata.analyzer:MetadataAnalyzer",
     "plugins.localization.ela:ElaAnalyzer",
+    "plugins.localization.ela_sweep:ElaSweepAnalyzer",
+    "plugins.localization.noise:NoiseWaveletAnalyzer",
+    "plugins.localization.noise:NoiseMedianAnalyzer",
+    "plugins.localization.ghost:JpegGhostAnalyzer",
     "plugins.localization.double_jpeg:AdqAnalyzer",
     "plugins.localization.nadq:NadqAnalyzer",
     "plugins.localization.blocking:BlockingAnalyzer",
     "plugins.localization.copy_move:CopyMoveAnalyzer",
+    "plugins.localization.msfusion:MsFusionDctAnalyzer",
+    "plugins.localization.msfusion:MsFusionSbAnalyzer",
+    "plugins.localization.msfusion:MsFusionDctSbAnalyzer",
 )
 
 
@@ -53,3 +60,16 @@ def get(analyzer_id: str) -> Analyzer:
         raise KeyError(
             f"unknown analyzer '{analyzer_id}'; available: {', '.join(analyzers())}"
         ) from None
+
+
+def ready(analyzer: Analyzer) -> bool:
+    """True when every model the analyzer needs is installed and verified (always for classical ones)."""
+    if not analyzer.models:
+        return True
+    from workbench.core.models import ModelStore
+
+    store = ModelStore()
+    try:
+        return all(store.status(model_id).installed for model_id in analyzer.models)
+    except Exception:  # noqa: BLE001 - an unknown or broken manifest means "not ready"
+        return False

@@ -22,8 +22,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def open_case(args: argparse.Namespace):  # noqa: ANN201 - returns workbench.app.case.Case
     from workbench.app.case import Case
-    from workbench.app.paths import data_dir
     from workbench.app.sample import open_sample_case
+    from workbench.core.paths import data_dir
 
     if args.case:
         return Case.open(args.case) if os.path.exists(os.path.join(args.case, "case.sqlite")) \

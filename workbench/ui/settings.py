@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
-from workbench.app.paths import data_dir
 from workbench.core.media import DEFAULT_MAX_PIXELS
+from workbench.core.paths import data_dir
 
 
 def settings() -> QSettings:

@@ -1,0 +1,84 @@
+"""Error level analysis at several re-save qualities, with the most telling one up front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from plugins.localization.common import block_reduce
+from plugins.localization.ela import error_levels
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, RunContext, param
+from workbench.core.results import Heatmap
+
+BLOCK = 16
+"""Errors are averaged over 16×16 blocks before measuring heterogeneity, so single edge pixels
+do not decide which quality is shown."""
+
+ERROR_FLOOR = 0.5
+"""Grey levels added to the median in the heterogeneity ratio, so a near-lossless re-save
+(median error ≈ 0) does not win by division by zero."""
+
+
+@dataclass
+class ElaSweepParams:
+    q_min: int = param(60, "Lowest quality", "first re-save quality of the sweep", min=1, max=100)
+    q_max: int = param(95, "Highest quality", "last re-save quality of the sweep", min=1, max=100)
+    step: int = param(5, "Quality step", "distance between the re-save qualities", min=1, max=50)
+    scale: float = param(
+        20.0, "Amplification", "error × amplification / 255 gives the map value (as in ELA)", min=0.1, max=255.0
+    )
+
+
+def heterogeneity(errors: np.ndarray) -> float:
+    """99th percentile over median of the block-mean errors: how far the most reactive blocks stand
+    out from a typical block, independent of the overall error level (which just grows as the
+    quality drops)."""
+    block = max(1, min(BLOCK, *errors.shape))
+    means = block_reduce(errors.astype(np.float32), block, "mean")
+    p99, median = np.percentile(means, [99, 50])
+    return float(p99 / (median + ERROR_FLOOR))
+
+
+class ElaSweepAnalyzer(Analyzer):
+    id = "ela_sweep"
+    title = "Error level analysis (quality sweep)"
+    version = "1.0"
+    Params = ElaSweepParams
+    card_file = Path(__file__).with_name("ela_sweep.md")
+
+    def run(self, media: Media, params: ElaSweepParams, ctx: RunContext) -> Heatmap:
+        if params.q_min > params.q_max:
+            raise ValueError(f"q_min ({params.q_min}) must not exceed q_max ({params.q_max})")
+        qualities = list(range(params.q_min, params.q_max + 1, params.step))
+        rgb = media.pixels()
+        stack: dict[str, np.ndarray] = {}
+        spread: dict[int, float] = {}
+        mean_error: dict[int, float] = {}
+        for i, quality in enumerate(qualities):
+            ctx.check_cancelled()
+            ctx.progress(i / len(qualities), f"re-saving at quality {quality}")
+            errors = error_levels(rgb, quality)
+            spread[quality] = heterogeneity(errors)
+            mean_error[quality] = float(errors.mean())
+            stack[f"q={quality}"] = np.minimum(errors.astype(np.float32) * (params.scale / 255.0), 1.0)
+        best = max(qualities, key=spread.__getitem__)
+        closest = min(qualities, key=mean_error.__getitem__)
+        ctx.progress(1.0, "done")
+        return Heatmap(
+            analyzer=self.id,
+            score=None,
+            score_meaning="no image-level score: ELA is a visual aid to read, not a detector",
+            map=stack[f"q={best}"],
+            stack=stack,
+            legend_low=f"same error as a re-save at quality {best} (consistent)",
+            legend_high=f"error ≥ {255.0 / params.scale:.0f} levels (reacts differently)",
+            stats={
+                "shown_quality": float(best),
+                "shown_heterogeneity": round(spread[best], 3),
+                "least_change_quality": float(closest),
+                "least_mean_error": round(mean_error[closest], 3),
+            },
+        )

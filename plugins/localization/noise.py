@@ -1,0 +1,173 @@
+"""Local noise level: spliced-in regions often carry a different amount of sensor/processing noise.
+
+Two views: the wavelet estimate of Mahdian & Saic (the toolbox's NOI1), and a simple median-filter
+residue (as in Forensically's noise analysis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plugins.localization.common import (
+    SCORE_MEANING,
+    block_reduce,
+    luminance,
+    map_score,
+    normalize,
+    ycbcr_luma,
+)
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, RunContext, param
+from workbench.core.results import Heatmap
+
+DB8_REC_LO = np.array([
+    0.05441584224308161, 0.3128715909144659, 0.6756307362980128, 0.5853546836548691,
+    -0.015829105256023893, -0.2840155429624281, 0.00047248457399797254, 0.128747426620186,
+    -0.01736930100202211, -0.04408825393106472, 0.013981027917015516, 0.008746094047015655,
+    -0.00487035299301066, -0.0003917403729959771, 0.0006754494059985568, -0.00011747678400228192,
+])
+"""Daubechies 'db8' reconstruction low-pass filter (16 taps), as in PyWavelets and MATLAB."""
+
+DB8_REC_HI = (-1.0) ** np.arange(16) * DB8_REC_LO[::-1]
+"""The quadrature-mirror high-pass. Correlating with it equals convolving with the decomposition
+high-pass, which is what `dwt` does."""
+
+MAD_TO_SIGMA = 0.6745
+"""median(|x|) / 0.6745 estimates σ of zero-mean Gaussian noise (Donoho's robust estimator)."""
+
+STUDIO_TO_FULL = 255.0 / 219.0
+"""Y of rgb2ycbcr spans 16–235: multiply by this to express a σ in 8-bit grey levels."""
+
+
+def diagonal_detail(channel: np.ndarray) -> np.ndarray:
+    """HH1: the diagonal detail subband of a one-level 2-D db8 DWT, float32.
+
+    Same conventions as MATLAB's `dwt2(Y, 'db8')` and `pywt.dwt2(Y, 'db8')` (half-sample
+    symmetric extension, output size ⌊(N + 15) / 2⌋, odd samples of the full convolution), so
+    the toolbox's block map is reproduced (to float32 precision). Rows are filtered and decimated first, so the
+    column pass runs on half the data.
+    """
+    taps = len(DB8_REC_HI)
+    h, w = channel.shape
+    padded = cv2.copyMakeBorder(
+        channel.astype(np.float32), taps - 1, taps - 1, taps - 1, taps - 1, cv2.BORDER_REFLECT
+    )
+    kernel = DB8_REC_HI.astype(np.float32)[None, :]
+    # anchor (0, 0): output[p] = Σ_k kernel[k] · input[p + k]; sample p = 2·o + 1 is output o.
+    rows = cv2.filter2D(padded, -1, kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    rows = np.ascontiguousarray(rows[:, 1 : 2 * ((w + taps - 1) // 2) : 2])
+    both = cv2.filter2D(rows, -1, kernel.T, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    return both[1 : 2 * ((h + taps - 1) // 2) : 2]
+
+
+def block_noise_sigma(channel: np.ndarray, block: int) -> np.ndarray:
+    """Per-block noise σ: median(|HH1|) / 0.6745 over `block`×`block` subband tiles (toolbox NOI1)."""
+    return block_reduce(np.abs(diagonal_detail(channel)), block, "median") / MAD_TO_SIGMA
+
+
+def expand_subband_blocks(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling of a per-subband-block map to the image grid.
+
+    A subband block of `block` samples covers 2·`block` image pixels, shifted 7 pixels up/left by
+    the 16-tap filter's delay; image pixels past the last whole block repeat it.
+    """
+    delay = (len(DB8_REC_HI) - 1) // 2
+    rows = np.clip((np.arange(shape[0]) + delay) // (2 * block), 0, block_map.shape[0] - 1)
+    cols = np.clip((np.arange(shape[1]) + delay) // (2 * block), 0, block_map.shape[1] - 1)
+    return block_map[rows][:, cols].astype(np.float32)
+
+
+@dataclass
+class NoiseWaveletParams:
+    block: int = param(
+        8, "Block size (wavelet samples)",
+        "side of the blocks in which σ is estimated, in subband samples (one sample = 2 pixels); "
+        "smaller localises better but estimates worse", min=2, max=64,
+    )
+
+
+class NoiseWaveletAnalyzer(Analyzer):
+    id = "noise_wavelet"
+    title = "Local noise level (wavelet, NOI1)"
+    version = "1.0"
+    Params = NoiseWaveletParams
+    card_file = Path(__file__).with_name("noise.md")
+
+    def run(self, media: Media, params: NoiseWaveletParams, ctx: RunContext) -> Heatmap:
+        rgb = media.pixels()
+        h, w = rgb.shape[:2]
+        if min(h, w) < 2 * params.block:
+            raise ValueError(
+                f"image too small for noise estimation: {w}×{h} pixels, needs at least "
+                f"{2 * params.block}×{2 * params.block} (one block)"
+            )
+        ctx.progress(0.2, "wavelet transform")
+        sigma = block_noise_sigma(ycbcr_luma(rgb), params.block)
+        ctx.check_cancelled()
+        ctx.progress(0.8, "building the map")
+        heat = expand_subband_blocks(normalize(sigma), params.block, (h, w))
+        robust = expand_subband_blocks(normalize(sigma, 0.0, 99.0), params.block, (h, w))
+        grey = sigma * STUDIO_TO_FULL
+        ctx.progress(1.0, "done")
+        return Heatmap(
+            analyzer=self.id,
+            score=map_score(heat),
+            score_meaning=SCORE_MEANING,
+            map=heat,
+            stack={"sigma clipped at 99th percentile": robust},
+            legend_low=f"least noise (σ ≈ {grey.min():.2f} grey levels)",
+            legend_high=f"most noise (σ ≈ {grey.max():.2f} grey levels)",
+            stats={
+                "median_sigma": round(float(np.median(grey)), 3),
+                "p99_sigma": round(float(np.percentile(grey, 99)), 3),
+                "max_sigma": round(float(grey.max()), 3),
+                "blocks": float(sigma.size),
+            },
+        )
+
+
+@dataclass
+class NoiseMedianParams:
+    window: int = param(
+        16, "Averaging window (pixels)", "side of the box over which the residue is averaged", min=1, max=256
+    )
+
+
+def median_residue(channel: np.ndarray) -> np.ndarray:
+    """|Y − median3×3(Y)|: mostly noise and fine texture, since a 3×3 median keeps edges."""
+    channel = channel.astype(np.float32)
+    return cv2.absdiff(channel, cv2.medianBlur(channel, 3))
+
+
+class NoiseMedianAnalyzer(Analyzer):
+    id = "noise_median"
+    title = "Noise residue (median filter)"
+    version = "1.0"
+    Params = NoiseMedianParams
+    card_file = Path(__file__).with_name("noise_median.md")
+
+    def run(self, media: Media, params: NoiseMedianParams, ctx: RunContext) -> Heatmap:
+        ctx.progress(0.2, "median filter")
+        residue = median_residue(luminance(media.pixels()))
+        ctx.check_cancelled()
+        ctx.progress(0.7, "local average")
+        local = cv2.blur(residue, (params.window, params.window), borderType=cv2.BORDER_REFLECT)
+        heat = normalize(local, 1.0, 99.0)
+        ctx.progress(1.0, "done")
+        return Heatmap(
+            analyzer=self.id,
+            score=map_score(heat),
+            score_meaning=SCORE_MEANING,
+            map=heat,
+            legend_low="smoothest 1 % (least residue)",
+            legend_high="noisiest 1 % (most residue)",
+            stats={
+                "mean_residue": round(float(residue.mean()), 3),
+                "p1_local_residue": round(float(np.percentile(local, 1)), 3),
+                "p99_local_residue": round(float(np.percentile(local, 99)), 3),
+            },
+        )

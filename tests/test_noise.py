@@ -1,0 +1,125 @@
+"""Local noise maps: the wavelet estimate reproduces the toolbox's NOI1, a noisier pasted square
+stands out in both maps, and shapes, ranges and tiny images are handled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from plugins.localization.common import normalize, ycbcr_luma
+from plugins.localization.noise import NoiseMedianAnalyzer, NoiseWaveletAnalyzer, block_noise_sigma
+from workbench.core.media import open_media
+from workbench.core.plugin import Analyzer, RunContext, run_analyzer
+from workbench.core.results import Heatmap, Status
+
+TOOLBOX = Path("/work/shared/reference/toolbox")
+REFERENCES = [("demo_noi1.tif", "demo_noi1.mat", "Map"), ("168_image.jpg", "168_NOI1.mat", "OutputMap")]
+NOISY = (slice(64, 224), slice(288, 448))
+"""A 160×160 square of astronaut.png (sky, shuttle and flag) that the test makes noisier."""
+
+
+def run(analyzer: Analyzer, path: Path, **params: object) -> Heatmap:
+    result = run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext())
+    assert result.status is Status.OK, result.message
+    assert isinstance(result, Heatmap)
+    return result
+
+
+def toolbox_map(image: str, mat: str, key: str) -> tuple[Path, np.ndarray]:
+    if not TOOLBOX.is_dir():
+        pytest.skip("reference toolbox outputs not available")
+    return TOOLBOX / image, scipy.io.loadmat(TOOLBOX / mat)[key]
+
+
+@pytest.mark.parametrize(("image", "mat", "key"), REFERENCES)
+def test_block_sigmas_equal_the_toolbox_values(image: str, mat: str, key: str) -> None:
+    path, reference = toolbox_map(image, mat, key)
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    sigma = block_noise_sigma(ycbcr_luma(rgb), 8)
+    assert sigma.shape == reference.shape
+    # Same channel, wavelet, extension and block grid: equal up to float32 rounding (measured ≤ 0.02).
+    np.testing.assert_allclose(sigma, reference, atol=0.05)
+
+
+@pytest.mark.parametrize(("image", "mat", "key"), REFERENCES)
+def test_map_agrees_with_reference_toolbox(image: str, mat: str, key: str) -> None:
+    path, reference = toolbox_map(image, mat, key)
+    heat = run(NoiseWaveletAnalyzer(), path).map
+    rows, cols = reference.shape
+    ref = normalize(reference)
+    # Bilinear sampling reads each 16-pixel block at its centre; area averaging mixes neighbouring
+    # blocks because the wavelet's 7-pixel delay puts our block edges off the 16-pixel grid.
+    sampled = structural_similarity(normalize(cv2.resize(heat, (cols, rows))), ref, data_range=1.0)
+    averaged = structural_similarity(
+        normalize(cv2.resize(heat, (cols, rows), interpolation=cv2.INTER_AREA)), ref, data_range=1.0
+    )
+    print(f"NOI1 {image}: SSIM {sampled:.4f} (bilinear), {averaged:.4f} (area)")
+    assert sampled > 0.999
+    assert averaged > {"demo_noi1.tif": 0.78, "168_image.jpg": 0.89}[image]  # measured 0.805, 0.911
+
+
+@pytest.fixture(scope="module")
+def noisy_square(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    from workbench.app.sample import load_photo
+
+    rgb = load_photo("astronaut.png").astype(np.float32)
+    rgb[NOISY] += np.random.default_rng(1).normal(0.0, 8.0, rgb[NOISY].shape)
+    path = tmp_path_factory.mktemp("noise") / "noisy_square.png"
+    Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(path)
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[NOISY] = True
+    return path, mask
+
+
+@pytest.mark.parametrize(
+    ("analyzer", "margin"),
+    [(NoiseWaveletAnalyzer(), 2.0), (NoiseMedianAnalyzer(), 1.5)],  # measured 2.26 and 1.71
+)
+def test_noisier_square_stands_out(noisy_square: tuple[Path, np.ndarray], analyzer: Analyzer, margin: float) -> None:
+    path, mask = noisy_square
+    heat = run(analyzer, path).map
+    inside, outside = float(heat[mask].mean()), float(heat[~mask].mean())
+    assert inside > margin * outside, (inside, outside)
+
+
+@pytest.mark.parametrize("analyzer", [NoiseWaveletAnalyzer(), NoiseMedianAnalyzer()])
+def test_map_shape_range_and_stats(png_image: Path, analyzer: Analyzer) -> None:
+    result = run(analyzer, png_image)  # 600 wide × 400 high: catches a transposed map
+    assert result.map.dtype == np.float32
+    assert result.map.shape == (400, 600)
+    assert float(result.map.min()) >= 0.0 and float(result.map.max()) <= 1.0
+    assert 0.0 <= result.score <= 1.0
+    assert all(np.isfinite(v) for v in result.stats.values())
+    for layer in result.stack.values():
+        assert layer.shape == (400, 600) and layer.dtype == np.float32
+
+
+def test_wavelet_stats_are_in_grey_levels(png_image: Path) -> None:
+    stats = run(NoiseWaveletAnalyzer(), png_image).stats
+    assert 0.0 < stats["median_sigma"] <= stats["p99_sigma"] <= stats["max_sigma"] < 50.0
+    assert stats["blocks"] == (400 + 15) // 2 // 8 * ((600 + 15) // 2 // 8)
+
+
+def test_larger_blocks_give_a_coarser_map(png_image: Path) -> None:
+    fine, coarse = run(NoiseWaveletAnalyzer(), png_image), run(NoiseWaveletAnalyzer(), png_image, block=32)
+    assert coarse.stats["blocks"] < fine.stats["blocks"] / 10
+    assert len(np.unique(coarse.map)) < len(np.unique(fine.map))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (12, 40), (16, 16)])
+def test_tiny_images(evidence_dir: Path, size: tuple[int, int]) -> None:
+    path = evidence_dir / "tiny.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    wavelet = run_analyzer(NoiseWaveletAnalyzer(), open_media(path), NoiseWaveletAnalyzer.Params(), RunContext())
+    if min(size) < 16:
+        assert wavelet.status is Status.ERROR and "too small" in wavelet.message
+    else:
+        assert wavelet.status is Status.OK and wavelet.map.shape == size
+    median = run(NoiseMedianAnalyzer(), path)
+    assert median.map.shape == size and np.isfinite(median.map).all()

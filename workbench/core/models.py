@@ -1,0 +1,425 @@
+"""The model store: manifests of the learned components, verified weights, safe loading.
+
+Every learned component is described by a JSON manifest in the repository's `models/` folder
+(format in `models/README.md`). Its weights file resolves, in this order, from
+
+1. the bundled `models/` folder (small weights the project trains itself),
+2. the user's models folder (`<data folder>/models`, where `install` copies a file),
+3. a file the user chose to keep where it is (`install(..., copy=False)`), recorded in the
+   registry of the user's models folder.
+
+A file is used only when its SHA-256 matches: the manifest's hash when the authors publish one,
+otherwise the hash recorded when the user installed the file. Loading never unpickles code
+(`torch.load(weights_only=True)` or safetensors). Analyzers turn a missing or failing model into
+`ModelUnavailable`, which `run_analyzer` reports as an 'unavailable' result, never a score.
+
+The user's models folder is `<data folder>/models` (`workbench.core.paths.data_dir`); tests and
+the GUI may pass any folder to `ModelStore` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from workbench.core.hashing import sha256_file
+from workbench.core.paths import data_dir
+from workbench.core.plugin import ModelUnavailable
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "models"
+REGISTRY_FILE = "installed.json"
+INSTALL_HINT = "Settings ▸ Models or `workbench models install {id} FILE`"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_KNOWN_KEYS = {
+    "id", "title", "architecture", "weights", "sha256", "licence", "source", "source_file",
+    "input_size", "calibration", "card", "wrapper_key", "strip_prefix",
+}
+
+
+def default_user_dir() -> Path:
+    """`<data folder>/models`; `WORKBENCH_DATA_DIR` overrides the data folder (tests, portable use)."""
+    return data_dir() / "models"
+
+
+class ModelState(StrEnum):
+    INSTALLED = "installed"
+    MISSING = "missing"
+    HASH_MISMATCH = "hash mismatch"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: ModelState
+    reason: str
+    path: Path | None = None
+    sha256: str | None = None
+
+    @property
+    def installed(self) -> bool:
+        return self.state is ModelState.INSTALLED
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One learned component. Keys this class does not know stay available in `extra`."""
+
+    id: str
+    title: str
+    weights: str
+    architecture: str = ""
+    sha256: str | None = None
+    licence: str = "see source"
+    source: str = ""
+    source_file: str = ""
+    input_size: tuple[int, ...] | None = None
+    calibration: str = ""
+    card: str = ""
+    wrapper_key: str | None = None
+    strip_prefix: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def from_dict(doc: dict[str, Any]) -> Manifest:
+        """Validate a parsed manifest; ValueError names the first problem."""
+        for key in ("id", "title", "weights"):
+            if not isinstance(doc.get(key), str) or not doc[key].strip():
+                raise ValueError(f"manifest needs a non-empty string '{key}'")
+        weights = doc["weights"]
+        if Path(weights).name != weights or weights in (".", ".."):
+            raise ValueError(f"'weights' must be a plain file name, not a path: {weights!r}")
+        sha = doc.get("sha256")
+        if sha is not None and (not isinstance(sha, str) or not _SHA256.match(sha.lower())):
+            raise ValueError(f"'sha256' must be null or 64 hex digits, got {sha!r}")
+        size = doc.get("input_size")
+        return Manifest(
+            id=doc["id"],
+            title=doc["title"],
+            weights=weights,
+            architecture=str(doc.get("architecture", "")),
+            sha256=sha.lower() if sha else None,
+            licence=str(doc.get("licence") or "see source"),
+            source=str(doc.get("source", "")),
+            source_file=str(doc.get("source_file", "")),
+            input_size=tuple(int(v) for v in size) if size else None,
+            calibration=str(doc.get("calibration", "")),
+            card=str(doc.get("card", "")),
+            wrapper_key=doc.get("wrapper_key"),
+            strip_prefix=doc.get("strip_prefix"),
+            extra={k: v for k, v in doc.items() if k not in _KNOWN_KEYS},
+        )
+
+
+class ModelStore:
+    """Resolves model ids to verified weights files and loads them safely.
+
+    `bundled_dir` holds the manifests (and bundled weights); `user_dir` receives installed files
+    and the registry of recorded hashes. Both default to the application's folders.
+    """
+
+    def __init__(self, user_dir: Path | None = None, bundled_dir: Path = BUNDLED_DIR) -> None:
+        self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
+        self.bundled_dir = Path(bundled_dir)
+        self._manifests: dict[str, Manifest] | None = None
+        self._errors: dict[str, str] = {}
+
+    # -- manifests -------------------------------------------------------------------------
+    def manifests(self) -> dict[str, Manifest]:
+        """All valid manifests by id; broken ones are listed by `manifest_errors`, not fatal."""
+        if self._manifests is None:
+            found: dict[str, Manifest] = {}
+            for path in sorted(self.bundled_dir.glob("*.json")):
+                try:
+                    manifest = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, TypeError, AttributeError) as exc:
+                    self._errors[path.name] = str(exc)
+                    continue
+                if manifest.id in found:
+                    self._errors[path.name] = f"duplicate model id '{manifest.id}'"
+                    continue
+                found[manifest.id] = manifest
+            self._manifests = found
+        return self._manifests
+
+    def manifest_errors(self) -> dict[str, str]:
+        self.manifests()
+        return dict(self._errors)
+
+    def manifest(self, model_id: str) -> Manifest:
+        try:
+            return self.manifests()[model_id]
+        except KeyError:
+            raise ModelUnavailable(f"unknown model '{model_id}': no manifest in {self.bundled_dir}") from None
+
+    def card(self, model_id: str) -> str:
+        """The model card's Markdown (the manifest's `card` is a path relative to the repository)."""
+        card = self.manifest(model_id).card
+        path = self.bundled_dir.parent / card
+        return path.read_text(encoding="utf-8") if card and path.is_file() else ""
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self, model_id: str) -> ModelStatus:
+        """Installed (and verified), missing, or present with the wrong hash; with the reason."""
+        manifest = self.manifest(model_id)
+        path = self._locate(manifest)
+        if path is None:
+            return ModelStatus(ModelState.MISSING, self._install_message(manifest, "not installed"))
+        expected, origin = self._expected_hash(manifest)
+        if expected is None:
+            return ModelStatus(
+                ModelState.MISSING,
+                self._install_message(
+                    manifest, f"found {path} but it was not installed through the model store (no hash recorded)"
+                ),
+                path,
+            )
+        actual = cached_sha256(path)
+        if actual != expected:
+            return ModelStatus(
+                ModelState.HASH_MISMATCH,
+                f"model '{model_id}': {path} has SHA-256 {actual}, but the {origin} is {expected}: "
+                "the file is damaged or another release; install the right file again",
+                path,
+                actual,
+            )
+        return ModelStatus(ModelState.INSTALLED, f"model '{model_id}': {path} (SHA-256 {actual})", path, actual)
+
+    def provenance(self, model_id: str) -> dict[str, str]:
+        """{"id", "sha256"} of the verified file, for a Result's provenance."""
+        status = self._verified(model_id)
+        return {"id": model_id, "sha256": status.sha256 or ""}
+
+    # -- install / remove ------------------------------------------------------------------
+    def install(self, model_id: str, file_path: Path | str, copy: bool = True) -> Path:
+        """Record a weights file for `model_id` and return where it will be read from.
+
+        With `copy` the file is copied into the user's models folder; otherwise it stays where
+        the user keeps it. A file whose hash differs from the manifest's is refused (ValueError).
+        """
+        manifest = self.manifest(model_id)
+        source = Path(file_path).expanduser().resolve()
+        if not source.is_file():
+            raise FileNotFoundError(f"no such file: {source}")
+        digest = sha256_file(source)
+        if manifest.sha256 and digest != manifest.sha256:
+            raise ValueError(
+                f"refusing {source.name} for model '{model_id}': its SHA-256 is {digest}, the manifest "
+                f"expects {manifest.sha256} (a different or damaged file)"
+            )
+        entry: dict[str, str] = {"sha256": digest, "original": str(source), "installed_at": _now()}
+        if copy:
+            target = self.user_dir / manifest.weights
+            if target.resolve() != source:
+                _copy_verified(source, target, digest)
+            entry["file"] = manifest.weights
+        else:
+            target = source
+            entry["path"] = str(source)
+        registry = self._registry()
+        registry[model_id] = entry
+        self._save_registry(registry)
+        return target
+
+    def remove(self, model_id: str) -> None:
+        """Forget an installed file; delete it only if it is the store's own copy."""
+        registry = self._registry()
+        entry = registry.pop(model_id, None)
+        if entry is None:
+            return
+        if "file" in entry:
+            (self.user_dir / entry["file"]).unlink(missing_ok=True)
+        self._save_registry(registry)
+
+    # -- loading ---------------------------------------------------------------------------
+    def load_state_dict(self, model_id: str) -> dict[str, Any]:
+        """The verified weights as a flat state dict of tensors on the CPU.
+
+        Unwraps the manifest's `wrapper_key` (e.g. {"model": ..., "optimizer": ...}) and strips
+        its `strip_prefix` (e.g. "module." from DataParallel). Raises ModelUnavailable.
+        """
+        manifest = self.manifest(model_id)
+        path = self._verified(model_id).path
+        assert path is not None
+        loaded = _load_safetensors(path) if path.suffix == ".safetensors" else _torch_load(model_id, path)
+        return _unwrap(manifest, loaded)
+
+    # -- internals -------------------------------------------------------------------------
+    def _verified(self, model_id: str) -> ModelStatus:
+        status = self.status(model_id)
+        if not status.installed:
+            raise ModelUnavailable(status.reason)
+        return status
+
+    def _locate(self, manifest: Manifest) -> Path | None:
+        entry = self._registry().get(manifest.id, {})
+        candidates = [self.bundled_dir / manifest.weights, self.user_dir / manifest.weights]
+        if "path" in entry:
+            candidates.append(Path(entry["path"]))
+        return next((p for p in candidates if p.is_file()), None)
+
+    def _expected_hash(self, manifest: Manifest) -> tuple[str | None, str]:
+        if manifest.sha256:
+            return manifest.sha256, "manifest's hash"
+        return self._registry().get(manifest.id, {}).get("sha256"), "hash recorded at install"
+
+    def _install_message(self, manifest: Manifest, what: str) -> str:
+        name = manifest.source_file or f"the file {manifest.weights}"
+        where = f" from {manifest.source}" if manifest.source else ""
+        hint = INSTALL_HINT.format(id=manifest.id)
+        return f"model '{manifest.id}' {what}: install {name}{where} with {hint}"
+
+    def _registry(self) -> dict[str, dict[str, str]]:
+        path = self.user_dir / REGISTRY_FILE
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(f"the model registry {path} cannot be read ({exc})") from exc
+        return dict(doc.get("models", {}))
+
+    def _save_registry(self, models: dict[str, dict[str, str]]) -> None:
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        path = self.user_dir / REGISTRY_FILE
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"version": 1, "models": models}, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+# -- hashing ---------------------------------------------------------------------------------
+_hash_lock = threading.Lock()
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered while its size and modification time stay the same
+    (weights are hundreds of MB; status is asked for often)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _hash_lock:
+        if key in _hashes:
+            return _hashes[key]
+    digest = sha256_file(path)
+    with _hash_lock:
+        _hashes[key] = digest
+    return digest
+
+
+def _copy_verified(source: Path, target: Path, digest: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    shutil.copyfile(source, tmp)
+    if sha256_file(tmp) != digest:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"copying {source} to {target} changed its content")
+    os.replace(tmp, target)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# -- safe loading ----------------------------------------------------------------------------
+_load_lock = threading.Lock()
+
+
+def _numpy_scalar_globals() -> list[Any]:
+    """The exact numpy names a pickled numpy float/int scalar needs (e.g. a checkpoint's
+    'loss': np.float64). They rebuild plain numbers from bytes and run no code; object
+    scalars stay refused. Files written under numpy 1.x name `numpy.core.multiarray`."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:
+        from numpy.core.multiarray import scalar
+
+    dtypes = [
+        np.dtypes.Float16DType, np.dtypes.Float32DType, np.dtypes.Float64DType,
+        np.dtypes.Int32DType, np.dtypes.Int64DType, np.dtypes.BoolDType,
+    ]
+    names = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+    return [*((scalar, name) for name in names), np.dtype, *dtypes]
+
+
+def _torch_load(model_id: str, path: Path) -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ModelUnavailable(f"model '{model_id}' needs PyTorch, which is not installed") from None
+    try:
+        # the safe-globals list is process-wide state: one load at a time
+        with _load_lock, torch.serialization.safe_globals(_numpy_scalar_globals()):
+            # mmap: tensors that are not used (an optimizer's state) are never read into memory
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not loadable safely
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailable(
+            f"model '{model_id}': {path.name} cannot be loaded safely ({first}). If the file comes from a "
+            "trusted source, re-save only its tensors on a machine you trust, e.g. "
+            "torch.save(torch.load(f, weights_only=False)['model'], 'weights.pth'), and install that file"
+        ) from exc
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelUnavailable(f"{path.name} is a safetensors file; install the 'safetensors' package") from None
+    return load_file(str(path), device="cpu")
+
+
+def _unwrap(manifest: Manifest, loaded: Any) -> dict[str, Any]:
+    import torch
+
+    if manifest.wrapper_key and isinstance(loaded, dict) and manifest.wrapper_key in loaded:
+        loaded = loaded[manifest.wrapper_key]
+    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        where = f" under the key '{manifest.wrapper_key}'" if manifest.wrapper_key else ""
+        raise ModelUnavailable(f"model '{manifest.id}': the file holds no state dict of tensors{where}")
+    prefix = manifest.strip_prefix
+    if prefix and all(k.startswith(prefix) for k in loaded):
+        loaded = {k[len(prefix):]: v for k, v in loaded.items()}
+    return dict(loaded)
+
+
+# -- loaded modules for analyzers ------------------------------------------------------------
+CACHE_SIZE = 3
+_module_lock = threading.Lock()
+_modules: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+
+
+def loaded_model(store: ModelStore, model_id: str, build: Callable[[], Any], device: str = "cpu") -> Any:
+    """The network `build()` returns, with the verified weights loaded strictly, in eval mode on
+    `device`. Cached by (id, SHA-256, device), so a re-installed file is picked up."""
+    sha = store._verified(model_id).sha256 or ""
+    key = (model_id, sha, str(device))
+    with _module_lock:
+        if key in _modules:
+            _modules.move_to_end(key)
+            return _modules[key]
+    state = store.load_state_dict(model_id)
+    net = build()
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelUnavailable(
+            f"model '{model_id}': the weights do not fit the network (another variant or release?): "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
+    net = net.eval().to(device)
+    with _module_lock:
+        _modules[key] = net
+        while len(_modules) > CACHE_SIZE:
+            _modules.popitem(last=False)
+    return net
