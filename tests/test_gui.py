@@ -196,3 +196,26 @@ def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Pat
     qtbot.waitUntil(lambda: window.device_label.text() != "Device: detecting…", timeout=20000)
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         window.grab().save(str(DOCS / "screenshot-copy-move.png"))
+
+
+def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, window: MainWindow, spliced: Path,
+                                                        tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    from workbench.core.models import ModelStore
+
+    assert not window.analyses.groups["msfusion_dct"].isChecked()
+    assert "model not installed" in window.analyses.groups["msfusion_dct"].title()
+    drop(window, [spliced])
+    qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
+    window.analyses.set_only({"msfusion_dct"})
+    window.run_analyses()
+    qtbot.waitUntil(lambda: bool(window.result_views), timeout=30000)
+    [view] = window.result_views
+    assert view.run.result.status is Status.UNAVAILABLE and view.run.result.score is None
+    [button] = [b for b in view.findChildren(QPushButton) if b.text().startswith("Install model file")]
+    weights = tmp_path / "ckpt.pth"
+    weights.write_bytes(b"not really a checkpoint")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(weights), ""))
+    button.click()
+    assert ModelStore().status("msfusion_dct").installed

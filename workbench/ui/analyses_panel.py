@@ -37,7 +37,6 @@ class AnalysesPanel(QWidget):
         for analyzer_id, analyzer in registry.analyzers().items():
             group = QGroupBox(analyzer.title)
             group.setCheckable(True)
-            group.setChecked(True)
             group.setToolTip(card_sections(analyzer.card).get("What it shows", ""))
             form = ParamForm(analyzer.Params)
             box = QVBoxLayout(group)
@@ -45,6 +44,7 @@ class AnalysesPanel(QWidget):
             box.addWidget(form)
             self.groups[analyzer_id], self.forms[analyzer_id] = group, form
             inner_layout.addWidget(group)
+        self.refresh_readiness()
         for spec, reason in registry.load_errors().items():
             broken = QLabel(f"⚠ plugin {spec} failed to load: {reason}")
             broken.setWordWrap(True)
@@ -67,6 +67,14 @@ class AnalysesPanel(QWidget):
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.jobs)
+
+    def refresh_readiness(self) -> None:
+        """Tick the analyzers that can run; name the ones whose model is not installed."""
+        for analyzer_id, group in self.groups.items():
+            analyzer = registry.get(analyzer_id)
+            ready = registry.ready(analyzer)
+            group.setChecked(ready)
+            group.setTitle(analyzer.title if ready else f"{analyzer.title} (model not installed)")
 
     def set_only(self, analyzer_ids: set[str]) -> None:
         """Tick exactly these analyzers."""

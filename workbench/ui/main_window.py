@@ -32,6 +32,8 @@ from workbench.app.jobs import Job
 from workbench.app.report import write_pdf
 from workbench.core.device import resolve_device
 from workbench.core.media import MediaError
+from workbench.core.models import ModelStore
+from workbench.core.plugin import ModelUnavailable
 from workbench.core.render import overlay_rgba
 from workbench.core.results import Facts, Heatmap
 from workbench.ui import settings
@@ -311,6 +313,7 @@ class MainWindow(QMainWindow):
             return
         for run in self.case.latest_runs(self.current_id):
             view = view_for(run)
+            view.installRequested.connect(self.install_model)
             self.result_views.append(view)
             self.results_layout.addWidget(view)
             result = run.result
@@ -328,6 +331,19 @@ class MainWindow(QMainWindow):
     def _image_shape(self) -> tuple[int, int]:
         item = self.case.evidence(self.current_id) if self.current_id is not None else None
         return (item.height, item.width) if item else (0, 0)
+
+    def install_model(self, model_id: str) -> None:
+        """Install a weights file the user has (verified and recorded by the model store)."""
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights file for {model_id}")
+        if not path:
+            return
+        try:
+            installed = ModelStore().install(model_id, path)
+        except (OSError, ValueError, ModelUnavailable) as exc:
+            self.show_message("Model not installed", str(exc))
+            return
+        self.analyses.refresh_readiness()
+        self.statusBar().showMessage(f"Installed {model_id}: {installed}. Run the analysis again.", 10000)
 
     # -- report -----------------------------------------------------------------------------
     def choose_report_path(self) -> None:

@@ -49,7 +49,10 @@ def show_card(parent: QWidget, analyzer_id: str) -> QDialog:
 
 
 class ResultView(QGroupBox):
-    """Common frame: title, status line, score and its meaning, a button for the card."""
+    """Common frame: title, status line, score and its meaning, a button for the card; an
+    'unavailable' result offers to install the model file it lacks."""
+
+    installRequested = Signal(str)  # model id
 
     def __init__(self, run: Run, parent: QWidget | None = None) -> None:
         result = run.result
@@ -58,10 +61,16 @@ class ResultView(QGroupBox):
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(6, 4, 6, 4)
         if result.status is not Status.OK:
-            status = QLabel(f"<b>{result.status.value}</b>: {result.message}")
+            status = QLabel(f"<b>{result.status.value}</b>: {html.escape(result.message)}")
             status.setWordWrap(True)
             status.setStyleSheet("color: #b00000;")
             self.body.addWidget(status)
+        analyzer = registry.analyzers().get(result.analyzer)
+        if result.status is Status.UNAVAILABLE and analyzer is not None:
+            for model_id in analyzer.models:
+                button = QPushButton(f"Install model file for {model_id}…")
+                button.clicked.connect(lambda _=False, m=model_id: self.installRequested.emit(m))
+                self.body.addWidget(button, alignment=Qt.AlignmentFlag.AlignLeft)
         elif result.score is not None or result.score_meaning:
             score = "—" if result.score is None else f"{result.score:.3f}"
             label = QLabel(f"Score: {score} <i>({result.score_meaning})</i>")
