@@ -145,7 +145,8 @@ def cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
     rows, cols = hf // cell, wf // cell
     out = np.zeros((-(-h // cell), -(-w // cell)), np.float32)
     if rows and cols:
-        out[:rows, :cols] = cv2.resize(values[:hf, :wf], (cols, rows), interpolation=cv2.INTER_AREA) * float(cell * cell)
+        area = cv2.resize(values[:hf, :wf], (cols, rows), interpolation=cv2.INTER_AREA)
+        out[:rows, :cols] = area * float(cell * cell)
     if wf < w:
         out[:rows, -1] = values[:hf, wf:].reshape(rows, cell, w - wf).sum(axis=(1, 2))
     if hf < h:
