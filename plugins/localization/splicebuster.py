@@ -1,0 +1,330 @@
+"""Splicebuster (Cozzolino, Poggi, Verdoliva 2015): which windows' high-pass noise residual has
+statistics that do not fit the model of the rest of the image?"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plugins.localization.common import cell_sums, luminance, map_score, normalize, resize_map
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, RunContext, param
+from workbench.core.results import Heatmap
+
+TRUNCATION = 1
+"""Residuals are quantised to {−1, 0, 1} (T = 1), so a 4-tuple has 3⁴ = 81 values."""
+CLASSES = 25
+"""81 tuples merged with their reversal and their negation (the paper's symmetries): 25 classes."""
+MARGIN = 3
+"""Pixels lost on each side to the 4-tap filter and the 4-tap co-occurrence."""
+SATURATED_LOW, SATURATED_HIGH = 6, 252
+"""Pixels whose luminance is outside this range (clipped) carry no noise and are left out."""
+MIN_FIT_SHARE = 0.85
+"""The host model is learnt only from windows with at least this share of usable pixels (reference value)."""
+MIN_SCORED_SHARE = 0.25
+"""Windows with a smaller usable share are left out of the map (shown as 0); the reference code leaves
+out every window below MIN_FIT_SHARE, which blanks splices that contain some clipped pixels."""
+OUTLIER_NLOGL_PER_DIM = 42.0 / 25
+"""Negative log-likelihood of the uniform outlier class per whitened dimension (reference: 42 for 25)."""
+OUTLIER_PRIOR = 0.01
+FIT_SAMPLES = 2000
+"""The mixture is fitted on at most this many windows (they overlap heavily), then applied to all."""
+RESTARTS = 5
+EM_TOLERANCE = 1e-5
+MIN_SIDE = 32
+
+
+@dataclass
+class SplicebusterParams:
+    window: int = param(128, "Window size", "side of the square window each feature histogram covers (pixels)",
+                        min=32, max=512)
+    stride: int = param(8, "Stride", "step between windows, and the map's resolution (pixels)", min=4, max=64)
+    quantization: float = param(
+        2.0, "Quantisation step", "step applied to the residual (scaled to unit gain) before truncation to "
+        "−1, 0, 1 (grey levels)", min=0.25, max=16.0
+    )
+    pca_dims: int = param(25, "PCA dimensions", "dimensions kept after whitening PCA of the 50 features",
+                          min=2, max=50)
+    em_iterations: int = param(100, "EM iterations (max)", "upper bound on expectation–maximisation steps per "
+                               "start", min=1, max=1000)
+
+
+def _class_table() -> np.ndarray:
+    """Lookup table from a base-3 4-tuple code (0…80) to its symmetry class (0…24), padded to the 256
+    entries OpenCV's LUT takes."""
+    digits = np.array(list(itertools.product(range(3), repeat=4)))[:, ::-1]  # row k: base-3 digits of k
+    weights = 3 ** np.arange(4)
+    variants = [digits, digits[:, ::-1], 2 - digits, 2 - digits[:, ::-1]]
+    canonical = np.minimum.reduce([v @ weights for v in variants])
+    table = np.zeros(256, np.uint8)
+    table[:81] = np.unique(canonical, return_inverse=True)[1]
+    return table
+
+
+CLASS_TABLE = _class_table()
+
+
+def quantized_residuals(lum: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Third-order horizontal and vertical residuals x(j−1) − 3x(j) + 3x(j+1) − x(j+2), divided by 3
+    (unit gain on the middle taps), quantised with `step` (halves rounded away from zero), truncated to
+    ±1 and stored as 0, 1, 2. Shapes (H, W − 3) and (H − 3, W)."""
+    taps = np.array([[-1.0, 3.0, -3.0, 1.0]], np.float32)  # correlation, anchor at tap 2: x(j−2)…x(j+1)
+    threshold = np.float32(1.5 * step)  # |r| / 3 / step ≥ ½
+
+    def quantise(r: np.ndarray) -> np.ndarray:
+        return np.add(r >= threshold, TRUNCATION, dtype=np.uint8) - (r <= -threshold)
+
+    horizontal = cv2.filter2D(lum, -1, taps, borderType=cv2.BORDER_REPLICATE)[:, 2:-1]
+    vertical = cv2.filter2D(lum, -1, taps.T, borderType=cv2.BORDER_REPLICATE)[2:-1]
+    return quantise(horizontal), quantise(vertical)
+
+
+def cooccurrence_classes(q: np.ndarray, axis: int, shape: tuple[int, int]) -> np.ndarray:
+    """Symmetry class of each 4 consecutive quantised residuals along `axis`, cropped to `shape`."""
+    h, w = shape
+    take = (lambda k: q[k : k + h, :w]) if axis == 0 else (lambda k: q[:h, k : k + w])
+    code = take(0) + 3 * take(1) + 9 * take(2) + 27 * take(3)
+    return cv2.LUT(code, CLASS_TABLE)
+
+
+def usable_pixels(lum: np.ndarray) -> np.ndarray:
+    """Pixels away from clipped areas. As in the reference code, the masks of dark (< SATURATED_LOW) and
+    bright (> SATURATED_HIGH) pixels are opened with a disk of radius 3 (2), which drops isolated pixels,
+    and the rest eroded by 9×9; unlike it, on luminance rather than on each channel, so that a saturated
+    colour whose luminance still varies (a deep red) stays usable."""
+    low = (lum < SATURATED_LOW).astype(np.uint8)
+    high = (lum > SATURATED_HIGH).astype(np.uint8)
+    clipped = cv2.morphologyEx(low, cv2.MORPH_OPEN, _disk(3)) | cv2.morphologyEx(high, cv2.MORPH_OPEN, _disk(2))
+    return cv2.dilate(clipped, np.ones((9, 9), np.uint8)) == 0
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return (x * x + y * y <= radius * radius).astype(np.uint8)
+
+
+def cell_histograms(lum: np.ndarray, usable: np.ndarray, step: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per stride×stride cell: the 50 co-occurrence counts (classes across the filter direction, then
+    along it, each summed over the horizontal and vertical residual) and the number of usable pixels."""
+    horizontal, vertical = quantized_residuals(lum, step)
+    h, w = lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN
+    usable = usable[MARGIN : MARGIN + h, MARGIN : MARGIN + w]
+    rows, cols = -(-h // stride), -(-w // stride)
+    bins = 2 * CLASSES
+    base = (np.arange(h, dtype=np.int32)[:, None] // stride * cols + np.arange(w, dtype=np.int32)[None, :] // stride)
+    base[~usable] = rows * cols  # unusable pixels go to one extra, discarded cell
+    base *= bins
+    counts = np.zeros((rows * cols + 1) * bins, np.float64)
+    maps = (
+        (horizontal, 0, 0), (vertical, 1, 0),  # across the filter direction
+        (horizontal, 1, CLASSES), (vertical, 0, CLASSES),  # along it
+    )
+    for q, axis, offset in maps:
+        counts += np.bincount((base + (cooccurrence_classes(q, axis, (h, w)) + offset)).ravel(), minlength=counts.size)
+    usable_count = cell_sums(usable.astype(np.float32), stride).astype(np.float64)
+    return counts[: rows * cols * bins].reshape(rows, cols, bins), usable_count
+
+
+def window_features(
+    cells: np.ndarray, usable: np.ndarray, inside: np.ndarray, cells_per_window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell, the window of cells_per_window² cells around the cell's top-left corner: its features
+    (square roots of the two normalised histograms, a variance-stabilising step before PCA), its usable
+    share, and whether it lies wholly inside the image."""
+    box = {"ddepth": -1, "ksize": (cells_per_window,) * 2, "normalize": False, "borderType": cv2.BORDER_CONSTANT}
+    sums = cv2.boxFilter(cells.astype(np.float32), **box)
+    count = cv2.boxFilter(usable.astype(np.float32), **box)
+    area = cv2.boxFilter(inside.astype(np.float32), **box)
+    full = area >= cells_per_window**2 * float(inside.max()) - 0.5
+    features = np.sqrt(sums / np.maximum(2.0 * count, 1.0)[..., None])
+    return features.reshape(-1, 2 * CLASSES), (count / np.maximum(area, 1.0)).ravel(), full.ravel()
+
+
+def whitening(samples: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and projection onto the `dims` leading principal components, scaled to unit variance."""
+    mean = samples.mean(axis=0)
+    centred = samples - mean
+    values, vectors = np.linalg.eigh(np.einsum("ni,nj->ij", centred, centred) / len(samples))
+    order = np.argsort(values)[::-1][:dims]
+    values = np.maximum(values[order], np.finfo(np.float64).eps * max(values.max(), 1e-30))
+    return mean, vectors[:, order] / np.sqrt(values)
+
+
+@dataclass
+class GaussianUniform:
+    """Host windows ~ N(mean, cov) with weight `inlier`; anything else ~ uniform (the outlier class)."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    inlier: float
+    loss: float = -np.inf
+
+    def squared_mahalanobis(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Squared Mahalanobis distances to the host Gaussian, and the log-determinant term."""
+        chol = np.linalg.cholesky(self.cov)
+        z = np.einsum("ni,ji->nj", x - self.mean, np.linalg.inv(chol))
+        return np.einsum("ij,ij->i", z, z), float(np.log(np.diag(chol)).sum())
+
+    def inlier_posterior(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per sample, the posterior of the host class, and the mean log-likelihood."""
+        d2, half_logdet = self.squared_mahalanobis(x)
+        nlogl = 0.5 * (d2 + x.shape[1] * np.log(2 * np.pi)) + half_logdet
+        log_in = np.log(self.inlier) - nlogl
+        log_out = np.full_like(log_in, np.log1p(-self.inlier) - OUTLIER_NLOGL_PER_DIM * x.shape[1])
+        top = np.maximum(log_in, log_out)
+        total = np.exp(log_in - top) + np.exp(log_out - top)
+        return np.exp(log_in - top) / total, float(np.mean(np.log(total) + top))
+
+
+def fit_gaussian_uniform(x: np.ndarray, iterations: int, rng: np.random.Generator) -> GaussianUniform:
+    """EM for the Gaussian + uniform mixture, started RESTARTS times from random samples as the mean;
+    the fit with the highest likelihood wins."""
+    n, d = x.shape
+    ridge = 1e-6 * np.eye(d)
+    base_cov = np.diag(x.var(axis=0)) + ridge
+    best = GaussianUniform(x.mean(axis=0), base_cov, 1.0 - OUTLIER_PRIOR)
+    for start in rng.choice(n, size=min(RESTARTS, n), replace=False):
+        model = GaussianUniform(x[start].copy(), base_cov.copy(), 1.0 - OUTLIER_PRIOR)
+        try:
+            gamma, loss = model.inlier_posterior(x)
+            for _ in range(iterations):
+                model.inlier = float(np.clip(gamma.mean(), 1e-6, 1.0 - 1e-6))
+                model.mean = np.einsum("n,ni->i", gamma, x) / gamma.sum()
+                centred = (x - model.mean) * np.sqrt(gamma)[:, None]
+                model.cov = np.einsum("ni,nj->ij", centred, centred) / gamma.sum() + ridge
+                gamma, new_loss = model.inlier_posterior(x)
+                converged = 0.0 <= new_loss - loss < EM_TOLERANCE * abs(new_loss)
+                loss = new_loss
+                if converged:
+                    break
+        except np.linalg.LinAlgError:
+            continue
+        model.loss = loss
+        if model.loss > best.loss:
+            best = model
+    return best
+
+
+@dataclass
+class SplicebusterMaps:
+    """Per cell of the stride grid (the window around the cell's top-left corner)."""
+
+    distance: np.ndarray
+    """Mahalanobis distance to the host model; 0 where the window is mostly clipped."""
+    outlier: np.ndarray
+    """Posterior of the outlier class."""
+    scored: np.ndarray
+    model: GaussianUniform
+    window: int
+
+
+def effective_window(window: int, stride: int, shape: tuple[int, int]) -> int:
+    """The window in whole cells, shrunk to half the image's smaller side (at least 2 cells)."""
+    fit = (min(shape) - 2 * MARGIN) // 2 // stride
+    return max(2, min(round(window / stride), fit))
+
+
+def fill_partial_windows(grid: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Windows that stick out of the image take the value of the nearest whole window (edge padding of
+    the rectangle of whole windows), as the reference code pads its map."""
+    rows, cols = np.flatnonzero(full.any(axis=1)), np.flatnonzero(full.any(axis=0))
+    inner = grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    pad = ((rows[0], grid.shape[0] - rows[-1] - 1), (cols[0], grid.shape[1] - cols[-1] - 1))
+    return np.pad(inner, pad, mode="edge")
+
+
+def splicebuster_maps(rgb: np.ndarray, params: SplicebusterParams, ctx: RunContext) -> SplicebusterMaps:
+    """Window features on the stride grid, a Gaussian + uniform model of them fitted by EM, and each
+    window's distance to the Gaussian (the image's dominant noise model)."""
+    lum = luminance(rgb)
+    cells, usable = cell_histograms(lum, usable_pixels(lum), params.quantization, params.stride)
+    inside = cell_sums(np.ones((lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN), np.float32), params.stride)
+    ctx.check_cancelled()
+    ctx.progress(0.5, "window histograms")
+    k = effective_window(params.window, params.stride, lum.shape)
+    features, share, full = window_features(cells, usable, inside, k)
+    scored, fitted = full & (share >= MIN_SCORED_SHARE), full & (share >= MIN_FIT_SHARE)
+    if fitted.sum() < 2 * params.pca_dims:
+        raise ValueError(
+            f"too few usable windows for Splicebuster ({int(fitted.sum())}, needs {2 * params.pca_dims}): the "
+            "image is too small for this window and stride, or mostly clipped (saturated)"
+        )
+    rng = np.random.default_rng(0)
+    fit_rows = np.flatnonzero(fitted)
+    if fit_rows.size > FIT_SAMPLES:
+        fit_rows = np.sort(rng.choice(fit_rows, size=FIT_SAMPLES, replace=False))
+    mean, projection = whitening(features[fit_rows].astype(np.float64), params.pca_dims)
+    features = np.einsum("ni,ij->nj", features - mean, projection)
+    ctx.progress(0.7, "fitting the host model (EM)")
+    model = fit_gaussian_uniform(features[fit_rows], params.em_iterations, rng)
+    ctx.check_cancelled()
+    d2, _ = model.squared_mahalanobis(features)
+    inlier, _ = model.inlier_posterior(features)
+    shape, full = cells.shape[:2], full.reshape(cells.shape[:2])
+    return SplicebusterMaps(
+        fill_partial_windows(np.where(scored, np.sqrt(d2), 0.0).reshape(shape), full),
+        fill_partial_windows(np.where(scored, 1.0 - inlier, 0.0).reshape(shape), full),
+        fill_partial_windows(scored.reshape(shape), full),
+        model,
+        k * params.stride,
+    )
+
+
+def to_image(grid: np.ndarray, stride: int, window: int, shape: tuple[int, int]) -> np.ndarray:
+    """A map on the stride grid at image size, each value at its window's centre: pixel MARGIN + stride·(i, j)
+    for an even number of cells per window, half a cell further for an odd one. The border beyond the
+    outermost windows repeats them."""
+    h, w = shape
+    up = resize_map(grid, (grid.shape[0] * stride, grid.shape[1] * stride))  # value (i, j) at stride·(i + ½, j + ½)
+    shift = MARGIN - (stride // 2 if window // stride % 2 == 0 else 0)
+    if shift < 0:
+        up, shift = up[-shift:, -shift:], 0
+    up = up[: h - shift, : w - shift]
+    return np.pad(up, ((shift, h - shift - up.shape[0]), (shift, w - shift - up.shape[1])), mode="edge")
+
+
+class SplicebusterAnalyzer(Analyzer):
+    id = "splicebuster"
+    title = "Splicebuster (noise-residual co-occurrences)"
+    version = "1.0"
+    Params = SplicebusterParams
+    card_file = Path(__file__).with_name("splicebuster.md")
+
+    def run(self, media: Media, params: SplicebusterParams, ctx: RunContext) -> Heatmap:
+        ctx.progress(0.05, "decoding")
+        rgb = media.pixels()
+        h, w = rgb.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"image too small for Splicebuster: {w}×{h} pixels, needs {MIN_SIDE} on each side")
+        ctx.progress(0.1, "noise residual co-occurrences")
+        maps = splicebuster_maps(rgb, params, ctx)
+        heat = to_image(normalize(maps.distance), params.stride, maps.window, (h, w))
+        outlier = to_image(maps.outlier, params.stride, maps.window, (h, w))
+        scored = maps.scored
+        note = "" if maps.window == params.window else f"window used: {maps.window} px (whole strides)"
+        ctx.progress(1.0, "done")
+        return Heatmap(
+            analyzer=self.id,
+            message=note,
+            score=map_score(heat),
+            score_meaning=(
+                "uncalibrated heterogeneity of the map in [0, 1] (99th percentile minus median): higher means "
+                "some windows' noise statistics stand out more; not a probability"
+            ),
+            map=heat,
+            stack={"posterior of the outlier (spliced) class": np.clip(outlier, 0.0, 1.0)},
+            legend_low="noise statistics like the rest of the image",
+            legend_high="farthest from the image's dominant noise model",
+            stats={
+                "window_px": float(maps.window),
+                "max_distance": round(float(maps.distance.max()), 3),
+                "median_distance": round(float(np.median(maps.distance[scored])), 3),
+                "outlier_fraction": round(float((maps.outlier[scored] > 0.5).mean()), 4),
+                "host_weight": round(maps.model.inlier, 4),
+                "clipped_window_fraction": round(float(1.0 - scored.mean()), 4),
+            },
+        )
