@@ -1,0 +1,229 @@
+"""Learned fusion of the classical localisation signals (OMG-Fuser-style, trained by the project).
+
+The analyzer runs the signal analyzers it was trained on (with the versions and parameters the
+model's manifest records), shrinks their maps and the image to the working resolution, and lets
+`FusionNet` fuse whichever signals came out into one map and one image-level probability. The same
+`signal_inputs` builds the training inputs (training/train_fusion.py), so both see identical maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from plugins.localization.common import resize_map
+from workbench.core import registry
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param, run_analyzer
+from workbench.core.results import Heatmap
+
+MODEL_ID = "fusion_default"
+SCORE_MEANING = (
+    "probability from the network's image-level head (network output on synthetic training data; "
+    "not calibrated on real forgeries)"
+)
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One input signal as the model was trained on it: analyzer id, version and parameters."""
+
+    id: str
+    version: str
+    params: dict[str, Any]
+
+    @staticmethod
+    def from_dict(doc: dict[str, Any]) -> SignalSpec:
+        return SignalSpec(doc["id"], str(doc["version"]), dict(doc.get("params", {})))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "params": self.params}
+
+
+@dataclass
+class FusionParams:
+    signals: str = param(
+        "all", "Signals",
+        "comma-separated signal ids to fuse (a subset of those the model was trained on), or 'all'",
+    )
+    working_size: int = param(
+        512, "Working resolution", "long side (pixels) the image and the signals are shrunk to", min=128, max=2048
+    )
+
+
+def working_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(h, w) with the long side shrunk to `size`; smaller images keep their size."""
+    scale = min(1.0, size / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def shrink(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Area-average resize to (h, w) (keeps block averages of blocky maps), float32."""
+    h, w = shape
+    if values.shape[:2] == (h, w):
+        return values.astype(np.float32)
+    return cv2.resize(values.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
+
+def find_analyzer(analyzer_id: str) -> Analyzer | None:
+    try:
+        return registry.get(analyzer_id)
+    except KeyError:
+        return None
+
+
+def signal_inputs(
+    media: Media, specs: list[SignalSpec], shape: tuple[int, int], ctx: RunContext,
+    span: tuple[float, float] = (0.0, 1.0), lookup: Callable[[str], Analyzer | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """Run each signal analyzer and shrink its map to `shape`.
+
+    Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent signal the reason
+    (not installed, another version than the model was trained with, or the analyzer's error,
+    e.g. a JPEG-only method on a PNG).
+    """
+    maps = np.zeros((len(specs), *shape), np.float32)
+    present = np.zeros(len(specs), bool)
+    absent: dict[str, str] = {}
+    lo, hi = span
+    for i, spec in enumerate(specs):
+        ctx.check_cancelled()
+        analyzer = (lookup or find_analyzer)(spec.id)
+        if analyzer is None:
+            absent[spec.id] = "analyzer not installed"
+            continue
+        if analyzer.version != spec.version:
+            absent[spec.id] = f"version {analyzer.version}, the model was trained on {spec.version}"
+            continue
+        step = (hi - lo) / len(specs)
+        sub = ctx.sub(lo + i * step, lo + (i + 1) * step, spec.id)
+        result = run_analyzer(analyzer, media, analyzer.params_from(spec.params), sub)
+        ctx.check_cancelled()
+        heat = getattr(result, "map", None)
+        if not result.ok or heat is None:
+            absent[spec.id] = result.message or result.status.value
+            continue
+        maps[i] = np.clip(np.nan_to_num(shrink(heat, shape)), 0.0, 1.0)
+        present[i] = True
+    return maps, present, absent
+
+
+def rgb_input(media: Media, shape: tuple[int, int]) -> np.ndarray:
+    """The image at the working resolution as float32 3×h×w in [0, 1]."""
+    rgb = media.pixels()
+    if rgb.shape[:2] != shape:
+        rgb = cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
+
+
+def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
+    """One forward pass on working-resolution inputs → (probability map h×w, image probability)."""
+    import torch
+
+    from plugins.localization.fusion_net import pad_to_stride
+
+    with torch.inference_mode():
+        x = torch.from_numpy(np.concatenate([rgb, maps])[None]).to(device)
+        x, (h, w) = pad_to_stride(x)
+        mask = torch.from_numpy(present[None]).to(device)
+        logits, image_logit = net(x[:, :3], x[:, 3:], mask)
+        heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
+        return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    net: Any
+    signals: tuple[SignalSpec, ...]
+
+
+def model_store() -> Any:
+    """The application's model store (a function, so tests can point it at another folder)."""
+    from workbench.core.models import ModelStore
+
+    return ModelStore()
+
+
+def load_model(device: str) -> LoadedModel:
+    """The verified network and the signals it was trained on; ModelUnavailable otherwise."""
+    from plugins.localization.fusion_net import FusionConfig, FusionNet
+    from workbench.core.models import loaded_model
+
+    store = model_store()
+    extra = store.manifest(MODEL_ID).extra
+    try:
+        config = FusionConfig(**extra["network"])
+        signals = tuple(SignalSpec.from_dict(s) for s in extra["signals"])
+    except (KeyError, TypeError) as exc:
+        raise ModelUnavailable(f"model '{MODEL_ID}': the manifest lacks the network or its signals ({exc})") from exc
+    if config.num_signals != len(signals):
+        raise ModelUnavailable(f"model '{MODEL_ID}': {len(signals)} signals listed for {config.num_signals} inputs")
+    net = loaded_model(store, MODEL_ID, lambda: FusionNet(config), device)
+    return LoadedModel(net, signals)
+
+
+def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
+    """Which trained signals the `signals` parameter keeps; unknown ids are an error."""
+    if choice.strip().lower() in ("", "all"):
+        return [True] * len(signals)
+    wanted = {s.strip() for s in choice.split(",") if s.strip()}
+    unknown = wanted - {s.id for s in signals}
+    if unknown:
+        raise ValueError(
+            f"fusion: unknown signal(s) {', '.join(sorted(unknown))}; trained on {', '.join(s.id for s in signals)}"
+        )
+    return [s.id in wanted for s in signals]
+
+
+class FusionAnalyzer(Analyzer):
+    id = "fusion"
+    title = "Fusion localiser (learned, OMG-Fuser-style)"
+    version = "1.0"
+    Params = FusionParams
+    models = (MODEL_ID,)
+    card_file = Path(__file__).with_name("fusion.md")
+
+    def run(self, media: Media, params: FusionParams, ctx: RunContext) -> Heatmap:
+        ctx.progress(0.02, "loading the fusion model")
+        model = load_model(ctx.device)
+        keep = select(model.signals, params.signals)
+        specs = [s for s, k in zip(model.signals, keep, strict=True) if k]
+        shape = working_shape(media.height, media.width, params.working_size)
+        chosen, present_chosen, absent = signal_inputs(media, specs, shape, ctx, span=(0.05, 0.9))
+        maps = np.zeros((len(model.signals), *shape), np.float32)
+        present = np.zeros(len(model.signals), bool)
+        index = [i for i, k in enumerate(keep) if k]
+        maps[index], present[index] = chosen, present_chosen
+        ctx.progress(0.92, f"fusing {int(present.sum())} signal(s)")
+        heat, probability = predict(model.net, rgb_input(media, shape), maps, present, ctx.device)
+        ctx.check_cancelled()
+        full = np.clip(resize_map(heat, (media.height, media.width)), 0.0, 1.0)
+        ctx.progress(1.0, "done")
+        used = [s.id for s, p in zip(model.signals, present, strict=True) if p]
+        notes = "; ".join(f"{k}: {v}" for k, v in absent.items())
+        return Heatmap(
+            analyzer=self.id,
+            message=f"fused {', '.join(used) or 'no signal (image only)'}" + (f"; absent: {notes}" if notes else ""),
+            score=round(probability, 4),
+            score_meaning=SCORE_MEANING,
+            map=full,
+            mask=full >= 0.5,
+            stack={
+                f"input: {s.id}": resize_map(m, (media.height, media.width))
+                for s, m, p in zip(model.signals, maps, present, strict=True) if p
+            },
+            legend_low="looks authentic to the network",
+            legend_high="looks manipulated to the network",
+            stats={
+                "signals_present": float(present.sum()),
+                **{f"present.{s.id}": float(p) for s, p in zip(model.signals, present, strict=True)},
+                "working_height": float(shape[0]),
+                "working_width": float(shape[1]),
+                "masked_fraction": round(float((full >= 0.5).mean()), 4),
+            },
+        )

@@ -1,0 +1,151 @@
+"""The fusion network: any subset of forensic signal maps + the RGB image → one map and one score.
+
+In the spirit of OMG-Fuser (Karageorgiou et al., CVPRW 2024), scaled down to a small CNN that
+trains on two CPU cores: every signal map goes through the same small stem (plus a learned
+embedding saying which signal it is), the stems of the signals that are present are pooled with a
+masked mean and a masked max (absent signals are excluded, not zero-filled, so any subset is a
+valid input), the pooled features join an RGB stem, and a compact U-Net decodes a logit map.
+An image-level head reads the bottleneck and the map's statistics.
+
+This module imports torch at the top: import it only inside functions of analyzer modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RGB_MEAN = (0.485, 0.456, 0.406)
+RGB_STD = (0.229, 0.224, 0.225)
+STRIDE = 32
+"""Input height and width must be multiples of this (the stems quarter, the U-Net halves three times)."""
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Everything that fixes the network's shape; stored in the manifest (the weights file is a plain
+    state dict of tensors, as the model store requires)."""
+
+    num_signals: int
+    width: int = 16
+    """Channels at the first (quarter-resolution) level; the deeper levels use 2× and 4×."""
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3×3 conv → batch norm → ReLU, twice (the first may stride)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SignalStem(nn.Module):
+    """One stem shared by all signals; a per-signal embedding added after the first conv tells
+    the stem which signal it reads, so shared weights can still treat ELA unlike a noise map."""
+
+    def __init__(self, num_signals: int, channels: int) -> None:
+        super().__init__()
+        # 4×4 patches: the maps are read at a quarter of the working resolution (most are block
+        # maps already), which keeps K streams cheap
+        self.first = nn.Conv2d(1, channels, 4, stride=4)
+        self.embedding = nn.Parameter(torch.zeros(num_signals, channels))
+        self.rest = nn.Sequential(
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, signals: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """signals B×K×H×W, present B×K (bool) → masked mean ‖ masked max, B×2C×H/4×W/4."""
+        b, k, h, w = signals.shape
+        feats = self.first(signals.reshape(b * k, 1, h, w))
+        feats = feats + self.embedding.repeat(b, 1)[:, :, None, None]
+        feats = self.rest(feats)
+        feats = feats.reshape(b, k, *feats.shape[1:])
+        weight = present.to(feats.dtype)[:, :, None, None, None]
+        count = weight.sum(dim=1).clamp(min=1.0)
+        mean = (feats * weight).sum(dim=1) / count
+        # ReLU features are ≥ 0, so filling absent signals with 0 leaves the max of the present
+        # ones unchanged (and gives 0 when none is present, like the mean)
+        peak = (feats * weight).amax(dim=1)
+        return torch.cat([mean, peak], dim=1)
+
+
+class FusionNet(nn.Module):
+    """RGB + K signal maps (any subset present) → (logit map at input size, image logit)."""
+
+    def __init__(self, config: FusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.width
+        self.signal_stem = SignalStem(config.num_signals, c)
+        self.rgb_stem = nn.Sequential(
+            nn.Conv2d(3, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+        )
+        self.enc1 = conv_block(3 * c, c)
+        self.enc2 = conv_block(c, 2 * c, stride=2)
+        self.enc3 = conv_block(2 * c, 4 * c, stride=2)
+        self.bottleneck = conv_block(4 * c, 4 * c, stride=2)
+        self.dec3 = conv_block(8 * c, 4 * c)
+        self.dec2 = conv_block(6 * c, 2 * c)
+        self.dec1 = conv_block(3 * c, c)
+        self.out = nn.Conv2d(c, 1, 1)
+        self.head = nn.Sequential(nn.Linear(8 * c + 3, 32), nn.ReLU(inplace=True), nn.Linear(32, 1))
+        mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(RGB_STD).view(1, 3, 1, 1)
+        self.register_buffer("rgb_mean", mean, persistent=False)
+        self.register_buffer("rgb_std", std, persistent=False)
+
+    def forward(
+        self, rgb: torch.Tensor, signals: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """rgb B×3×H×W in [0, 1], signals B×K×H×W in [0, 1], present B×K → (B×1×H×W, B)."""
+        rgb = (rgb - self.rgb_mean) / self.rgb_std
+        x1 = self.enc1(torch.cat([self.rgb_stem(rgb), self.signal_stem(signals, present)], dim=1))
+        x2 = self.enc2(x1)
+        x3 = self.enc3(x2)
+        bottom = self.bottleneck(x3)
+        y = self.dec3(torch.cat([_up(bottom, x3), x3], dim=1))
+        y = self.dec2(torch.cat([_up(y, x2), x2], dim=1))
+        y = self.dec1(torch.cat([_up(y, x1), x1], dim=1))
+        logits_low = self.out(y)
+        logits = F.interpolate(logits_low, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        prob = torch.sigmoid(logits_low).flatten(1)
+        top = prob.topk(max(1, prob.shape[1] // 100), dim=1).values.mean(dim=1, keepdim=True)
+        pooled = torch.cat(
+            [bottom.mean(dim=(2, 3)), bottom.amax(dim=(2, 3)), prob.mean(dim=1, keepdim=True),
+             prob.amax(dim=1, keepdim=True), top],
+            dim=1,
+        )
+        return logits, self.head(pooled).squeeze(1)
+
+
+def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def pad_to_stride(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad the last two dims up to multiples of STRIDE; returns the original (H, W)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % STRIDE, -w % STRIDE
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

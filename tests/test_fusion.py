@@ -1,0 +1,132 @@
+"""The fusion localiser: any subset of signals works, the committed weights verify and load, a
+missing or altered weights file gives 'unavailable' (never a score), and a splice stands out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from plugins.localization import fusion
+from workbench.core.media import open_media
+from workbench.core.models import ModelStore
+from workbench.core.plugin import RunContext, run_analyzer
+from workbench.core.results import Heatmap, Result, Status
+from workbench.synthetic import Recipe, make_sample, source_photos
+
+torch = pytest.importorskip("torch")
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+MANIFEST = MODELS / "fusion_default.json"
+
+
+def run_fusion(path: Path, **params: object) -> Result:
+    analyzer = fusion.FusionAnalyzer()
+    return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext())
+
+
+def store_with(monkeypatch: pytest.MonkeyPatch, folder: Path, weights: bytes | None) -> None:
+    """Point the analyzer at a bundled folder holding a copy of the manifest (and `weights`)."""
+    bundled = folder / "bundled"
+    bundled.mkdir()
+    shutil.copy(MANIFEST, bundled / MANIFEST.name)
+    if weights is not None:
+        (bundled / "fusion_default.pt").write_bytes(weights)
+    monkeypatch.setattr(fusion, "model_store", lambda: ModelStore(user_dir=folder / "user", bundled_dir=bundled))
+
+
+def test_network_accepts_any_subset_of_signals() -> None:
+    from plugins.localization.fusion_net import FusionConfig, FusionNet
+
+    torch.manual_seed(0)
+    net = FusionNet(FusionConfig(num_signals=4, width=8)).eval()
+    rgb, maps = torch.rand(5, 3, 64, 96), torch.rand(5, 4, 64, 96)
+    present = torch.tensor([[0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        logits, image = net(rgb, maps, present)
+        assert logits.shape == (5, 1, 64, 96) and image.shape == (5,)
+        assert torch.isfinite(logits).all() and torch.isfinite(image).all()
+        # an absent signal is excluded, not read: changing its map changes nothing
+        altered = maps.clone()
+        altered[~present] = torch.rand_like(altered[~present])
+        logits2, image2 = net(rgb, altered, present)
+    assert torch.allclose(logits, logits2) and torch.allclose(image, image2)
+
+
+def test_committed_weights_match_the_manifest() -> None:
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    weights = MODELS / manifest["weights"]
+    assert weights.stat().st_size < 5_000_000
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == manifest["sha256"]
+    assert ModelStore().status("fusion_default").installed
+    assert [s["id"] for s in manifest["signals"]] and manifest["network"]["num_signals"] == len(manifest["signals"])
+
+
+def test_unavailable_without_the_weights_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jpeg_photo: Path
+) -> None:
+    store_with(monkeypatch, tmp_path, None)
+    result = run_fusion(jpeg_photo)
+    assert result.status is Status.UNAVAILABLE and result.score is None
+    assert "fusion_default" in result.message
+
+
+def test_unavailable_when_the_weights_are_altered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jpeg_photo: Path
+) -> None:
+    data = bytearray((MODELS / "fusion_default.pt").read_bytes())
+    data[-100] ^= 0xFF
+    store_with(monkeypatch, tmp_path, bytes(data))
+    result = run_fusion(jpeg_photo)
+    assert result.status is Status.UNAVAILABLE and result.score is None
+    assert "SHA-256" in result.message
+
+
+def test_splice_stands_out_with_the_committed_weights(evidence_dir: Path) -> None:
+    # a double-JPEG splice (first save q 70-80, second q 90-95, same grid) made from a
+    # validation photo, i.e. a scene the network never saw in training
+    photos = [p for p in source_photos() if p.name in ("chelsea.png", "rocket.jpg", "coins.png")]
+    recipe = Recipe(size_range=(384, 448), p_double_jpeg=1.0, p_misaligned=0.0, q1=(70, 80), q2=(90, 95))
+    sample = make_sample(100, 0, "splice", recipe, photos)
+    data, suffix = sample.encoded()
+    path = evidence_dir / f"splice{suffix}"
+    path.write_bytes(data)
+    result = run_fusion(path)
+    assert result.status is Status.OK, result.message
+    assert isinstance(result, Heatmap)
+    heat, mask = result.map, sample.mask
+    assert heat.shape == mask.shape and heat.dtype == np.float32
+    assert 0.0 <= float(heat.min()) and float(heat.max()) <= 1.0
+    assert result.stats["signals_present"] >= 7  # every trained signal but cfa while it is not registered
+    assert set(result.stack) == {f"input: {k[len('present.'):]}" for k, v in result.stats.items()
+                                 if k.startswith("present.") and v == 1.0}
+    inside, outside = float(heat[mask].mean()), float(heat[~mask].mean())
+    # Measured: inside 0.96, outside 0.01, score 1.00
+    assert inside >= outside + 0.7, (inside, outside)
+    assert result.score >= 0.9
+
+
+def test_a_subset_of_signals_and_a_png(png_image: Path) -> None:
+    result = run_fusion(png_image, signals="ela,noise_median")
+    assert result.status is Status.OK, result.message
+    assert result.stats["present.ela"] == 1.0 and result.stats["present.noise_median"] == 1.0
+    assert result.stats["signals_present"] == 2.0
+    assert result.map.shape == (400, 600)
+
+
+def test_unknown_signal_is_an_error(png_image: Path) -> None:
+    result = run_fusion(png_image, signals="ela,telepathy")
+    assert result.status is Status.ERROR and "telepathy" in result.message
+
+
+def test_tiny_image_gives_a_valid_map(evidence_dir: Path) -> None:
+    path = evidence_dir / "tiny.png"
+    Image.fromarray(np.full((6, 5, 3), 128, np.uint8)).save(path)
+    result = run_fusion(path)
+    assert result.status is Status.OK, result.message
+    assert result.map.shape == (6, 5) and np.isfinite(result.map).all()
