@@ -2,7 +2,7 @@
 statistics against naive per-block Python loops of the same computation.
 
     .venv/bin/python -m bench.localization_speed [--mp 12] [--repeat 3] [--naive-mp 1] [--cores N]
-        [--workers 2] [--keep-freed-memory] [--out FILE.md]
+        [--workers 2] [--glibc-default] [--out FILE.md]
 
 The target (issue): every classical signal together under 3 s for a 12-megapixel JPEG on 2 CPU
 cores. The bench prints the measured times and ratios against baselines run in the same process;
@@ -12,7 +12,6 @@ it asserts nothing, because absolute times depend on the machine and its load.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import platform
 import statistics
@@ -35,6 +34,7 @@ from plugins.localization.noise import MAD_TO_SIGMA, NoiseWaveletParams, block_n
 from workbench.app.sample import load_photo, make_splice
 from workbench.core import registry
 from workbench.core.media import Media, open_media
+from workbench.core.memory import keep_freed_memory
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 
 FAMILY = "plugins.localization"
@@ -70,21 +70,6 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Timing, Any]:
         cpus.append(time.process_time() - c0)
         systems.append(os.times().system - s0)
     return Timing(statistics.median(walls), min(walls), statistics.median(cpus), statistics.median(systems)), out
-
-
-def keep_freed_memory() -> bool:
-    """glibc only: serve arrays up to 1 GB from one heap shared by all threads and keep freed memory
-    there for reuse. By default every array over 32 MB (a 12-MP float32 plane is 48 MB) is freshly
-    mapped, zeroed by the kernel page by page, and unmapped on free, and each worker thread gets its
-    own arena whose heaps are too small for such arrays. Must run before the worker threads start;
-    False where unavailable (not glibc)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold, m_arena_max = -1, -2, -3, -8
-    return all(libc.mallopt(opt, value) for opt, value in (
-        (m_arena_max, 1), (m_mmap_threshold, 1 << 30), (m_trim_threshold, 1 << 30), (m_top_pad, 1 << 28)))
 
 
 def peak_rss_mb() -> float:
@@ -344,17 +329,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-mp", type=float, default=1.0, help="crop for the naive baselines (default 1 MP)")
     parser.add_argument("--cores", type=int, default=0, help="pin to this many CPUs (Linux; default: all)")
     parser.add_argument("--workers", type=int, default=2, help="threads of the concurrent run (default 2)")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="glibc: reuse freed memory for big arrays instead of fresh pages (not what the app does)")
+    parser.add_argument("--glibc-default", action="store_true",
+                        help="leave glibc's allocator as it is (fresh pages for every big array), "
+                        "not the app's tuning")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.cores:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
         cv2.setNumThreads(args.cores)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    allocator = "default"
-    if args.keep_freed_memory:
-        allocator = "glibc, freed memory kept (--keep-freed-memory)" if keep_freed_memory() else "default (mallopt n/a)"
+    allocator = "glibc default (--glibc-default)"
+    if not args.glibc_default:
+        tuned = keep_freed_memory()
+        allocator = "as the app: freed memory kept (keep_freed_memory)" if tuned else "default (mallopt n/a)"
     lines: list[str] = []
 
     def emit(text: str = "") -> None:

@@ -258,3 +258,19 @@ def test_models_list_and_install_errors(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 1 and err.startswith("workbench: error: ")
     code, out, err = run_cli(capsys, "models", "install", "no_such_model", tmp_path / "absent.pth")
     assert code == 1 and "no_such_model" in err
+
+
+def test_entry_point_sends_every_cli_command_to_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.__main__ import main as entry
+
+    assert entry(["models", "list"]) == 0  # not the GUI
+    assert "msfusion_dct" in capsys.readouterr().out
+    assert entry(["analyzers"]) == 0
+    assert "ela" in capsys.readouterr().out.split()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator tuning")
+def test_allocator_tuning_applies_on_linux() -> None:
+    from workbench.core.memory import keep_freed_memory
+
+    assert keep_freed_memory()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"analyze", "analyzers", "-h", "--help", "--version"}
+CLI_COMMANDS = {"analyze", "analyzers", "models", "-h", "--help", "--version"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from workbench.core.memory import keep_freed_memory
+
+    keep_freed_memory()  # before any worker thread starts
     if argv and argv[0] in CLI_COMMANDS:
         from workbench.app.cli import main as cli_main
 

@@ -1,0 +1,34 @@
+"""Process-wide memory allocator tuning for whole-image numpy work."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
+
+
+def keep_freed_memory() -> bool:
+    """glibc only: serve arrays up to 1 GB from one heap shared by all threads and keep up to
+    1 GB of freed memory there for reuse.
+
+    Why: by default every array over 32 MB (a 12-MP float32 plane is 48 MB) is freshly mapped,
+    zeroed by the kernel page by page and unmapped on free, and each worker thread gets its own
+    arena too small for such arrays; the localisers then spend about a third of their CPU time in
+    page faults (bench/localization_speed.py, --glibc-default). Call once at start-up, before any
+    worker thread; returns False where unavailable (not Linux/glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    settings = (
+        (_M_ARENA_MAX, 1),
+        (_M_MMAP_THRESHOLD, 1 << 30),
+        (_M_TRIM_THRESHOLD, 1 << 30),
+        (_M_TOP_PAD, 1 << 28),
+    )
+    return all(mallopt(option, value) for option, value in settings)
