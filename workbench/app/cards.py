@@ -11,6 +11,8 @@ def card_sections(markdown: str) -> dict[str, str]:
     sections: dict[str, str] = {}
     current: str | None = None
     for line in markdown.splitlines():
+        if line.startswith("<!--") and line.rstrip().endswith("-->"):
+            continue  # markers for tools (bench/card_rows.py), not text
         if line.startswith("## "):
             current = line[3:].strip()
             sections[current] = ""
