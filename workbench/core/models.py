@@ -19,6 +19,7 @@ the GUI may pass any folder to `ModelStore` instead.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -43,7 +44,7 @@ INSTALL_HINT = "Settings ▸ Models or `workbench models install {id} FILE`"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _KNOWN_KEYS = {
     "id", "title", "architecture", "weights", "sha256", "licence", "source", "source_file",
-    "input_size", "calibration", "card", "wrapper_key", "strip_prefix",
+    "input_size", "calibration", "card", "wrapper_key", "strip_prefix", "package",
 }
 
 
@@ -87,6 +88,8 @@ class Manifest:
     card: str = ""
     wrapper_key: str | None = None
     strip_prefix: str | None = None
+    package: str | None = None
+    """Where an installed Python package ships the weights file: "top_package/sub/folder"."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
@@ -116,6 +119,7 @@ class Manifest:
             card=str(doc.get("card", "")),
             wrapper_key=doc.get("wrapper_key"),
             strip_prefix=doc.get("strip_prefix"),
+            package=doc.get("package"),
             extra={k: v for k, v in doc.items() if k not in _KNOWN_KEYS},
         )
 
@@ -263,6 +267,10 @@ class ModelStore:
     def _locate(self, manifest: Manifest) -> Path | None:
         entry = self._registry().get(manifest.id, {})
         candidates = [self.bundled_dir / manifest.weights, self.user_dir / manifest.weights]
+        if manifest.package:
+            folder = _package_folder(manifest.package)
+            if folder is not None:
+                candidates.append(folder / manifest.weights)
         if "path" in entry:
             candidates.append(Path(entry["path"]))
         return next((p for p in candidates if p.is_file()), None)
@@ -397,6 +405,19 @@ def _unwrap(manifest: Manifest, loaded: Any) -> dict[str, Any]:
 CACHE_SIZE = 3
 _module_lock = threading.Lock()
 _modules: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+
+
+def _package_folder(package: str) -> Path | None:
+    """A folder inside an installed package, found without importing it (a weights-only package
+    may pin old dependencies in its code)."""
+    top, _, rest = package.partition("/")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / rest
 
 
 def loaded_model(store: ModelStore, model_id: str, build: Callable[[], Any], device: str = "cpu") -> Any:

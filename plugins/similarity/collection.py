@@ -1,0 +1,292 @@
+"""A searchable collection of images: one SQLite table of items with the facts that tell an
+original from a copy, one .npz of descriptors per item, and the vector index.
+
+Kept inside the case folder (`<case>/similarity/`) or any folder the analyst picks. Adding is
+incremental and resumable: each item is committed as soon as it is described, files already in the
+collection (same path, size and modification time) are skipped, and an index that disagrees with
+the table (a crash between the two) is rebuilt from the stored descriptors on open. Evidence files
+are only read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from plugins.similarity.features import LocalFeatures
+from plugins.similarity.global_descriptor import GlobalDescriptor, Whitening
+from plugins.similarity.index import FaissBackend, VectorBackend
+from plugins.similarity.local import sift_features
+from plugins.similarity.phash import dhash, phash
+from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
+from workbench.core.plugin import RunContext
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    jpeg_quality INTEGER,
+    taken TEXT NOT NULL DEFAULT '',
+    software TEXT NOT NULL DEFAULT '',
+    phash TEXT NOT NULL,
+    dhash TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_path ON items(path);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+SAVE_EVERY = 50
+"""Items between index saves while adding (the table is committed after every item)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One indexed image and the facts used to suggest which copy is the original."""
+
+    id: int
+    path: str
+    sha256: str
+    file_size: int
+    format: str
+    width: int
+    height: int
+    jpeg_quality: int | None
+    taken: str
+    software: str
+    phash: int
+    dhash: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass
+class AddReport:
+    added: int = 0
+    skipped: int = 0
+    failed: dict[str, str] | None = None
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given, and the image files inside folders given (recursively, sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)
+    return found
+
+
+def facts_of(media: Media) -> dict[str, object]:
+    """Format, JPEG quality, capture date and software: what tells an original from a copy."""
+    from plugins.metadata.exif import read_exif, text_tag
+    from plugins.metadata.jpeg import estimate_quality
+
+    quality, taken, software = None, "", ""
+    try:
+        im = media.pil()
+        if media.format == "JPEG" and getattr(im, "quantization", None):
+            estimate = estimate_quality(im.quantization)
+            quality = estimate.quality if estimate else None
+        block = read_exif(im)
+        taken = text_tag(block, 36867) or text_tag(block, 306)  # DateTimeOriginal, else DateTime
+        software = text_tag(block, 305)
+    except Exception:  # noqa: BLE001 - broken metadata must not stop indexing; the facts stay empty
+        pass
+    return {"jpeg_quality": quality, "taken": taken, "software": software}
+
+
+class Collection:
+    def __init__(self, folder: str | Path, descriptor: GlobalDescriptor | None = None) -> None:
+        self.folder = Path(folder)
+        (self.folder / "features").mkdir(parents=True, exist_ok=True)
+        self.descriptor = descriptor or GlobalDescriptor()
+        self._db = sqlite3.connect(self.folder / "collection.sqlite", check_same_thread=False)
+        self._db.executescript(SCHEMA)
+        self._check_kind()
+        self.whitening = self._load_whitening()
+        self.index: VectorBackend = FaissBackend(self.folder / "global.faiss", self._index_dim())
+        if len(self.index) != self.count():
+            self.rebuild_index()
+
+    # -- items ------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def items(self, ids: Iterable[int] | None = None) -> list[Item]:
+        if ids is None:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM items ORDER BY id").fetchall()
+        else:
+            wanted = [int(i) for i in ids]
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE id IN ({','.join('?' * len(wanted))})", wanted
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+    def item(self, item_id: int) -> Item:
+        found = self.items([item_id])
+        if not found:
+            raise KeyError(f"no item {item_id} in the collection")
+        return found[0]
+
+    def features(self, item_id: int) -> dict[str, np.ndarray]:
+        with np.load(self._features_path(item_id)) as data:
+            return {key: data[key] for key in data.files}
+
+    def local_features(self, item_id: int, kind: str) -> LocalFeatures | None:
+        data = self.features(item_id)
+        return LocalFeatures.from_arrays(kind, data, kind) if f"{kind}.desc" in data else None
+
+    # -- adding and removing ----------------------------------------------------------------
+    def add(
+        self,
+        paths: Iterable[str | Path],
+        ctx: RunContext | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        extra_extractors: dict[str, Callable[[np.ndarray], LocalFeatures]] | None = None,
+    ) -> AddReport:
+        """Describe and index image files (folders are walked). Cancelling keeps what was added."""
+        ctx = ctx or RunContext()
+        files = image_files(paths)
+        report = AddReport(failed={})
+        for n, path in enumerate(files):
+            ctx.check_cancelled()
+            ctx.progress(n / max(1, len(files)), f"{n}/{len(files)} {path.name}")
+            try:
+                if self._known(path):
+                    report.skipped += 1
+                    continue
+                self._add_one(path, max_pixels, extra_extractors or {})
+                report.added += 1
+            except (MediaError, OSError, ValueError) as exc:
+                report.failed[str(path)] = str(exc)
+            if report.added and report.added % SAVE_EVERY == 0:
+                self.index.save()
+        self.index.save()
+        ctx.progress(1.0, f"{report.added} added, {report.skipped} already indexed, {len(report.failed)} failed")
+        return report
+
+    def remove(self, item_ids: Iterable[int]) -> int:
+        ids = [int(i) for i in item_ids]
+        self.index.remove(np.array(ids, np.int64))
+        with self._db:
+            self._db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
+        for i in ids:
+            self._features_path(i).unlink(missing_ok=True)
+        self.index.save()
+        return len(ids)
+
+    def _known(self, path: Path) -> bool:
+        stat = path.stat()
+        row = self._db.execute("SELECT file_size, mtime FROM items WHERE path = ?", (str(path.resolve()),)).fetchone()
+        return row is not None and row[0] == stat.st_size and abs(row[1] - stat.st_mtime) < 1e-3
+
+    def _add_one(self, path: Path, max_pixels: int, extra: dict[str, Callable[[np.ndarray], LocalFeatures]]) -> None:
+        media = open_media(path, max_pixels=max_pixels)
+        rgb = media.pixels()
+        vector = self.descriptor.describe(rgb)
+        arrays: dict[str, np.ndarray] = {"global": vector.astype(np.float32)}
+        for kind, features in {"rootsift": sift_features(rgb), **{k: f(rgb) for k, f in extra.items()}}.items():
+            arrays.update(features.to_arrays(kind))
+        stat = path.stat()
+        resolved = str(path.resolve())
+        with self._db:
+            self._db.execute("DELETE FROM items WHERE path = ?", (resolved,))  # a changed file is re-added
+            cursor = self._db.execute(
+                "INSERT INTO items (path, sha256, file_size, mtime, format, width, height, jpeg_quality, taken,"
+                " software, phash, dhash, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (resolved, media.sha256, stat.st_size, stat.st_mtime, media.format, media.width, media.height,
+                 *facts_of(media).values(), f"{phash(rgb):016x}", f"{dhash(rgb):016x}",
+                 datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            item_id = int(cursor.lastrowid or 0)
+            tmp = self._features_path(item_id).with_suffix(".tmp.npz")
+            np.savez(tmp, **arrays)
+            tmp.replace(self._features_path(item_id))
+        self.index.add(np.array([item_id]), self._indexed(vector[None]))
+
+    # -- the global index -------------------------------------------------------------------
+    def query_vector(self, vector: np.ndarray) -> np.ndarray:
+        """A raw descriptor in the index's space (whitened when the collection learned it)."""
+        return self._indexed(np.asarray(vector, np.float32).reshape(1, -1))[0]
+
+    def learn_whitening(self, dims: int = 256) -> None:
+        """Learn PCA-whitening on the collection's descriptors and re-index with it."""
+        ids = [item.id for item in self.items()]
+        raw = np.stack([self.features(i)["global"] for i in ids]) if ids else np.zeros((0, 1))
+        self.whitening = Whitening.learn(raw, dims)
+        np.savez(self.folder / "whitening.npz", **self.whitening.to_arrays())
+        self._set_meta("whitening", "1")
+        self.rebuild_index()
+
+    def rebuild_index(self) -> None:
+        """The vector index from the stored descriptors (after a crash, or with new whitening)."""
+        (self.folder / "global.faiss").unlink(missing_ok=True)
+        self.index = FaissBackend(self.folder / "global.faiss", self._index_dim())
+        ids = [item.id for item in self.items()]
+        if ids:
+            raw = np.stack([self.features(i)["global"] for i in ids])
+            self.index.add(np.array(ids, np.int64), self._indexed(raw))
+        self.index.save()
+
+    def _indexed(self, raw: np.ndarray) -> np.ndarray:
+        return self.whitening.apply(raw) if self.whitening else raw.astype(np.float32)
+
+    def _index_dim(self) -> int:
+        return self.whitening.projection.shape[1] if self.whitening else self.descriptor.dim
+
+    def _load_whitening(self) -> Whitening | None:
+        path = self.folder / "whitening.npz"
+        if self._meta("whitening") != "1" or not path.is_file():
+            return None
+        with np.load(path) as data:
+            return Whitening.from_arrays(data)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _check_kind(self) -> None:
+        stored = self._meta("descriptor")
+        if stored and stored != self.descriptor.kind:
+            raise ValueError(
+                f"this collection was indexed with '{stored}' descriptors, not '{self.descriptor.kind}': "
+                "index it again in a new folder"
+            )
+        self._set_meta("descriptor", self.descriptor.kind)
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _features_path(self, item_id: int) -> Path:
+        return self.folder / "features" / f"{item_id}.npz"
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_COLUMNS = "id, path, sha256, file_size, format, width, height, jpeg_quality, taken, software, phash, dhash"
+
+
+def _item(row: tuple[object, ...]) -> Item:
+    (item_id, path, sha, size, fmt, width, height, quality, taken, software, ph, dh) = row
+    return Item(int(item_id), str(path), str(sha), int(size), str(fmt), int(width), int(height),
+                None if quality is None else int(quality), str(taken), str(software), int(str(ph), 16),
+                int(str(dh), 16))

@@ -1,0 +1,159 @@
+"""Query a collection: a global shortlist from the vector index, re-ranked by local descriptors,
+with perceptual-hash distances and "which one is the original?" hints for every hit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.local import KIND as SIFT_KIND
+from plugins.similarity.local import (
+    MIN_INLIERS,
+    NO_MATCH,
+    Verification,
+    best_verification,
+    fused_score,
+    mirrored,
+    sift_features,
+)
+from plugins.similarity.phash import NEAR_DUPLICATE_BITS, hamming, phash
+from workbench.core.media import Media
+from workbench.core.plugin import RunContext
+
+MIN_QUERY_SIDE = 32
+
+SCORE_MEANING = {
+    "global": "cosine similarity of the global CNN descriptors (higher is more alike; unrelated photos still reach "
+              "0.6–0.8, so read the ranking and the gap to the next hits); not a probability",
+    "sift": "0.5 × global similarity + 0.5 × n/(n+20) for n RANSAC-verified RootSIFT matches (0 below 8); "
+            "a ranking score, not a probability",
+}
+
+
+class Rerank(StrEnum):
+    NONE = "none"
+    SIFT = "sift"
+
+
+@dataclass(frozen=True)
+class Query:
+    """The query image (already cropped to the analyst's rectangle when one was drawn)."""
+
+    rgb: np.ndarray
+    label: str = "query"
+    width: int = 0
+    height: int = 0
+    jpeg_quality: int | None = None
+    taken: str = ""
+    software: str = ""
+    exclude_sha256: str = ""
+    """The query's own file: not listed as a hit of itself."""
+
+
+@dataclass
+class Hit:
+    item: Item
+    rank: int
+    global_sim: float
+    score: float
+    inliers: int = 0
+    matches: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    phash_bits: int = 64
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def near_duplicate(self) -> bool:
+        return self.phash_bits <= NEAR_DUPLICATE_BITS
+
+    @property
+    def same_content(self) -> bool:
+        """Verified by local matches or a near-identical hash: only then are "original" hints meaningful."""
+        return self.near_duplicate or self.inliers >= MIN_INLIERS
+
+
+def query_from_media(media: Media, roi: tuple[int, int, int, int] | None = None, label: str = "") -> Query:
+    """A query from an image file, cropped to `roi` (x, y, width, height in pixels) when given."""
+    rgb = media.pixels()
+    if roi is not None:
+        x, y, w, h = (int(v) for v in roi)
+        x, y = max(0, x), max(0, y)
+        rgb = rgb[y : y + max(0, h), x : x + max(0, w)]
+        if min(rgb.shape[:2]) < MIN_QUERY_SIDE:
+            raise ValueError(f"the rectangle is too small to search with (at least {MIN_QUERY_SIDE} pixels a side)")
+    facts = facts_of(media)
+    return Query(
+        np.ascontiguousarray(rgb), label or media.path.name, media.width, media.height,
+        facts["jpeg_quality"], facts["taken"], facts["software"], media.sha256,  # type: ignore[arg-type]
+    )
+
+
+def search(
+    collection: Collection,
+    query: Query,
+    k: int = 20,
+    shortlist: int = 100,
+    rerank: Rerank = Rerank.SIFT,
+    ctx: RunContext | None = None,
+) -> list[Hit]:
+    """The `k` best items for the query, best first."""
+    ctx = ctx or RunContext()
+    ctx.progress(0.05, "describing the query")
+    rgb = query.rgb
+    vectors = [collection.descriptor.describe(rgb), collection.descriptor.describe(np.ascontiguousarray(rgb[:, ::-1]))]
+    sims, ids = collection.index.search(np.stack([collection.query_vector(v) for v in vectors]), shortlist + 1)
+    best: dict[int, float] = {}
+    for row_sims, row_ids in zip(sims, ids, strict=True):  # as is and mirrored: keep the better
+        for sim, item_id in zip(row_sims, row_ids, strict=True):
+            if item_id >= 0:
+                best[int(item_id)] = max(best.get(int(item_id), -1.0), float(sim))
+    items = {item.id: item for item in collection.items(best)}
+    candidates = [i for i in sorted(best, key=lambda i: -best[i]) if items[i].sha256 != query.exclude_sha256]
+    candidates = candidates[:shortlist]
+    query_hash = phash(rgb)
+    verifications: dict[int, Verification] = {}
+    if rerank is Rerank.SIFT and candidates:
+        ctx.progress(0.2, "local features of the query")
+        plain = sift_features(rgb)
+        variants = [plain, mirrored(plain, rgb)]
+        for n, item_id in enumerate(candidates):
+            ctx.check_cancelled()
+            ctx.progress(0.2 + 0.75 * n / len(candidates), f"verifying {n + 1}/{len(candidates)}")
+            stored = collection.local_features(item_id, SIFT_KIND)
+            verifications[item_id] = best_verification(variants, stored) if stored is not None else NO_MATCH
+    hits = []
+    for item_id in candidates:
+        v = verifications.get(item_id)
+        score = fused_score(best[item_id], v) if v is not None else best[item_id]
+        item = items[item_id]
+        hits.append(Hit(item, 0, best[item_id], score, v.inliers if v else 0,
+                        v.matches if v else np.zeros((0, 4), np.float32), hamming(query_hash, item.phash)))
+    hits.sort(key=lambda h: -h.score)
+    for rank, hit in enumerate(hits[:k], start=1):
+        hit.rank = rank
+        if hit.same_content:
+            hit.hints = original_hints(query, hit.item)
+    ctx.progress(1.0, f"{min(k, len(hits))} hits")
+    return hits[:k]
+
+
+def original_hints(query: Query, item: Item) -> list[str]:
+    """Facts suggesting which of the two is closer to the original: more pixels, higher JPEG quality,
+    an earlier capture date, no editing software. Hints, not proof: metadata can be forged or stripped."""
+    hints: list[str] = []
+    qp, ip = query.width * query.height, item.pixels
+    if qp and ip != qp:
+        bigger = "this hit" if ip > qp else "the query"
+        hints.append(f"{bigger} has more pixels ({item.width}×{item.height} vs {query.width}×{query.height})")
+    if query.jpeg_quality and item.jpeg_quality and query.jpeg_quality != item.jpeg_quality:
+        better = "this hit" if item.jpeg_quality > query.jpeg_quality else "the query"
+        hints.append(f"{better} has the higher JPEG quality ({item.jpeg_quality} vs {query.jpeg_quality})")
+    if query.taken and item.taken and query.taken != item.taken:
+        earlier = "this hit" if item.taken < query.taken else "the query"
+        hints.append(f"{earlier} has the earlier capture date ({item.taken} vs {query.taken})")
+    for who, software in (("this hit", item.software), ("the query", query.software)):
+        if software:
+            hints.append(f"{who} records the software {software!r} (editors and apps write this tag)")
+    return hints

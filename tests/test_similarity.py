@@ -1,0 +1,189 @@
+"""Similar-image search: descriptors, hashes, index backends, the collection store, search and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from plugins.similarity.collection import Collection
+from plugins.similarity.global_descriptor import GlobalDescriptor, Whitening, gem
+from plugins.similarity.index import FaissBackend, NumpyBackend
+from plugins.similarity.local import MIN_INLIERS, sift_features, verify
+from plugins.similarity.phash import NEAR_DUPLICATE_BITS, dhash, hamming, phash
+from plugins.similarity.search import Query, Rerank, query_from_media, search
+from workbench.app.cli import main as cli_main
+from workbench.app.sample import load_photo
+from workbench.core.media import open_media
+
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "camera.png", "motorcycle_left.png")
+
+
+def save_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def rgb_of(name: str) -> np.ndarray:
+    rgb = load_photo(name)
+    return np.ascontiguousarray(np.dstack([rgb] * 3) if rgb.ndim == 2 else rgb[..., :3])
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for name in PHOTOS:
+        save_jpeg(folder / f"{Path(name).stem}.jpg", rgb_of(name))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def collection(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Collection:
+    coll = Collection(tmp_path_factory.mktemp("coll"))
+    report = coll.add([photo_folder])
+    assert report.added == len(PHOTOS) and not report.failed
+    return coll
+
+
+def test_backbone_loads_the_shipped_imagenet_weights_and_recognises_a_cat() -> None:
+    import torch
+
+    from plugins.similarity.global_descriptor import MODEL_ID, network_input
+    from plugins.similarity.mobilenet import MobileNetV2
+    from workbench.core.models import ModelStore, loaded_model
+
+    net = loaded_model(ModelStore(), MODEL_ID, MobileNetV2)
+    with torch.inference_mode():
+        logits = net.classifier(net(torch.from_numpy(network_input(rgb_of("chelsea.png"), 224))).mean((2, 3)))
+    assert 281 <= int(logits.argmax()) <= 285  # ImageNet's domestic cat classes
+
+
+def test_gem_with_p_1_is_the_mean_and_descriptors_are_unit_vectors() -> None:
+    import torch
+
+    x = torch.rand(2, 5, 3, 4)
+    assert torch.allclose(gem(x, p=1.0), x.mean(dim=(2, 3)), atol=1e-6)
+    vector = GlobalDescriptor().describe(rgb_of("coffee.png"))
+    assert vector.shape == (1280,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_same_scene_is_closer_than_other_photos() -> None:
+    d = GlobalDescriptor()
+    cat = rgb_of("chelsea.png")
+    h, w = cat.shape[:2]
+    crop = np.ascontiguousarray(cat[h // 6 :, : w * 5 // 6])
+    same = float(d.describe(cat) @ d.describe(crop))
+    others = [float(d.describe(cat) @ d.describe(rgb_of(n))) for n in PHOTOS if n != "chelsea.png"]
+    assert same > max(others) + 0.1, (same, others)
+
+
+def test_perceptual_hashes_survive_recompression_and_resizing_not_other_content() -> None:
+    rgb = rgb_of("astronaut.png")
+    _, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    copy = cv2.resize(cv2.imdecode(data, cv2.IMREAD_COLOR), (300, 300), interpolation=cv2.INTER_AREA)
+    assert hamming(phash(rgb), phash(copy)) <= NEAR_DUPLICATE_BITS
+    assert hamming(dhash(rgb), dhash(copy)) <= NEAR_DUPLICATE_BITS
+    assert hamming(phash(rgb), phash(rgb_of("coffee.png"))) > 2 * NEAR_DUPLICATE_BITS
+    assert hamming(0b1011, 0b0001) == 2
+
+
+def test_whitening_decorrelates_and_keeps_unit_length() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16))
+    w = Whitening.learn(x, dims=8, alpha=0.0)
+    projected = (x - w.mean) @ w.projection
+    cov = np.cov(projected, rowvar=False)
+    assert np.allclose(cov, np.eye(8), atol=1e-3)
+    assert np.allclose(np.linalg.norm(w.apply(x), axis=1), 1.0, atol=1e-5)
+
+
+def test_faiss_and_brute_force_agree_and_the_index_survives_a_restart(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(200, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1000, 1200)
+    faiss_index, brute = FaissBackend(tmp_path / "i.faiss", 32), NumpyBackend(32)
+    for backend in (faiss_index, brute):
+        backend.add(ids, vectors)
+        assert backend.remove(np.array([1000, 1001])) == 2
+    queries = vectors[:5]
+    s1, i1 = faiss_index.search(queries, 10)
+    s2, i2 = brute.search(queries, 10)
+    assert np.array_equal(i1, i2) and np.allclose(s1, s2, atol=1e-5)
+    assert 1000 not in i1 and i1[2, 0] == 1002
+    faiss_index.save()
+    reopened = FaissBackend(tmp_path / "i.faiss", 32)
+    assert len(reopened) == 198 and np.array_equal(reopened.search(queries, 10)[1], i1)
+
+
+def test_spatial_verification_separates_a_copy_from_another_photo() -> None:
+    cat = rgb_of("chelsea.png")
+    h, w = cat.shape[:2]
+    rotated = cv2.warpAffine(cat, cv2.getRotationMatrix2D((w / 2, h / 2), 15, 0.8), (w, h))
+    original = sift_features(cat)
+    assert verify(original, sift_features(rotated)).inliers >= 5 * MIN_INLIERS
+    assert verify(original, sift_features(rgb_of("coffee.png"))).inliers < MIN_INLIERS
+
+
+def test_a_cropped_flipped_recompressed_copy_is_found_first_with_matches(collection: Collection) -> None:
+    cat = rgb_of("chelsea.png")
+    h, w = cat.shape[:2]
+    copy = np.ascontiguousarray(cat[h // 5 :, w // 6 :][:, ::-1])
+    hits = search(collection, Query(copy, width=copy.shape[1], height=copy.shape[0]), k=3)
+    assert Path(hits[0].item.path).name == "chelsea.jpg"
+    assert hits[0].inliers >= MIN_INLIERS and hits[0].matches.shape[1] == 4
+    assert hits[0].score > hits[1].score + 0.2 and hits[1].inliers < MIN_INLIERS
+    assert any("more pixels" in hint for hint in hits[0].hints) and not hits[1].hints
+    # matches are in the query's frame: inside the copy, and the flip maps x to the mirrored side
+    assert (hits[0].matches[:, 0] < copy.shape[1]).all() and (hits[0].matches[:, 1] < copy.shape[0]).all()
+    global_only = search(collection, Query(copy), k=3, rerank=Rerank.NONE)
+    assert [h.inliers for h in global_only] == [0, 0, 0]
+    assert [h.score for h in global_only] == [h.global_sim for h in global_only]
+
+
+def test_query_from_a_file_skips_itself_and_checks_the_rectangle(collection: Collection, photo_folder: Path) -> None:
+    media = open_media(photo_folder / "coffee.jpg")
+    hits = search(collection, query_from_media(media), k=10)
+    assert "coffee.jpg" not in {Path(h.item.path).name for h in hits}
+    assert len(hits) == len(PHOTOS) - 1
+    roi = query_from_media(media, (10, 20, 100, 50))
+    assert roi.rgb.shape == (50, 100, 3)
+    with pytest.raises(ValueError, match="too small"):
+        query_from_media(media, (0, 0, 10, 10))
+
+
+def test_adding_is_incremental_and_bad_files_are_reported(tmp_path: Path, photo_folder: Path) -> None:
+    folder = tmp_path / "mixed ü"
+    folder.mkdir()
+    save_jpeg(folder / "фото.jpg", rgb_of("camera.png"))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes((photo_folder / "coffee.jpg").read_bytes()[:300])
+    (folder / "notes.txt").write_text("not an image")
+    coll = Collection(tmp_path / "coll")
+    report = coll.add([folder])
+    assert report.added == 1 and set(map(lambda p: Path(p).name, report.failed)) == {"empty.jpg", "truncated.jpg"}
+    assert coll.add([folder]).skipped == 1
+    coll.close()
+    (tmp_path / "coll" / "global.faiss").unlink()  # a crash before the index was saved
+    reopened = Collection(tmp_path / "coll")
+    assert reopened.count() == len(reopened.index) == 1
+    assert reopened.remove([reopened.items()[0].id]) == 1 and len(reopened.index) == 0
+
+
+def test_cli_index_and_search(tmp_path: Path, photo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "case"
+    assert cli_main(["index", str(photo_folder), "--case", str(case)]) == 0
+    query = save_jpeg(tmp_path / "query.jpg", rgb_of("motorcycle_left.png")[40:300, 60:500], 70)
+    out = tmp_path / "hits.json"
+    assert cli_main(["search", str(query), "--case", str(case), "--k", "2", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert Path(doc["hits"][0]["path"]).name == "motorcycle_left.jpg" and doc["hits"][0]["inliers"] >= MIN_INLIERS
+    assert "not a probability" in doc["score_meaning"]
+    capsys.readouterr()
+    assert cli_main(["search", str(query), "--collection", str(tmp_path / "none")]) == 1
+    assert "empty" in capsys.readouterr().err

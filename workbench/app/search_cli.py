@@ -1,0 +1,126 @@
+"""`workbench index` / `workbench search`: the similar-image search without the GUI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.app.case import Case
+
+
+def collection_folder(case_root: Path) -> Path:
+    """Where a case keeps its searchable collection."""
+    return Path(case_root) / "similarity"
+
+
+def add_commands(sub: Any) -> None:
+    index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental)")
+    index.add_argument("paths", nargs="+", help="image files or folders")
+    _target(index)
+    search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
+    search.add_argument("image", type=Path)
+    _target(search)
+    search.add_argument("--k", type=int, default=20, help="hits to list (default 20)")
+    search.add_argument("--shortlist", type=int, default=100, help="global hits re-ranked (default 100)")
+    search.add_argument("--rerank", choices=["sift", "none"], default="sift",
+                        help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default) or not")
+    search.add_argument("--roi", help="search with a rectangle of the image: X,Y,WIDTH,HEIGHT in pixels")
+    search.add_argument("--json", type=Path, help="write the hits as JSON here")
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--case", type=Path, help="a case folder: its collection is CASE/similarity")
+    where.add_argument("--collection", type=Path, help="a collection folder of its own")
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Case | None]:
+    from plugins.similarity.collection import Collection
+
+    case = None
+    if args.case is not None:
+        case = Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
+        return Collection(collection_folder(case.root)), case
+    return Collection(args.collection), None
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"  {message} ({fraction:.0%})", file=sys.stderr)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from workbench.core.plugin import RunContext
+
+    collection, case = _open(args)
+    try:
+        report = collection.add(args.paths, RunContext(_progress))
+        for path, reason in (report.failed or {}).items():
+            print(f"skipped: {path}: {reason}", file=sys.stderr)
+        summary = f"{report.added} added, {report.skipped} already indexed, {len(report.failed or {})} failed"
+        print(f"index: {collection.folder}: {collection.count()} images ({summary})")
+        if case is not None:
+            case.log("index", summary)
+        return 0 if not report.failed else 1
+    finally:
+        collection.close()
+        if case is not None:
+            case.close()
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
+    from workbench.core.media import open_media
+    from workbench.core.plugin import RunContext
+
+    roi = parse_roi(args.roi) if args.roi else None
+    query = query_from_media(open_media(args.image), roi)
+    collection, case = _open(args)
+    try:
+        if collection.count() == 0:
+            raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
+        rerank = Rerank(args.rerank)
+        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(_progress))
+    finally:
+        collection.close()
+    meaning = SCORE_MEANING["sift" if rerank is Rerank.SIFT else "global"]
+    print(f"score: {meaning}")
+    for hit in hits:
+        flags = " near-duplicate" if hit.near_duplicate else ""
+        print(f"{hit.rank:>3}  {hit.score:.3f}  global {hit.global_sim:.3f}  inliers {hit.inliers:>4}  "
+              f"pHash Δ{hit.phash_bits:>2}{flags}  {hit.item.path}")
+        for hint in hit.hints:
+            print(f"       hint: {hint}")
+    if args.json:
+        args.json.write_text(json.dumps(hits_json(args.image, roi, meaning, hits), indent=2, ensure_ascii=False),
+                             encoding="utf-8")
+    if case is not None:
+        case.log("search", f"{args.image} roi={roi} rerank={rerank.value}: {len(hits)} hits")
+        case.close()
+    return 0
+
+
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--roi wants X,Y,WIDTH,HEIGHT in pixels, not {text!r}") from None
+    return x, y, w, h
+
+
+def hits_json(image: Path, roi: tuple[int, int, int, int] | None, meaning: str, hits: list[Any]) -> dict[str, Any]:
+    return {
+        "query": str(image),
+        "roi": roi,
+        "score_meaning": meaning,
+        "hits": [
+            {
+                "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
+                "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
+                "near_duplicate": h.near_duplicate, "hints": h.hints,
+            }
+            for h in hits
+        ],
+    }
