@@ -42,8 +42,18 @@ def test_agrees_with_reference_toolbox() -> None:
     raw = block_values(block_artifact_grid(luminance(media.pixels()) * STUDIO_SWING))
     exact, shown = ssim(raw, reference), ssim(blk(TOOLBOX / "168_image.jpg").map, reference)
     print(f"BLK vs 168_BLK: SSIM {exact:.4f} (block values), {shown:.4f} (map, 0.1–99.9 % stretch)")
-    assert exact > 0.999  # measured 1.0000: same block values up to float rounding
+    assert exact > 0.995  # measured 0.9968 (1.0000 with the exact running median on every column)
     assert shown > 0.92  # measured 0.929: the map's percentile stretch differs from min–max
+
+
+def test_sparse_running_median_is_close_to_the_exact_one() -> None:
+    from plugins.localization.blocking import _running_median
+
+    rng = np.random.default_rng(0)
+    smooth = cv2.boxFilter(rng.random((200, 300)).astype(np.float32) * 50, -1, (33, 1), normalize=False)
+    exact, sparse = _running_median(smooth, 33), _running_median(smooth, 33, column_step=4)
+    assert exact.shape == sparse.shape and np.array_equal(exact[:, ::4], sparse[:, ::4])
+    assert np.abs(exact - sparse).mean() < 0.05 * np.abs(exact).mean()
 
 
 def write_splice(path: Path, first: int, second: int) -> np.ndarray:
