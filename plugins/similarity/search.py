@@ -3,12 +3,15 @@ with perceptual-hash distances and "which one is the original?" hints for every 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 
+from plugins.similarity.ames import SCORE_MEANING as AMES_SCORE_MEANING
 from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.features import LocalFeatures
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import (
     MIN_INLIERS,
@@ -30,12 +33,16 @@ SCORE_MEANING = {
               "0.6–0.8, so read the ranking and the gap to the next hits); not a probability",
     "sift": "0.5 × global similarity + 0.5 × n/(n+20) for n RANSAC-verified RootSIFT matches (0 below 8); "
             "a ranking score, not a probability",
+    "ames": AMES_SCORE_MEANING,
 }
 
 
 class Rerank(StrEnum):
     NONE = "none"
     SIFT = "sift"
+    AMES = "ames"
+    """The learned AMES re-ranker: needs its three weights files installed and the collection
+    indexed with its descriptors (`Collection.add(..., extra_extractors=ames_extractors())`)."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +130,11 @@ def search(
             ctx.progress(0.2 + 0.75 * n / len(candidates), f"verifying {n + 1}/{len(candidates)}")
             stored = collection.local_features(item_id, SIFT_KIND)
             verifications[item_id] = best_verification(variants, stored) if stored is not None else NO_MATCH
+    learned = ames_scores(collection, rgb, candidates, best, ctx) if rerank is Rerank.AMES and candidates else {}
     hits = []
     for item_id in candidates:
         v = verifications.get(item_id)
-        score = fused_score(best[item_id], v) if v is not None else best[item_id]
+        score = fused_score(best[item_id], v) if v is not None else learned.get(item_id, best[item_id])
         item = items[item_id]
         hits.append(Hit(item, 0, best[item_id], score, v.inliers if v else 0,
                         v.matches if v else np.zeros((0, 4), np.float32), hamming(query_hash, item.phash)))
@@ -137,6 +145,37 @@ def search(
             hit.hints = original_hints(query, hit.item)
     ctx.progress(1.0, f"{min(k, len(hits))} hits")
     return hits[:k]
+
+
+def ames_extractors(device: str = "cpu") -> dict[str, Callable[[np.ndarray], LocalFeatures]]:
+    """What `Collection.add` must also store for AMES re-ranking; ModelUnavailable without its files."""
+    from plugins.similarity.ames import KIND, AmesReranker
+
+    reranker = AmesReranker()
+    reranker.require()
+    return {KIND: lambda rgb: reranker.extract(rgb, device)}
+
+
+def ames_scores(
+    collection: Collection, rgb: np.ndarray, candidates: list[int], global_sims: dict[int, float], ctx: RunContext
+) -> dict[int, float]:
+    """AMES fused scores of the candidates that carry AMES descriptors (the others keep their
+    global similarity). ModelUnavailable when the files are missing; ValueError when no candidate
+    was indexed with AMES descriptors."""
+    from plugins.similarity.ames import KIND, AmesReranker
+
+    reranker = AmesReranker()
+    reranker.require()
+    stored = {i: collection.local_features(i, KIND) for i in candidates}
+    ready = [i for i in candidates if stored[i] is not None]
+    if not ready:
+        raise ValueError("no image of this collection has AMES descriptors: index it again with AMES re-ranking on")
+    ctx.progress(0.2, "AMES descriptors of the query")
+    query = reranker.extract(rgb, ctx.device)
+    ctx.check_cancelled()
+    ctx.progress(0.5, f"AMES scoring of {len(ready)} candidates")
+    fused = reranker.scores(query, [stored[i] for i in ready], np.array([global_sims[i] for i in ready]), ctx.device)
+    return {i: float(f) for i, f in zip(ready, fused, strict=True)}
 
 
 def original_hints(query: Query, item: Item) -> list[str]:

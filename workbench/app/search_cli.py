@@ -20,13 +20,16 @@ def add_commands(sub: Any) -> None:
     index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental)")
     index.add_argument("paths", nargs="+", help="image files or folders")
     _target(index)
+    index.add_argument("--ames", action="store_true",
+                       help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
     search.add_argument("image", type=Path)
     _target(search)
     search.add_argument("--k", type=int, default=20, help="hits to list (default 20)")
     search.add_argument("--shortlist", type=int, default=100, help="global hits re-ranked (default 100)")
-    search.add_argument("--rerank", choices=["sift", "none"], default="sift",
-                        help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default) or not")
+    search.add_argument("--rerank", choices=["sift", "ames", "none"], default="sift",
+                        help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default), by the "
+                             "learned AMES model (installed weights, collection indexed with --ames), or not")
     search.add_argument("--roi", help="search with a rectangle of the image: X,Y,WIDTH,HEIGHT in pixels")
     search.add_argument("--json", type=Path, help="write the hits as JSON here")
 
@@ -52,11 +55,13 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from plugins.similarity.search import ames_extractors
     from workbench.core.plugin import RunContext
 
+    extra = ames_extractors() if args.ames else None
     collection, case = _open(args)
     try:
-        report = collection.add(args.paths, RunContext(_progress))
+        report = collection.add(args.paths, RunContext(_progress), extra_extractors=extra)
         for path, reason in (report.failed or {}).items():
             print(f"skipped: {path}: {reason}", file=sys.stderr)
         summary = f"{report.added} added, {report.skipped} already indexed, {len(report.failed or {})} failed"
@@ -85,7 +90,7 @@ def run_search(args: argparse.Namespace) -> int:
         hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(_progress))
     finally:
         collection.close()
-    meaning = SCORE_MEANING["sift" if rerank is Rerank.SIFT else "global"]
+    meaning = SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
     print(f"score: {meaning}")
     for hit in hits:
         flags = " near-duplicate" if hit.near_duplicate else ""
