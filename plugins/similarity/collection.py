@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS items (
     software TEXT NOT NULL DEFAULT '',
     phash TEXT NOT NULL,
     dhash TEXT NOT NULL,
-    added_at TEXT NOT NULL
+    added_at TEXT NOT NULL,
+    latitude REAL,
+    longitude REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_path ON items(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +69,9 @@ class Item:
     software: str
     phash: int
     dhash: int
+    latitude: float | None = None
+    longitude: float | None = None
+    """GPS position from the file's metadata: makes the collection a geotagged reference too."""
 
     @property
     def pixels(self) -> int:
@@ -95,9 +100,10 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
 def facts_of(media: Media) -> dict[str, object]:
     """Format, JPEG quality, capture date and software: what tells an original from a copy."""
     from plugins.metadata.exif import read_exif, text_tag
+    from plugins.metadata.gps import gps_from_exif
     from plugins.metadata.jpeg import estimate_quality
 
-    quality, taken, software = None, "", ""
+    quality, taken, software, latitude, longitude = None, "", "", None, None
     try:
         im = media.pil()
         if media.format == "JPEG" and getattr(im, "quantization", None):
@@ -106,9 +112,13 @@ def facts_of(media: Media) -> dict[str, object]:
         block = read_exif(im)
         taken = text_tag(block, 36867) or text_tag(block, 306)  # DateTimeOriginal, else DateTime
         software = text_tag(block, 305)
+        fix = gps_from_exif(block.ifds.get("GPS", {})) if block else None
+        if fix is not None:
+            latitude, longitude = fix.latitude, fix.longitude
     except Exception:  # noqa: BLE001 - broken metadata must not stop indexing; the facts stay empty
         pass
-    return {"jpeg_quality": quality, "taken": taken, "software": software}
+    return {"jpeg_quality": quality, "taken": taken, "software": software, "latitude": latitude,
+            "longitude": longitude}
 
 
 class Collection:
@@ -118,6 +128,7 @@ class Collection:
         self.descriptor = descriptor or GlobalDescriptor()
         self._db = sqlite3.connect(self.folder / "collection.sqlite", check_same_thread=False)
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
         self._check_kind()
         self.whitening = self._load_whitening()
         self.index: VectorBackend = FaissBackend(self.folder / "global.faiss", self._index_dim())
@@ -207,12 +218,14 @@ class Collection:
         resolved = str(path.resolve())
         with self._db:
             self._db.execute("DELETE FROM items WHERE path = ?", (resolved,))  # a changed file is re-added
+            row = {
+                "path": resolved, "sha256": media.sha256, "file_size": stat.st_size, "mtime": stat.st_mtime,
+                "format": media.format, "width": media.width, "height": media.height, **facts_of(media),
+                "phash": f"{phash(rgb):016x}", "dhash": f"{dhash(rgb):016x}",
+                "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
             cursor = self._db.execute(
-                "INSERT INTO items (path, sha256, file_size, mtime, format, width, height, jpeg_quality, taken,"
-                " software, phash, dhash, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (resolved, media.sha256, stat.st_size, stat.st_mtime, media.format, media.width, media.height,
-                 *facts_of(media).values(), f"{phash(rgb):016x}", f"{dhash(rgb):016x}",
-                 datetime.now(UTC).isoformat(timespec="seconds")),
+                f"INSERT INTO items ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
             )
             item_id = int(cursor.lastrowid or 0)
             tmp = self._features_path(item_id).with_suffix(".tmp.npz")
@@ -258,6 +271,19 @@ class Collection:
             return Whitening.from_arrays(data)
 
     # -- bookkeeping ------------------------------------------------------------------------
+    def _add_missing_columns(self) -> None:
+        """Collections made by an earlier version gain the newer columns (empty)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        with self._db:
+            for column in ("latitude", "longitude"):
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE items ADD COLUMN {column} REAL")
+
+    def geotagged(self) -> list[Item]:
+        """Items with a GPS position: the reference set of retrieval-based geolocation."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM items WHERE latitude IS NOT NULL ORDER BY id").fetchall()
+        return [_item(row) for row in rows]
+
     def _check_kind(self) -> None:
         stored = self._meta("descriptor")
         if stored and stored != self.descriptor.kind:
@@ -282,11 +308,14 @@ class Collection:
         self._db.close()
 
 
-_COLUMNS = "id, path, sha256, file_size, format, width, height, jpeg_quality, taken, software, phash, dhash"
+_COLUMNS = (
+    "id, path, sha256, file_size, format, width, height, jpeg_quality, taken, software, phash, dhash, "
+    "latitude, longitude"
+)
 
 
 def _item(row: tuple[object, ...]) -> Item:
-    (item_id, path, sha, size, fmt, width, height, quality, taken, software, ph, dh) = row
+    (item_id, path, sha, size, fmt, width, height, quality, taken, software, ph, dh, lat, lon) = row
     return Item(int(item_id), str(path), str(sha), int(size), str(fmt), int(width), int(height),
                 None if quality is None else int(quality), str(taken), str(software), int(str(ph), 16),
-                int(str(dh), 16))
+                int(str(dh), 16), None if lat is None else float(lat), None if lon is None else float(lon))
