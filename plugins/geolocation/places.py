@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-EARTH_RADIUS_KM = 6371.0088
+from plugins.geolocation.geo import EARTH_RADIUS_KM
 
 
 @dataclass(frozen=True)

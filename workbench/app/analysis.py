@@ -48,6 +48,6 @@ def analyze(
         if cancel_event.is_set():
             result = Result(item.analyzer.id, Status.CANCELLED, "cancelled by the user")
         else:
-            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event, device))
+            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event, device, case.root))
         runs.append(case.save_result(evidence.id, result))
     return runs

@@ -118,7 +118,8 @@ def _evidence_table(evidence: list[Evidence], runs: dict[int, list[Run]], checks
 
 def key_metadata(runs: list[Run]) -> dict[str, str]:
     """Camera, capture date, software and GPS from the latest metadata run, if any."""
-    facts = next((r.result for r in runs if isinstance(r.result, Facts) and r.result.ok), None)
+    facts = next((r.result for r in runs if isinstance(r.result, Facts) and r.result.analyzer == "metadata"
+                  and r.result.ok), None)
     if facts is None:
         return {}
     values = {k: v for t in facts.tables for k, v in t.rows}

@@ -37,10 +37,13 @@ class RunContext:
         progress: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
         device: str = "cpu",
+        workspace: Path | None = None,
     ) -> None:
         self._progress = progress
         self._cancel = cancel_event or threading.Event()
         self.device = device
+        self.workspace = workspace
+        """The case folder when run inside a case: case-level data (e.g. the similarity collection)."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         if self._progress is not None:
@@ -60,7 +63,7 @@ class RunContext:
             text = f"{label}: {message}" if label and message else (label or message)
             self.progress(start + (end - start) * fraction, text)
 
-        return RunContext(report, self._cancel, self.device)
+        return RunContext(report, self._cancel, self.device, self.workspace)
 
 
 def param(default: Any, label: str, help: str = "", **limits: Any) -> Any:
@@ -165,7 +168,7 @@ def run_analyzer(
         input_sha256=media.sha256,
         tool_version=__version__,
         device=ctx.device,
-        models=_model_provenance(analyzer) if result.ok else [],
+        models=_model_provenance((*analyzer.models, *result.models_used)) if result.ok else [],
         started_at=started.isoformat(timespec="seconds"),
         run_time_s=round(time.perf_counter() - t0, 4),
         user=current_user(),
@@ -173,15 +176,15 @@ def run_analyzer(
     return result
 
 
-def _model_provenance(analyzer: Analyzer) -> list[dict[str, str]]:
-    """Id and SHA-256 of every model the analyzer used (the store verified them on load)."""
-    if not analyzer.models:
+def _model_provenance(model_ids: tuple[str, ...]) -> list[dict[str, str]]:
+    """Id and SHA-256 of every model the run used (the store verified them on load)."""
+    if not model_ids:
         return []
     from workbench.core.models import ModelStore  # the store imports this module
 
     store = ModelStore()
     found = []
-    for model_id in analyzer.models:
+    for model_id in dict.fromkeys(model_ids):
         try:
             found.append(store.provenance(model_id))
         except ModelUnavailable as exc:  # e.g. removed while the analysis ran

@@ -54,6 +54,9 @@ class Result:
     score: float | None = None
     score_meaning: str = ""
     provenance: Provenance | None = None
+    models_used: list[str] = field(default_factory=list)
+    """Optional models this run chose to use (e.g. an installed published model over the default);
+    the analyzer's required `models` are always recorded."""
 
     kind: ClassVar[str] = "result"
 
@@ -107,7 +110,7 @@ class Result:
         kwargs["status"] = Status(kwargs.get("status", "ok"))
         if kwargs.get("provenance"):
             kwargs["provenance"] = Provenance(**kwargs["provenance"])
-        if cls is Facts:
+        if issubclass(cls, Facts):
             kwargs["tables"] = [Table(t["title"], [tuple(r) for r in t["rows"]]) for t in kwargs.get("tables", [])]
         return cls(**kwargs)
 
@@ -149,7 +152,34 @@ class Facts(Result):
         return next((t for t in self.tables if t.title == title), None)
 
 
-RESULT_TYPES: dict[str, type[Result]] = {cls.kind: cls for cls in (Result, Heatmap, Facts)}
+@dataclass
+class Geolocation(Facts):
+    """Where the picture was taken, and at which scales that can be told (selective prediction).
+
+    `scales` holds one entry per scale (km): the selection score, its threshold, whether it passed
+    and whether the analyzer answers there; it abstains at every scale finer than the finest pass.
+    """
+
+    method: str = ""
+    selection_function: str = ""
+    scales: list[dict[str, Any]] = field(default_factory=list)
+    answered_scale_km: float | None = None
+    decision: str = ""
+    estimate: dict[str, Any] | None = None
+    """{"lat", "lon", "place"} of the point estimate, None when abstaining at every scale."""
+    gps: dict[str, Any] | None = None
+    """{"lat", "lon", "accuracy_m", "altitude_m", "time", "place"} from the metadata, when present."""
+    cells: np.ndarray | None = array_field(optional=True)
+    """The most probable cells, N × 3: latitude, longitude, probability."""
+
+    kind: ClassVar[str] = "geolocation"
+
+    @property
+    def abstained(self) -> bool:
+        return self.answered_scale_km is None
+
+
+RESULT_TYPES: dict[str, type[Result]] = {cls.kind: cls for cls in (Result, Heatmap, Facts, Geolocation)}
 
 
 def _save_array(folder: Path, stem: str, value: np.ndarray) -> str:
