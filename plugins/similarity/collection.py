@@ -122,6 +122,9 @@ def facts_of(media: Media) -> dict[str, object]:
 
 
 class Collection:
+    """One collection folder. Not safe for concurrent use: one job at a time (the GUI runs its
+    collection jobs one after another; the SQLite connection and the index are shared)."""
+
     def __init__(self, folder: str | Path, descriptor: GlobalDescriptor | None = None) -> None:
         self.folder = Path(folder)
         (self.folder / "features").mkdir(parents=True, exist_ok=True)
@@ -175,20 +178,22 @@ class Collection:
         ctx = ctx or RunContext()
         files = image_files(paths)
         report = AddReport(failed={})
-        for n, path in enumerate(files):
-            ctx.check_cancelled()
-            ctx.progress(n / max(1, len(files)), f"{n}/{len(files)} {path.name}")
-            try:
-                if self._known(path):
-                    report.skipped += 1
-                    continue
-                self._add_one(path, max_pixels, extra_extractors or {})
-                report.added += 1
-            except (MediaError, OSError, ValueError) as exc:
-                report.failed[str(path)] = str(exc)
-            if report.added and report.added % SAVE_EVERY == 0:
-                self.index.save()
-        self.index.save()
+        try:
+            for n, path in enumerate(files):
+                ctx.check_cancelled()
+                ctx.progress(n / max(1, len(files)), f"{n}/{len(files)} {path.name}")
+                try:
+                    if self._known(path):
+                        report.skipped += 1
+                        continue
+                    self._add_one(path, max_pixels, extra_extractors or {})
+                    report.added += 1
+                except (MediaError, OSError, ValueError) as exc:
+                    report.failed[str(path)] = str(exc)
+                if report.added and report.added % SAVE_EVERY == 0:
+                    self.index.save()
+        finally:  # cancelled or a missing model: what was added stays searchable
+            self.index.save()
         ctx.progress(1.0, f"{report.added} added, {report.skipped} already indexed, {len(report.failed)} failed")
         return report
 

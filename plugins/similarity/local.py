@@ -86,6 +86,11 @@ def verify(query: LocalFeatures, candidate: LocalFeatures) -> Verification:
     if len(pairs) < 3:
         return NO_MATCH
     src, dst = query.xy[pairs[:, 0]], candidate.xy[pairs[:, 1]]
+    # SIFT puts one keypoint per dominant orientation at the same spot: count each position pair once
+    _, distinct = np.unique(np.round(np.hstack([src, dst]), 1), axis=0, return_index=True)
+    src, dst = src[np.sort(distinct)], dst[np.sort(distinct)]
+    if len(src) < 3:
+        return NO_MATCH
     h, w = candidate.image_size
     threshold = max(3.0, 0.01 * float(np.hypot(h, w)))
     affine, inlier_flags = cv2.estimateAffine2D(

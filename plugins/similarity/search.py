@@ -185,13 +185,14 @@ def original_hints(query: Query, item: Item) -> list[str]:
     qp, ip = query.width * query.height, item.pixels
     if qp and ip != qp:
         bigger = "this hit" if ip > qp else "the query"
-        hints.append(f"{bigger} has more pixels ({item.width}×{item.height} vs {query.width}×{query.height})")
+        sizes = f"query {query.width}×{query.height}, this hit {item.width}×{item.height}"
+        hints.append(f"{bigger} has more pixels ({sizes})")
     if query.jpeg_quality and item.jpeg_quality and query.jpeg_quality != item.jpeg_quality:
         better = "this hit" if item.jpeg_quality > query.jpeg_quality else "the query"
-        hints.append(f"{better} has the higher JPEG quality ({item.jpeg_quality} vs {query.jpeg_quality})")
+        hints.append(f"{better} has the higher JPEG quality (query {query.jpeg_quality}, this hit {item.jpeg_quality})")
     if query.taken and item.taken and query.taken != item.taken:
         earlier = "this hit" if item.taken < query.taken else "the query"
-        hints.append(f"{earlier} has the earlier capture date ({item.taken} vs {query.taken})")
+        hints.append(f"{earlier} has the earlier capture date (query {query.taken}, this hit {item.taken})")
     for who, software in (("this hit", item.software), ("the query", query.software)):
         if software:
             hints.append(f"{who} records the software {software!r} (editors and apps write this tag)")

@@ -41,6 +41,7 @@ from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.evidence_list import EvidenceList
 from workbench.ui.qt_jobs import QtJobs
 from workbench.ui.result_views import FactsTables, HeatmapView, ResultView, analyzer_title, view_for
+from workbench.ui.search_panel import SearchPanel
 from workbench.ui.viewer import CompareViewer
 
 
@@ -78,6 +79,10 @@ class MainWindow(QMainWindow):
         results_dock = self._dock("Results and layers", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([analyses_dock, results_dock], [330, 530], Qt.Orientation.Vertical)
         self.resizeDocks([analyses_dock], [380], Qt.Orientation.Horizontal)
+        self.search = SearchPanel(self.jobs, max_pixels=self.max_pixels)
+        self.search.installRequested.connect(self.install_model)
+        self.search_dock = self._dock("Similar images", self.search, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.search_dock.hide()
 
         self.jobs.started.connect(self.analyses.jobs.add)
         self.jobs.changed.connect(self.analyses.jobs.update_job)
@@ -112,6 +117,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Pixel limit…", self.edit_pixel_limit)
+        search_menu = self.menuBar().addMenu("Sea&rch")
+        search_menu.addAction(self.search_dock.toggleViewAction())
+        self.search_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+F"))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, "Forensic Workbench",
@@ -130,6 +138,7 @@ class MainWindow(QMainWindow):
     # -- case -------------------------------------------------------------------------------
     def _load_case(self, case: Case) -> None:
         self.case = case
+        self.search.set_case(case)
         self.setWindowTitle(f"{case.name} — Forensic Workbench")
         self.statusBar().showMessage(f"Case folder: {case.root}")
         self.evidence.clear()
@@ -185,6 +194,7 @@ class MainWindow(QMainWindow):
             max(1, self.max_pixels // 1_000_000), 1, 10_000)
         if ok:
             self.max_pixels = megapixels * 1_000_000
+            self.search.max_pixels = self.max_pixels
             settings.set_max_pixels(self.max_pixels)
             self.statusBar().showMessage(f"Pixel limit: {megapixels} megapixels", 5000)
 
@@ -296,6 +306,7 @@ class MainWindow(QMainWindow):
         except MediaError as exc:
             rgb, caption = None, f"⚠ {exc}"
         self.viewer.set_image(rgb, caption)
+        self.search.set_evidence(item, rgb)
         self.refresh_results()
 
     def _clear_results(self) -> None:
