@@ -160,6 +160,7 @@ class GeolocationAnalyzer(Analyzer):
     version = "1.0"
     Params = GeolocationParams
     card_file = Path(__file__).with_name("geolocation.md")
+    by_default = False  # needs GPS tags, installed weights or a geotagged reference collection
 
     def run(self, media: Media, params: GeolocationParams, ctx: RunContext) -> Geolocation:
         ctx.progress(0.05, "reading GPS and capture time")

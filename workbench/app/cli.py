@@ -111,10 +111,11 @@ def make_plan(ids: str | None, raw_params: list[str]) -> list[Planned]:
     if ids:
         chosen = [i.strip() for i in ids.split(",") if i.strip()]
     else:
-        chosen = [i for i, a in registry.analyzers().items() if registry.ready(a)]
-        for analyzer_id in set(registry.analyzers()) - set(chosen):
-            print(f"note: {analyzer_id} left out (model not installed; name it with --analyzers to see why)",
-                  file=sys.stderr)
+        chosen = [i for i, a in registry.analyzers().items() if a.by_default and registry.ready(a)]
+        for analyzer_id, analyzer in registry.analyzers().items():
+            if analyzer_id not in chosen:
+                why = "model not installed" if analyzer.by_default else "needs more than the image"
+                print(f"note: {analyzer_id} left out ({why}; name it with --analyzers to see why)", file=sys.stderr)
     values: dict[str, dict[str, str]] = {}
     for item in raw_params:
         key, sep, value = item.partition("=")

@@ -84,6 +84,9 @@ class Analyzer:
     Params: ClassVar[type]
     models: ClassVar[tuple[str, ...]] = ()
     card_file: ClassVar[Path]
+    by_default: ClassVar[bool] = True
+    """False for analyzers that need more than the image (e.g. a reference collection): the CLI's
+    default plan leaves them out, so a plain `analyze` does not fail for want of that input."""
 
     @property
     def card(self) -> str:

@@ -25,6 +25,7 @@ BUILTIN: tuple[str, ...] = (
     "plugins.localization.splicebuster:SplicebusterAnalyzer",
     "plugins.localization.copy_move:CopyMoveAnalyzer",
     "plugins.localization.fusion:FusionAnalyzer",
+    "plugins.geolocation.analyzer:GeolocationAnalyzer",
     "plugins.localization.msfusion:MsFusionDctAnalyzer",
     "plugins.localization.msfusion:MsFusionSbAnalyzer",
     "plugins.localization.msfusion:MsFusionDctSbAnalyzer",
