@@ -402,7 +402,7 @@ def _unwrap(manifest: Manifest, loaded: Any) -> dict[str, Any]:
 
 
 # -- loaded modules for analyzers ------------------------------------------------------------
-CACHE_SIZE = 3
+CACHE_SIZE = 8
 _module_lock = threading.Lock()
 _modules: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
