@@ -277,3 +277,24 @@ def test_loaded_model_refuses_weights_of_another_network(store: ModelStore, chec
     store.install("tiny", checkpoint)
     with pytest.raises(ModelUnavailable, match="do not fit the network"):
         loaded_model(store, "tiny", lambda: torch.nn.Conv2d(3, 8, 3))
+
+
+def test_manifest_can_allow_training_arguments_but_nothing_unsafe(tmp_path: Path) -> None:
+    import argparse
+
+    net = tiny_net()
+    path = save({"model": net.state_dict(), "args": argparse.Namespace(lr=0.1, name="x")}, tmp_path / "a.pth")
+    plain = ModelStore(user_dir=tmp_path / "u1", bundled_dir=tmp_path / "b1")
+    write_manifest(tmp_path / "b1")
+    plain.install("tiny", path)
+    with pytest.raises(ModelUnavailable, match="cannot be loaded safely"):
+        plain.load_state_dict("tiny")
+    allowing = ModelStore(user_dir=tmp_path / "u2", bundled_dir=tmp_path / "b2")
+    write_manifest(tmp_path / "b2", pickled_globals=["argparse.Namespace"])
+    allowing.install("tiny", path)
+    assert set(allowing.load_state_dict("tiny")) == set(net.state_dict())
+    unsafe = ModelStore(user_dir=tmp_path / "u3", bundled_dir=tmp_path / "b3")
+    write_manifest(tmp_path / "b3", pickled_globals=["os.system"])
+    unsafe.install("tiny", path)
+    with pytest.raises(ModelUnavailable, match="unsafe classes"):
+        unsafe.load_state_dict("tiny")

@@ -19,6 +19,7 @@ the GUI may pass any folder to `ModelStore` instead.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -254,7 +255,8 @@ class ModelStore:
         manifest = self.manifest(model_id)
         path = self._verified(model_id).path
         assert path is not None
-        loaded = _load_safetensors(path) if path.suffix == ".safetensors" else _torch_load(model_id, path)
+        allowed = _pickled_globals(manifest)
+        loaded = _load_safetensors(path) if path.suffix == ".safetensors" else _torch_load(model_id, path, allowed)
         return _unwrap(manifest, loaded)
 
     # -- internals -------------------------------------------------------------------------
@@ -360,14 +362,27 @@ def _numpy_scalar_globals() -> list[Any]:
     return [*((scalar, name) for name in names), np.dtype, *dtypes]
 
 
-def _torch_load(model_id: str, path: Path) -> Any:
+ALLOWED_PICKLE_GLOBALS: dict[str, Any] = {"argparse.Namespace": argparse.Namespace}
+"""Non-tensor classes a manifest may allow in its file (`pickled_globals`): plain-value containers
+that run no code when unpickled (e.g. the training arguments some releases save beside the weights)."""
+
+
+def _pickled_globals(manifest: Manifest) -> list[Any]:
+    names = manifest.extra.get("pickled_globals") or []
+    unknown = [n for n in names if n not in ALLOWED_PICKLE_GLOBALS]
+    if unknown:
+        raise ModelUnavailable(f"model '{manifest.id}': its manifest allows unsafe classes {unknown}")
+    return [ALLOWED_PICKLE_GLOBALS[n] for n in names]
+
+
+def _torch_load(model_id: str, path: Path, extra_globals: list[Any] | None = None) -> Any:
     try:
         import torch
     except ImportError:
         raise ModelUnavailable(f"model '{model_id}' needs PyTorch, which is not installed") from None
     try:
         # the safe-globals list is process-wide state: one load at a time
-        with _load_lock, torch.serialization.safe_globals(_numpy_scalar_globals()):
+        with _load_lock, torch.serialization.safe_globals([*_numpy_scalar_globals(), *(extra_globals or [])]):
             # mmap: tensors that are not used (an optimizer's state) are never read into memory
             return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not loadable safely
