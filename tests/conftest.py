@@ -1,7 +1,7 @@
 """Shared fixtures: real test images written to tmp_path, bad files of every kind, isolation.
 
-Nothing here is Qt-specific (GUI tests bring pytest-qt's own `qapp`), and no test writes to
-the user's data folder: `WORKBENCH_DATA_DIR` points at a temporary folder for every test.
+Qt: one QApplication (pytest-qt's `qapp`) is made before any test, with QtWebEngine imported
+before it as QtWebEngine requires. No test writes to the user's data folder: `WORKBENCH_DATA_DIR` points at a temporary folder for every test.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+try:  # QtWebEngine must be imported before any QApplication exists (the map panel's web view)
+    import PySide6.QtWebEngineWidgets  # noqa: E402, F401
+except ImportError:
+    pass
 
 from workbench.app.case import Case  # noqa: E402
 from workbench.app.sample import jpeg_bytes, load_photo, make_splice  # noqa: E402
@@ -44,6 +48,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test taking `bad_kind` runs once for each kind of unusable file in BAD_FILES."""
     if "bad_kind" in metafunc.fixturenames:
         metafunc.parametrize("bad_kind", list(BAD_FILES))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _widgets_application(qapp: object) -> object:
+    """One QApplication for the whole run, made first: the PDF painter would otherwise make a
+    QGuiApplication (QtGui only, as in the CLI), after which no widget test could run."""
+    return qapp
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ import numpy as np
 from plugins.geolocation.calibration import Thresholds
 from plugins.geolocation.clues import PositionClues, read_clues, time_zone_finding
 from plugins.geolocation.geo import CellSet
+from plugins.geolocation.mapping import static_map, view_from_result
 from plugins.geolocation.places import nearest_place
 from plugins.geolocation.selective import (
     SELECTION_FUNCTIONS,
@@ -209,7 +210,7 @@ class GeolocationAnalyzer(Analyzer):
                 estimate = {"lat": pin.lat, "lon": pin.lon, "place": nearest_place(pin.lat, pin.lon).describe()}
                 score = float(decision.at(decision.answered_scale_km).score)
         answered = decision.answered_scale_km if decision else None
-        return Geolocation(
+        result = Geolocation(
             analyzer=self.id,
             message=decision.sentence if decision else "metadata only",
             score=score,
@@ -227,3 +228,5 @@ class GeolocationAnalyzer(Analyzer):
             gps=gps,
             cells=cells,
         )
+        result.images = {"map": static_map(view_from_result(result))}  # the report's figure
+        return result

@@ -43,6 +43,10 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    try:
+        import PySide6.QtWebEngineWidgets  # noqa: F401 - must be imported before the QApplication exists
+    except ImportError:
+        pass  # the map panel falls back to a static image
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from plugins.geolocation.mapping import view_from_result
 from workbench import __version__
 from workbench.app.analysis import analyze
 from workbench.app.case import Case, CaseError
@@ -35,10 +36,11 @@ from workbench.core.media import MediaError
 from workbench.core.models import ModelStore
 from workbench.core.plugin import ModelUnavailable
 from workbench.core.render import overlay_rgba
-from workbench.core.results import Facts, Heatmap
+from workbench.core.results import Facts, Geolocation, Heatmap
 from workbench.ui import settings
 from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.evidence_list import EvidenceList
+from workbench.ui.map_panel import MapPanel
 from workbench.ui.qt_jobs import QtJobs
 from workbench.ui.result_views import FactsTables, HeatmapView, ResultView, analyzer_title, view_for
 from workbench.ui.search_panel import SearchPanel
@@ -61,6 +63,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.viewer, "Viewer")
         self.setCentralWidget(self.tabs)
+        self.map_panel: MapPanel | None = None
+        """Made on the first geolocation result: the web view starts a browser process."""
 
         self.evidence = EvidenceList()
         self.evidence.itemSelectionChanged.connect(self._selection_changed)
@@ -317,6 +321,8 @@ class MainWindow(QMainWindow):
         while self.tabs.count() > 1:
             self.tabs.removeTab(1)
         self.viewer.view.clear_layers()
+        if self.map_panel is not None:
+            self.map_panel.clear()
 
     def refresh_results(self) -> None:
         self._clear_results()
@@ -338,6 +344,10 @@ class MainWindow(QMainWindow):
                 view.mapChosen.connect(lambda key, values: self.viewer.view.set_layer_pixmap(key, overlay_rgba(values)))
             if isinstance(result, Facts) and result.ok:
                 self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
+            if isinstance(result, Geolocation) and result.ok:
+                self.map_panel = self.map_panel or MapPanel()
+                self.tabs.addTab(self.map_panel, "Map")
+                self.map_panel.show_view(view_from_result(result))
 
     def _image_shape(self) -> tuple[int, int]:
         item = self.case.evidence(self.current_id) if self.current_id is not None else None
@@ -377,6 +387,8 @@ class MainWindow(QMainWindow):
         return written
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.map_panel is not None:
+            self.map_panel.release()
         self.jobs.shutdown()
         self.case.close()
         super().closeEvent(event)
