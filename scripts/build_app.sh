@@ -124,6 +124,41 @@ else
   show "$tmp/b.out"; show "$tmp/b.err"; fail "(b) analyze exited $rc"
 fi
 
+# (d) similar-image search and geolocation by retrieval: FAISS, the MobileNetV2 weights shipped in
+# the bundle, GeoNames, the thresholds and the static map must all work frozen.
+echo "smoke: (d) $APP index + search + analyze --analyzers geolocation (geotagged references)"
+"$PY" - "$tmp" <<'EOF'
+import sys
+from pathlib import Path
+from PIL import ExifTags, Image
+tmp = Path(sys.argv[1])
+(tmp / "refs").mkdir()
+photo = Image.open("dist/workbench/_internal/skimage/data/astronaut.png").convert("RGB")
+exif = Image.Exif()
+exif.get_ifd(ExifTags.IFD.GPSInfo).update({1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 8.0)})
+photo.save(tmp / "refs" / "paris.jpg", quality=90, exif=exif)
+photo.crop((0, 0, 400, 512)).save(tmp / "refs" / "paris-crop.jpg", quality=80, exif=exif)
+photo.crop((60, 40, 500, 500)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp / "query.jpg", quality=85)
+EOF
+if timeout 300 "$APP" index "$tmp/refs" --case "$tmp/case2" >"$tmp/d.out" 2>"$tmp/d.err" \
+   && timeout 300 "$APP" search "$tmp/query.jpg" --case "$tmp/case2" --json "$tmp/hits.json" \
+        >>"$tmp/d.out" 2>>"$tmp/d.err" \
+   && timeout 300 "$APP" analyze "$tmp/query.jpg" --analyzers geolocation --case "$tmp/case2" \
+        --json "$tmp/geo.json" --report "$tmp/geo.pdf" >>"$tmp/d.out" 2>>"$tmp/d.err"; then
+  if summary=$("$PY" - "$tmp/hits.json" "$tmp/geo.json" 2>&1 <<'EOF'
+import json, sys
+hits = json.load(open(sys.argv[1]))["hits"]
+geo = json.load(open(sys.argv[2]))["evidence"][0]["results"][0]
+assert hits and hits[0]["inliers"] >= 8, hits[:1]
+assert geo["status"] == "ok" and len(geo["scales"]) == 5, geo.get("message")
+print("top hit %s (%d inliers); geolocation: %s" % (hits[0]["path"].rsplit("/", 1)[-1], hits[0]["inliers"],
+                                                     geo["decision"]))
+EOF
+  ); then pass "(d) $summary"; else echo "$summary"; fail "(d) unexpected search or geolocation output"; fi
+else
+  show "$tmp/d.out"; show "$tmp/d.err"; fail "(d) index / search / geolocation exited non-zero"
+fi
+
 # (c) the GUI opens the sample case offscreen and quits by itself.
 echo "smoke: (c) QT_QPA_PLATFORM=offscreen $APP --quit-after-ms 1500 (sample case)"
 t0=$(now)
