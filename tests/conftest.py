@@ -1,7 +1,8 @@
 """Shared fixtures: real test images written to tmp_path, bad files of every kind, isolation.
 
 Qt: one QApplication (pytest-qt's `qapp`) is made before any test, with QtWebEngine imported
-before it as QtWebEngine requires. No test writes to the user's data folder: `WORKBENCH_DATA_DIR` points at a temporary folder for every test.
+before it as QtWebEngine requires. No test writes to the user's data folder:
+`WORKBENCH_DATA_DIR` points at a temporary folder for every test.
 """
 
 from __future__ import annotations
