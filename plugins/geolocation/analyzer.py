@@ -110,7 +110,8 @@ def retrieval_estimate(media: Media, params: GeolocationParams, ctx: RunContext)
         collection.close()
     best = result.neighbours[0]
     notes = [f"{len(result.neighbours)} of {result.n_references} geotagged references voted; the most similar: "
-             f"{Path(best[0].path).name} (similarity {best[1]:.3f})"]
+             f"{Path(best[0].path).name} (similarity {best[1]:.3f}); {result.elsewhere:.0%} of the probability "
+             "is 'elsewhere' (the collection does not resemble the query)"]
     return VisualEstimate(result.probabilities, result.cells, Method.RETRIEVAL.value, [MODEL_ID], notes)
 
 
@@ -174,6 +175,7 @@ class GeolocationAnalyzer(Analyzer):
         ctx.progress(0.1, "visual estimate")
         try:
             visual = visual_estimate(media, params, ctx)
+            thresholds = load_thresholds(visual.method)
         except ModelUnavailable as exc:
             if gps is None:
                 raise ModelUnavailable(f"no GPS position in the metadata, and no visual estimate: {exc}") from None
@@ -182,7 +184,6 @@ class GeolocationAnalyzer(Analyzer):
         ctx.check_cancelled()
         ctx.progress(0.8, "selective prediction")
         scores = all_selection_scores(visual.probabilities, visual.cells)[params.selection]
-        thresholds = load_thresholds(visual.method)
         decision = decide(scores, thresholds.for_function(params.selection))
         findings[:0] = visual.notes
         tables.append(Table("Visual estimate", [

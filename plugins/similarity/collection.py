@@ -129,6 +129,7 @@ class Collection:
         self.folder = Path(folder)
         (self.folder / "features").mkdir(parents=True, exist_ok=True)
         self.descriptor = descriptor or GlobalDescriptor()
+        self._global_cache: dict[int, np.ndarray] = {}
         self._db = sqlite3.connect(self.folder / "collection.sqlite", check_same_thread=False)
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
@@ -161,6 +162,18 @@ class Collection:
     def features(self, item_id: int) -> dict[str, np.ndarray]:
         with np.load(self._features_path(item_id)) as data:
             return {key: data[key] for key in data.files}
+
+    def global_vectors(self, item_ids: Iterable[int]) -> np.ndarray:
+        """The stored (raw, unwhitened) global descriptors of these items, N × dim, read once per
+        item and cached: only the "global" member of each features file is read."""
+        rows = []
+        for item_id in item_ids:
+            vector = self._global_cache.get(item_id)
+            if vector is None:
+                with np.load(self._features_path(item_id)) as data:
+                    vector = self._global_cache[item_id] = np.asarray(data["global"], np.float32)
+            rows.append(vector)
+        return np.stack(rows) if rows else np.zeros((0, self.descriptor.dim), np.float32)
 
     def local_features(self, item_id: int, kind: str) -> LocalFeatures | None:
         data = self.features(item_id)
@@ -204,6 +217,7 @@ class Collection:
             self._db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
         for i in ids:
             self._features_path(i).unlink(missing_ok=True)
+            self._global_cache.pop(i, None)
         self.index.save()
         return len(ids)
 
@@ -246,7 +260,7 @@ class Collection:
     def learn_whitening(self, dims: int = 256) -> None:
         """Learn PCA-whitening on the collection's descriptors and re-index with it."""
         ids = [item.id for item in self.items()]
-        raw = np.stack([self.features(i)["global"] for i in ids]) if ids else np.zeros((0, 1))
+        raw = self.global_vectors(ids) if ids else np.zeros((0, 1))
         self.whitening = Whitening.learn(raw, dims)
         np.savez(self.folder / "whitening.npz", **self.whitening.to_arrays())
         self._set_meta("whitening", "1")
@@ -258,7 +272,7 @@ class Collection:
         self.index = FaissBackend(self.folder / "global.faiss", self._index_dim())
         ids = [item.id for item in self.items()]
         if ids:
-            raw = np.stack([self.features(i)["global"] for i in ids])
+            raw = self.global_vectors(ids)
             self.index.add(np.array(ids, np.int64), self._indexed(raw))
         self.index.save()
 
