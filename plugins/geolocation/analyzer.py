@@ -185,7 +185,7 @@ class GeolocationAnalyzer(Analyzer):
         ctx.progress(0.8, "selective prediction")
         scores = all_selection_scores(visual.probabilities, visual.cells)[params.selection]
         decision = decide(scores, thresholds.for_function(params.selection))
-        findings[:0] = visual.notes
+        findings[:0] = [f"Decision: {decision.sentence}.", *visual.notes]
         tables.append(Table("Visual estimate", [
             ("Method", visual.method), ("Selection function", params.selection),
             ("Thresholds", f"{thresholds.calibration_set} (n = {thresholds.n_calibration}, target accuracy "
