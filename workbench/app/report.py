@@ -188,8 +188,9 @@ def _facts_html(result: Facts, run: Run, figures: dict[str, np.ndarray]) -> str:
     for key, image in result.images.items():
         name = f"run{run.id}-{key}.png"
         figures[name] = image
-        parts.append(f"<p><img src='{name}' width='{min(240, image.shape[1] * 2)}'/><br/>"
-                     f"<span class='note'>{_e(key)}</span></p>")
+        # full-width figures (a map) print large; small ones (an EXIF thumbnail) stay small
+        width = 600 if image.shape[1] >= 800 else min(240, image.shape[1] * 2)
+        parts.append(f"<p><img src='{name}' width='{width}'/><br/><span class='note'>{_e(key)}</span></p>")
     for table in result.tables:
         parts.append(f"<p><b>{_e(table.title)}</b></p>{_kv_table(table.rows)}")
     return "\n".join(parts)
