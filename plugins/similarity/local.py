@@ -3,7 +3,8 @@
 RootSIFT keypoints (Arandjelović & Zisserman, CVPR 2012) are matched with Lowe's ratio test and
 verified by a RANSAC affine fit (Philbin et al., CVPR 2007): the number of geometrically consistent
 matches (inliers) says whether two images show the same content, robust to crops, scaling, rotation,
-re-compression and overlays. The query is also matched mirrored, so flipped copies verify too.
+re-compression and overlays. Flipped copies verify too: the search matches each candidate with the
+query as is or mirrored, whichever its global descriptor found closer.
 """
 
 from __future__ import annotations
@@ -105,11 +106,6 @@ def verify(query: LocalFeatures, candidate: LocalFeatures) -> Verification:
     _, first = np.unique(np.round(matches[:, 2:4]), axis=0, return_index=True)
     matches = matches[np.sort(first)]
     return Verification(len(matches), matches, affine)
-
-
-def best_verification(queries: list[LocalFeatures], candidate: LocalFeatures) -> Verification:
-    """The verification with most inliers over the query's variants (as is, mirrored)."""
-    return max((verify(q, candidate) for q in queries), key=lambda v: v.inliers, default=NO_MATCH)
 
 
 def fused_score(global_sim: float, verification: Verification, lam: float = LAMBDA) -> float:

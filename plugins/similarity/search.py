@@ -17,10 +17,10 @@ from plugins.similarity.local import (
     MIN_INLIERS,
     NO_MATCH,
     Verification,
-    best_verification,
     fused_score,
     mirrored,
     sift_features,
+    verify,
 )
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS, hamming, phash
 from workbench.core.media import Media
@@ -112,10 +112,12 @@ def search(
     vectors = [collection.descriptor.describe(rgb), collection.descriptor.describe(np.ascontiguousarray(rgb[:, ::-1]))]
     sims, ids = collection.index.search(np.stack([collection.query_vector(v) for v in vectors]), shortlist + 1)
     best: dict[int, float] = {}
-    for row_sims, row_ids in zip(sims, ids, strict=True):  # as is and mirrored: keep the better
+    side: dict[int, int] = {}
+    """Which orientation of the query (0 as is, 1 mirrored) resembles each item more."""
+    for orientation, (row_sims, row_ids) in enumerate(zip(sims, ids, strict=True)):
         for sim, item_id in zip(row_sims, row_ids, strict=True):
-            if item_id >= 0:
-                best[int(item_id)] = max(best.get(int(item_id), -1.0), float(sim))
+            if item_id >= 0 and float(sim) > best.get(int(item_id), -1.0):
+                best[int(item_id)], side[int(item_id)] = float(sim), orientation
     items = {item.id: item for item in collection.items(best)}
     candidates = [i for i in sorted(best, key=lambda i: -best[i]) if items[i].sha256 != query.exclude_sha256]
     candidates = candidates[:shortlist]
@@ -129,7 +131,8 @@ def search(
             ctx.check_cancelled()
             ctx.progress(0.2 + 0.75 * n / len(candidates), f"verifying {n + 1}/{len(candidates)}")
             stored = collection.local_features(item_id, SIFT_KIND)
-            verifications[item_id] = best_verification(variants, stored) if stored is not None else NO_MATCH
+            # matched in the orientation the global descriptor preferred: half the matching work
+            verifications[item_id] = verify(variants[side[item_id]], stored) if stored is not None else NO_MATCH
     learned = ames_scores(collection, rgb, candidates, best, ctx) if rerank is Rerank.AMES and candidates else {}
     hits = []
     for item_id in candidates:
