@@ -261,7 +261,9 @@ class Collection:
         """Learn PCA-whitening on the collection's descriptors and re-index with it."""
         ids = [item.id for item in self.items()]
         raw = self.global_vectors(ids) if ids else np.zeros((0, 1))
-        self.whitening = Whitening.learn(raw, dims)
+        # at most a quarter of the collection's size: whitening with about as many dimensions as
+        # images fits noise (the bench: mAP 0.93 → 0.76 on 72–242 images)
+        self.whitening = Whitening.learn(raw, min(dims, max(8, len(ids) // 4)))
         np.savez(self.folder / "whitening.npz", **self.whitening.to_arrays())
         self._set_meta("whitening", "1")
         self.rebuild_index()

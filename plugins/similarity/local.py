@@ -3,8 +3,7 @@
 RootSIFT keypoints (Arandjelović & Zisserman, CVPR 2012) are matched with Lowe's ratio test and
 verified by a RANSAC affine fit (Philbin et al., CVPR 2007): the number of geometrically consistent
 matches (inliers) says whether two images show the same content, robust to crops, scaling, rotation,
-re-compression and overlays. Flipped copies verify too: the search matches each candidate with the
-query as is or mirrored, whichever its global descriptor found closer.
+re-compression and overlays. The search also matches the query mirrored, so flipped copies verify too.
 """
 
 from __future__ import annotations
