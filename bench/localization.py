@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import platformdirs
 
+from bench.report import publish
 from plugins.localization.common import map_score
 from workbench.core import registry
 from workbench.core.media import open_media
@@ -301,11 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         parts += ["", "## Runs that did not give a map", "", *notes]
     report = "\n".join(parts) + "\n"
-    print("\n" + report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report, encoding="utf-8")
-        print(f"written to {args.out}")
+    publish(report, args.out)
     return 0
 
 

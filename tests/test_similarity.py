@@ -187,3 +187,17 @@ def test_cli_index_and_search(tmp_path: Path, photo_folder: Path, capsys: pytest
     capsys.readouterr()
     assert cli_main(["search", str(query), "--collection", str(tmp_path / "none")]) == 1
     assert "empty" in capsys.readouterr().err
+
+
+def test_ames_reranking_without_its_weights_says_so(
+    collection: Collection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.core.plugin import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match="AMES re-ranking needs three files"):
+        search(collection, Query(rgb_of("coffee.png")), rerank=Rerank.AMES)
+    query = save_jpeg(tmp_path / "q.jpg", rgb_of("coffee.png"))
+    assert cli_main(["search", str(query), "--collection", str(collection.folder), "--rerank", "ames"]) == 1
+    assert "not installed" in capsys.readouterr().err
+    assert cli_main(["index", str(query), "--collection", str(tmp_path / "c2"), "--ames"]) == 1
+    assert "AMES" in capsys.readouterr().err
