@@ -201,3 +201,22 @@ def test_ames_reranking_without_its_weights_says_so(
     assert "not installed" in capsys.readouterr().err
     assert cli_main(["index", str(query), "--collection", str(tmp_path / "c2"), "--ames"]) == 1
     assert "AMES" in capsys.readouterr().err
+
+
+def test_a_collection_keeps_its_descriptor_and_dinov2_needs_its_weights(
+    tmp_path: Path, photo_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from plugins.similarity.global_descriptor import DinoV2Descriptor, GlobalDescriptor, descriptor_for
+
+    assert isinstance(descriptor_for("dinov2"), DinoV2Descriptor)
+    assert isinstance(descriptor_for(GlobalDescriptor.kind), GlobalDescriptor)
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        descriptor_for("clip")
+    coll = Collection(tmp_path / "d", DinoV2Descriptor())
+    coll.close()
+    assert isinstance(Collection(tmp_path / "d").descriptor, DinoV2Descriptor)  # reopened as it was made
+    with pytest.raises(ValueError, match="indexed with 'dinov2"):
+        Collection(tmp_path / "d", GlobalDescriptor())
+    assert cli_main(["index", str(photo_folder / "coffee.jpg"), "--collection", str(tmp_path / "e"),
+                     "--descriptor", "dinov2"]) == 1
+    assert "dinov2_vitb14_reg" in capsys.readouterr().err

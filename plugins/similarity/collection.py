@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from plugins.similarity.features import LocalFeatures
-from plugins.similarity.global_descriptor import GlobalDescriptor, Whitening
+from plugins.similarity.global_descriptor import DinoV2Descriptor, GlobalDescriptor, Whitening, descriptor_for
 from plugins.similarity.index import FaissBackend, VectorBackend
 from plugins.similarity.local import sift_features
 from plugins.similarity.phash import dhash, phash
@@ -125,14 +125,19 @@ class Collection:
     """One collection folder. Not safe for concurrent use: one job at a time (the GUI runs its
     collection jobs one after another; the SQLite connection and the index are shared)."""
 
-    def __init__(self, folder: str | Path, descriptor: GlobalDescriptor | None = None) -> None:
+    def __init__(
+        self, folder: str | Path, descriptor: GlobalDescriptor | DinoV2Descriptor | None = None, device: str = "cpu"
+    ) -> None:
+        """Opens (or creates) the collection in `folder`. Without `descriptor`, the one the collection
+        was indexed with (the default MobileNetV2 for a new one), on `device`."""
         self.folder = Path(folder)
         (self.folder / "features").mkdir(parents=True, exist_ok=True)
-        self.descriptor = descriptor or GlobalDescriptor()
         self._global_cache: dict[int, np.ndarray] = {}
         self._db = sqlite3.connect(self.folder / "collection.sqlite", check_same_thread=False)
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        recorded = self._meta("descriptor")
+        self.descriptor = descriptor or (descriptor_for(recorded, device) if recorded else GlobalDescriptor(device))
         self._check_kind()
         self.whitening = self._load_whitening()
         self.index: VectorBackend = FaissBackend(self.folder / "global.faiss", self._index_dim())

@@ -68,6 +68,52 @@ class GlobalDescriptor:
         return l2_normalize(vector)
 
 
+@dataclass
+class DinoV2Descriptor:
+    """DINOv2 ViT-B/14 (with registers) patch tokens, averaged and L2-normalised: a stronger
+    instance-retrieval descriptor once the user installs Meta's weights (model `dinov2_vitb14_reg`,
+    shared with the AMES re-ranker); the image's long side is brought to 448 pixels."""
+
+    device: str = "cpu"
+    store: ModelStore | None = None
+    kind: str = "dinov2_vitb14_reg_mean"
+    dim: int = 768
+    long_side: int = 448
+
+    def model_sha256(self) -> str:
+        return (self.store or ModelStore()).provenance(DINOV2_ID)["sha256"]
+
+    def describe(self, rgb: np.ndarray) -> np.ndarray:
+        import torch
+
+        from plugins.similarity import dinov2
+
+        store = self.store or ModelStore()
+        config = dinov2.VitConfig(**store.manifest(DINOV2_ID).extra.get("network", {}))
+        net = loaded_model(store, DINOV2_ID, lambda: dinov2.build_backbone(config), self.device)
+        size = dinov2.network_size(rgb.shape[0], rgb.shape[1], self.long_side)
+        with torch.inference_mode():
+            tokens = net(torch.from_numpy(dinov2.network_input(rgb, size))[None].to(self.device))[0]
+            vector = tokens.mean(dim=0).float().cpu().numpy()
+        return l2_normalize(vector)
+
+
+DINOV2_ID = "dinov2_vitb14_reg"
+DESCRIPTORS: dict[str, type[GlobalDescriptor] | type[DinoV2Descriptor]] = {
+    "mobilenet": GlobalDescriptor,
+    "dinov2": DinoV2Descriptor,
+}
+"""Global descriptors by user-facing name; a collection records the `kind` it was indexed with."""
+
+
+def descriptor_for(name_or_kind: str, device: str = "cpu") -> GlobalDescriptor | DinoV2Descriptor:
+    """A descriptor by name ("mobilenet", "dinov2") or by the kind a collection recorded."""
+    for name, cls in DESCRIPTORS.items():
+        if name_or_kind in (name, cls.kind):
+            return cls(device=device)
+    raise ValueError(f"unknown descriptor {name_or_kind!r}; choose one of {', '.join(DESCRIPTORS)}")
+
+
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Rows (or one vector) scaled to unit length; zero vectors stay zero."""
     v = np.asarray(vectors, np.float32)

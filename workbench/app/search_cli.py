@@ -20,6 +20,9 @@ def add_commands(sub: Any) -> None:
     index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental)")
     index.add_argument("paths", nargs="+", help="image files or folders")
     _target(index)
+    index.add_argument("--descriptor", choices=["mobilenet", "dinov2"],
+                       help="global descriptor of a NEW collection: mobilenet (default, works offline out of the "
+                            "box) or dinov2 (needs Meta's installed weights); an existing one keeps its own")
     index.add_argument("--ames", action="store_true",
                        help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
@@ -42,12 +45,14 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Case | None]:
     from plugins.similarity.collection import Collection
+    from plugins.similarity.global_descriptor import descriptor_for
 
+    descriptor = descriptor_for(args.descriptor) if getattr(args, "descriptor", None) else None
     case = None
     if args.case is not None:
         case = Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
-        return Collection(collection_folder(case.root)), case
-    return Collection(args.collection), None
+        return Collection(collection_folder(case.root), descriptor), case
+    return Collection(args.collection, descriptor), None
 
 
 def _progress(fraction: float, message: str) -> None:

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from plugins.similarity.collection import AddReport, Collection, facts_of
-from plugins.similarity.global_descriptor import MODEL_ID, GlobalDescriptor
+from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
 from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, search
 from workbench.app.case import Case, Evidence
@@ -79,7 +79,7 @@ def collection_folder(case: Case) -> Path:
 
 def open_collection(folder: Path) -> Collection:
     """The collection, its descriptor on the best device (resolved here: importing torch is slow)."""
-    return Collection(folder, GlobalDescriptor(device=resolve_device()[0]))
+    return Collection(folder, device=resolve_device()[0])
 
 
 def model_message(exc: ModelUnavailable) -> str:
