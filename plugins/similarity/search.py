@@ -3,7 +3,9 @@ with perceptual-hash distances and "which one is the original?" hints for every 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -27,6 +29,9 @@ from workbench.core.media import Media
 from workbench.core.plugin import RunContext
 
 MIN_QUERY_SIDE = 32
+VERIFY_THREADS = max(1, min(2, os.cpu_count() or 1))
+"""Candidates verified at once (two cores are the target machine; more adds little under the app's
+two concurrent jobs)."""
 
 SCORE_MEANING = {
     "global": "cosine similarity of the global CNN descriptors (higher is more alike; unrelated photos still reach "
@@ -125,15 +130,21 @@ def search(
         ctx.progress(0.2, "local features of the query")
         plain = sift_features(rgb)
         variants = [plain, mirrored(plain, rgb)]
-        for n, item_id in enumerate(candidates):
+
+        def verified(item_id: int) -> Verification:
             ctx.check_cancelled()
-            ctx.progress(0.2 + 0.75 * n / len(candidates), f"verifying {n + 1}/{len(candidates)}")
             stored = collection.local_features(item_id, SIFT_KIND)
+            if stored is None:
+                return NO_MATCH
             # both orientations: the global descriptor barely tells an image from its mirror (the bench
             # lost a quarter of the verifications when only its preferred orientation was matched)
-            verifications[item_id] = (
-                max((verify(v, stored) for v in variants), key=lambda v: v.inliers) if stored is not None else NO_MATCH
-            )
+            return max((verify(v, stored) for v in variants), key=lambda v: v.inliers)
+
+        # OpenCV's matcher and RANSAC release the GIL: candidates are verified in parallel
+        with ThreadPoolExecutor(max_workers=VERIFY_THREADS) as pool:
+            for n, (item_id, verification) in enumerate(zip(candidates, pool.map(verified, candidates), strict=True)):
+                verifications[item_id] = verification
+                ctx.progress(0.2 + 0.75 * (n + 1) / len(candidates), f"verified {n + 1}/{len(candidates)}")
     learned = ames_scores(collection, rgb, candidates, best, ctx) if rerank is Rerank.AMES and candidates else {}
     hits = []
     for item_id in candidates:
