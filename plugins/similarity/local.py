@@ -83,13 +83,13 @@ def ratio_matches(query: np.ndarray, candidate: np.ndarray, ratio: float = RATIO
 def verify(query: LocalFeatures, candidate: LocalFeatures) -> Verification:
     """RANSAC affine verification of the ratio-test matches."""
     pairs = ratio_matches(query.desc, candidate.desc)
-    if len(pairs) < 3:
+    if len(pairs) < MIN_INLIERS:  # cannot verify: skip RANSAC (most candidates of a shortlist)
         return NO_MATCH
     src, dst = query.xy[pairs[:, 0]], candidate.xy[pairs[:, 1]]
     # SIFT puts one keypoint per dominant orientation at the same spot: count each position pair once
     _, distinct = np.unique(np.round(np.hstack([src, dst]), 1), axis=0, return_index=True)
     src, dst = src[np.sort(distinct)], dst[np.sort(distinct)]
-    if len(src) < 3:
+    if len(src) < MIN_INLIERS:
         return NO_MATCH
     h, w = candidate.image_size
     threshold = max(3.0, 0.01 * float(np.hypot(h, w)))

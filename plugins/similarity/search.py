@@ -29,6 +29,9 @@ from workbench.core.media import Media
 from workbench.core.plugin import RunContext
 
 MIN_QUERY_SIDE = 32
+CANDIDATE_KEYPOINTS = 600
+"""Strongest stored keypoints of each candidate that are matched (of up to 1,000): matching cost
+grows with their number, and true copies verify with hundreds of inliers (docs/similarity-bench.md)."""
 VERIFY_THREADS = max(1, min(2, os.cpu_count() or 1))
 """Candidates verified at once (two cores are the target machine; more adds little under the app's
 two concurrent jobs)."""
@@ -136,6 +139,7 @@ def search(
             stored = collection.local_features(item_id, SIFT_KIND)
             if stored is None:
                 return NO_MATCH
+            stored = stored.top(CANDIDATE_KEYPOINTS)
             # both orientations: the global descriptor barely tells an image from its mirror (the bench
             # lost a quarter of the verifications when only its preferred orientation was matched)
             return max((verify(v, stored) for v in variants), key=lambda v: v.inliers)
