@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         settings_menu = self.menuBar().addMenu("&Settings")
         self._action(settings_menu, "&Pixel limit…", self.edit_pixel_limit)
+        self._action(settings_menu, "Map &tile server…", self.edit_tile_url)
         search_menu = self.menuBar().addMenu("Sea&rch")
         search_menu.addAction(self.search_dock.toggleViewAction())
         self.search_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+F"))
@@ -201,6 +202,18 @@ class MainWindow(QMainWindow):
             self.search.max_pixels = self.max_pixels
             settings.set_max_pixels(self.max_pixels)
             self.statusBar().showMessage(f"Pixel limit: {megapixels} megapixels", 5000)
+
+    def edit_tile_url(self) -> None:
+        """Optional: the analyst's own tile server; without one, maps stay offline (boundaries only)."""
+        url, ok = QInputDialog.getText(
+            self, "Map tile server", "Tile URL template, e.g. http://tiles.lan/{z}/{x}/{y}.png (empty: offline only):",
+            text=settings.tile_url())
+        if ok:
+            settings.set_tile_url(url)
+            if self.map_panel is not None:  # the next map (a fresh web view) uses the new setting
+                self.map_panel.release()
+                self.map_panel.tile_url = url.strip() or None
+            self.statusBar().showMessage("Map tiles: " + (url.strip() or "none (offline)"), 5000)
 
     # -- importing --------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -345,7 +358,7 @@ class MainWindow(QMainWindow):
             if isinstance(result, Facts) and result.ok:
                 self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
             if isinstance(result, Geolocation) and result.ok:
-                self.map_panel = self.map_panel or MapPanel()
+                self.map_panel = self.map_panel or MapPanel(tile_url=settings.tile_url() or None)
                 self.tabs.addTab(self.map_panel, "Map")
                 self.map_panel.show_view(view_from_result(result))
 

@@ -18,3 +18,12 @@ def max_pixels() -> int:
 
 def set_max_pixels(value: int) -> None:
     settings().setValue("max_pixels", int(value))
+
+
+def tile_url() -> str:
+    """The user's own map tile server ("" = none: maps use the bundled boundaries only, offline)."""
+    return str(settings().value("tile_url", ""))
+
+
+def set_tile_url(value: str) -> None:
+    settings().setValue("tile_url", value.strip())
