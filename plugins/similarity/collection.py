@@ -226,6 +226,14 @@ class Collection:
         self.index.save()
         return len(ids)
 
+    def remove_paths(self, paths: Iterable[str | Path]) -> int:
+        """Remove the items of these files, or of every file under these folders (the files
+        themselves need not exist any more)."""
+        wanted = [str(Path(p).resolve()) for p in paths]
+        ids = [item.id for item in self.items()
+               if any(item.path == w or item.path.startswith(w.rstrip("/") + "/") for w in wanted)]
+        return self.remove(ids)
+
     def _known(self, path: Path) -> bool:
         stat = path.stat()
         row = self._db.execute("SELECT file_size, mtime FROM items WHERE path = ?", (str(path.resolve()),)).fetchone()

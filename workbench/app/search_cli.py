@@ -23,6 +23,8 @@ def add_commands(sub: Any) -> None:
     index.add_argument("--descriptor", choices=["mobilenet", "dinov2"],
                        help="global descriptor of a NEW collection: mobilenet (default, works offline out of the "
                             "box) or dinov2 (needs Meta's installed weights); an existing one keeps its own")
+    index.add_argument("--remove", action="store_true",
+                       help="remove these files (or everything under these folders) from the collection instead")
     index.add_argument("--ames", action="store_true",
                        help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
@@ -66,6 +68,12 @@ def run_index(args: argparse.Namespace) -> int:
     extra = ames_extractors() if args.ames else None
     collection, case = _open(args)
     try:
+        if args.remove:
+            removed = collection.remove_paths(args.paths)
+            print(f"index: {collection.folder}: {collection.count()} images ({removed} removed)")
+            if case is not None:
+                case.log("index", f"removed {removed} image(s)")
+            return 0
         report = collection.add(args.paths, RunContext(_progress), extra_extractors=extra)
         for path, reason in (report.failed or {}).items():
             print(f"skipped: {path}: {reason}", file=sys.stderr)
