@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from analyzer_runs import reference_json
 
 from plugins.similarity.ames import MODEL_IDS, SCORE_MEANING, AmesReranker
 from plugins.similarity.features import LocalFeatures
@@ -31,14 +32,10 @@ from plugins.similarity.dinov2 import (  # noqa: E402
     network_size,
 )
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "checkpoints" / "ames.json"
-
 
 @pytest.fixture(scope="module")
 def published() -> dict:
-    if not PUBLISHED.is_file():
-        pytest.skip(f"published checkpoint layouts not found at {PUBLISHED}")
-    return json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    return reference_json("checkpoints/ames.json")
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
+from analyzer_runs import heatmap_of, run_file
 from PIL import Image
 from skimage.metrics import structural_similarity
 
 from plugins.localization.cfa import BAYER_TILES, CfaAnalyzer, detect_bayer
-from workbench.core.media import open_media
-from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Heatmap, Result, Status
 
 TOOLBOX = Path("/work/shared/reference/toolbox")
@@ -24,15 +23,11 @@ PATCH = (slice(200, 360), slice(150, 310))
 
 
 def run(path: Path, cancel: threading.Event | None = None, **params: object) -> Result:
-    analyzer = CfaAnalyzer()
-    return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext(cancel_event=cancel))
+    return run_file(CfaAnalyzer(), path, cancel, **params)
 
 
 def heatmap(path: Path, **params: object) -> Heatmap:
-    result = run(path, **params)
-    assert result.status is Status.OK, result.message
-    assert isinstance(result, Heatmap)
-    return result
+    return heatmap_of(CfaAnalyzer(), path, **params)
 
 
 def unit(values: np.ndarray) -> np.ndarray:

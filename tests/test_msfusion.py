@@ -5,13 +5,13 @@ never a detector), and the DCT signal agrees with the reference toolbox."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import scipy.io
+from analyzer_runs import reference_json
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -34,16 +34,13 @@ torch = pytest.importorskip("torch")
 from plugins.localization.msfusion_net import VARIANTS, build  # noqa: E402 - needs torch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
-PUBLISHED = SHARED / "checkpoints" / "msfusion.json"
 TOOLBOX = SHARED / "toolbox"
 ANALYZERS = {"dct": MsFusionDctAnalyzer, "sb": MsFusionSbAnalyzer, "dct_sb": MsFusionDctSbAnalyzer}
 
 
 @pytest.fixture(scope="module")
 def published() -> dict:
-    if not PUBLISHED.is_file():
-        pytest.skip(f"published checkpoint layouts not found at {PUBLISHED}")
-    return json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    return reference_json("checkpoints/msfusion.json")
 
 
 @pytest.fixture(scope="module")

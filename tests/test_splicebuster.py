@@ -9,28 +9,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from analyzer_runs import heatmap_of, run_file
 from PIL import Image
 from scipy.stats import rankdata
 
 from plugins.localization.splicebuster import CLASS_TABLE, SplicebusterAnalyzer, quantized_residuals
 from workbench.app.sample import decode, jpeg_bytes, load_photo
-from workbench.core.media import open_media
-from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Heatmap, Result, Status
 
 POSTERIOR = "posterior of the outlier (spliced) class"
 
 
 def run(path: Path, cancel: threading.Event | None = None, **params: object) -> Result:
-    analyzer = SplicebusterAnalyzer()
-    return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext(cancel_event=cancel))
+    return run_file(SplicebusterAnalyzer(), path, cancel, **params)
 
 
 def heatmap(path: Path, **params: object) -> Heatmap:
-    result = run(path, **params)
-    assert result.status is Status.OK, result.message
-    assert isinstance(result, Heatmap)
-    return result
+    return heatmap_of(SplicebusterAnalyzer(), path, **params)
 
 
 def pixel_auc(score: np.ndarray, mask: np.ndarray) -> float:

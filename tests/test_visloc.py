@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from analyzer_runs import reference_json
 from PIL import Image
 
 from plugins.geolocation import visloc
@@ -28,15 +29,12 @@ from plugins.geolocation.visloc_net import (  # noqa: E402
     build_backbone,
 )
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "checkpoints" / "visloc.json"
 FILES = {"backbone": "efficientnet_backbone.pt", "mvmf": "mvmf_head.pt", "rrm": "rrm_head.pt"}
 
 
 @pytest.fixture(scope="module")
 def published() -> dict:
-    if not PUBLISHED.is_file():
-        pytest.skip(f"published checkpoint layouts not found at {PUBLISHED}")
-    return json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    return reference_json("checkpoints/visloc.json")
 
 
 @pytest.fixture(scope="module")

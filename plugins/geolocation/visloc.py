@@ -90,16 +90,7 @@ class VislocModel:
     # -- availability ----------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
         """Why the model cannot run (every missing or damaged file's reason), or None."""
-        reasons = []
-        for model_id in MODEL_IDS:
-            try:
-                status = self.store.status(model_id)
-            except ModelUnavailable as exc:
-                reasons.append(str(exc))
-                continue
-            if not status.installed:
-                reasons.append(status.reason)
-        return "; ".join(reasons) or None
+        return self.store.unavailable_reason(MODEL_IDS)
 
     def require(self) -> None:
         """ModelUnavailable unless all three files are installed and verified."""

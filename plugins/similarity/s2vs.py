@@ -62,17 +62,7 @@ def similarity_id(variant: str = DEFAULT_VARIANT) -> str:
 # -- availability ----------------------------------------------------------------------------
 def unavailable_reason(model_ids: Sequence[str], store: ModelStore | None = None) -> str | None:
     """Why these files cannot be used (each missing or damaged file's reason), or None."""
-    store = store if store is not None else ModelStore()
-    reasons = []
-    for model_id in model_ids:
-        try:
-            status = store.status(model_id)
-        except ModelUnavailable as exc:
-            reasons.append(str(exc))
-            continue
-        if not status.installed:
-            reasons.append(status.reason)
-    return "; ".join(reasons) or None
+    return (store if store is not None else ModelStore()).unavailable_reason(model_ids)
 
 
 def _require(model_ids: Sequence[str], what: str, store: ModelStore) -> None:

@@ -28,7 +28,7 @@ import shutil
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -198,6 +198,19 @@ class ModelStore:
                 actual,
             )
         return ModelStatus(ModelState.INSTALLED, f"model '{model_id}': {path} (SHA-256 {actual})", path, actual)
+
+    def unavailable_reason(self, model_ids: Iterable[str]) -> str | None:
+        """Why these models cannot all be used (each missing, unknown or damaged one's reason), or None."""
+        reasons = []
+        for model_id in model_ids:
+            try:
+                status = self.status(model_id)
+            except ModelUnavailable as exc:
+                reasons.append(str(exc))
+                continue
+            if not status.installed:
+                reasons.append(status.reason)
+        return "; ".join(reasons) or None
 
     def provenance(self, model_id: str) -> dict[str, str]:
         """{"id", "sha256"} of the verified file, for a Result's provenance."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from plugins.geolocation.mapping import view_from_result
 from workbench import __version__
 from workbench.app.analysis import analyze
 from workbench.app.case import Case, CaseError
@@ -40,11 +40,13 @@ from workbench.core.results import Facts, Geolocation, Heatmap
 from workbench.ui import settings
 from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.evidence_list import EvidenceList
-from workbench.ui.map_panel import MapPanel
 from workbench.ui.qt_jobs import QtJobs
 from workbench.ui.result_views import FactsTables, HeatmapView, ResultView, analyzer_title, view_for
 from workbench.ui.search_panel import SearchPanel
 from workbench.ui.viewer import CompareViewer
+
+if TYPE_CHECKING:
+    from workbench.ui.map_panel import MapPanel
 
 
 class MainWindow(QMainWindow):
@@ -358,6 +360,9 @@ class MainWindow(QMainWindow):
             if isinstance(result, Facts) and result.ok:
                 self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
             if isinstance(result, Geolocation) and result.ok:
+                from plugins.geolocation.mapping import view_from_result  # only when there is a map to show
+                from workbench.ui.map_panel import MapPanel
+
                 self.map_panel = self.map_panel or MapPanel(tile_url=settings.tile_url() or None)
                 self.tabs.addTab(self.map_panel, "Map")
                 self.map_panel.show_view(view_from_result(result))
