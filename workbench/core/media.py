@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from workbench.core.hashing import sha256_file
+from workbench.core.video import VideoError, VideoInfo, VideoReader, probe
+
 # We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
 # Pillow's global DecompressionBombError, which would fire at a fixed size we cannot explain.
 Image.MAX_IMAGE_PIXELS = None
@@ -71,6 +74,8 @@ class Media:
     height: int
     mode: str
     warnings: list[str] = field(default_factory=list)
+    video: VideoInfo | None = None
+    """Container facts when `kind` is VIDEO."""
     _pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -93,13 +98,30 @@ class Media:
         return im
 
     def pixels(self) -> np.ndarray:
-        """RGB uint8 array (H, W, 3) of the stored pixels (EXIF orientation is not applied)."""
+        """RGB uint8 array (H, W, 3) of the stored pixels (EXIF orientation is not applied);
+        for a video, its first decodable frame (the poster shown in lists and thumbnails)."""
         with self._lock:
             if self._pixels is None:
-                arr = to_rgb8(self.pil())
+                arr = self._poster() if self.video else to_rgb8(self.pil())
                 arr.setflags(write=False)
                 self._pixels = arr
             return self._pixels
+
+    def reader(self) -> VideoReader:
+        """A decoder of this video (one per job: readers are not thread-safe)."""
+        if self.video is None:
+            raise MediaError(f"{self.name}: not a video")
+        try:
+            return VideoReader(self.path, self.video)
+        except VideoError as exc:
+            raise MediaError(str(exc)) from exc
+
+    def _poster(self) -> np.ndarray:
+        with self.reader() as reader:
+            for frame in reader.sample(every_s=1.0):
+                if frame.rgb is not None:
+                    return np.ascontiguousarray(frame.rgb)
+        raise MediaError(f"{self.name}: no frame of this video can be decoded")
 
 
 def to_rgb8(im: Image.Image) -> np.ndarray:
@@ -130,7 +152,7 @@ def open_media(
     if size == 0:
         raise MediaError(f"{path.name}: the file is empty (0 bytes)")
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        raise MediaError(f"{path.name}: video evidence is not supported yet in this version")
+        return _open_video(path, size, max_pixels, sha256)
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -174,6 +196,32 @@ def open_media(
         height=height,
         mode=im.mode,
         warnings=warnings,
+    )
+
+
+def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> Media:
+    """Hash in chunks (videos can be larger than memory) and check that frames decode."""
+    try:
+        digest = sha256 or sha256_file(path)
+    except OSError as exc:
+        raise MediaError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        info = probe(path)
+    except VideoError as exc:
+        raise MediaError(str(exc)) from exc
+    if info.width * info.height > max_pixels:
+        raise MediaError(
+            f"{path.name}: {info.width}×{info.height} frames exceed the limit of "
+            f"{_megapixels(max_pixels)} megapixels (raise it in Settings ▸ Pixel limit or with --max-pixels)"
+        )
+    warnings = []
+    if info.container == "unknown":
+        warnings.append("container not recognised from the file's first bytes")
+    if info.rotation:
+        warnings.append(f"the container asks players to rotate the picture by {info.rotation}°")
+    return Media(
+        path=path.resolve(), sha256=digest, size=size, kind=MediaKind.VIDEO, format=info.container,
+        width=info.width, height=info.height, mode="RGB", warnings=warnings, video=info,
     )
 
 

@@ -179,7 +179,97 @@ class Geolocation(Facts):
         return self.answered_scale_km is None
 
 
-RESULT_TYPES: dict[str, type[Result]] = {cls.kind: cls for cls in (Result, Heatmap, Facts, Geolocation)}
+@dataclass
+class Series(Result):
+    """Per-frame values for the video timeline (an image analyzer run on sampled frames).
+
+    `values[i]` belongs to frame `frames[i]` at `times[i]` seconds; NaN marks a sampled frame
+    whose analysis failed. `maps` optionally holds each sampled frame's heat map, reduced, so
+    the viewer can overlay the current frame's map.
+    """
+
+    times: np.ndarray | None = array_field(optional=True)
+    values: np.ndarray | None = array_field(optional=True)
+    frames: np.ndarray | None = array_field(optional=True)
+    maps: np.ndarray | None = array_field(optional=True)
+    """N × h × w float16 in [0, 1], one per sampled frame, at reduced size (optional)."""
+    images: dict[str, np.ndarray] = array_field()
+    """Thumbnails of the highest-scoring frames (name → RGB), for the report."""
+    label: str = ""
+    """What `values` is (e.g. the frame analyzer's score meaning)."""
+    source_analyzer: str = ""
+    sampling: str = ""
+    """How frames were chosen, e.g. "1 frame per second" or "scene changes"."""
+    skipped: int = 0
+    """Sampled frames that could not be decoded (counted, never fatal)."""
+    top: list[dict[str, Any]] = field(default_factory=list)
+    """The highest-scoring frames: {"frame", "time", "value"}."""
+
+    kind: ClassVar[str] = "series"
+
+
+@dataclass
+class Boxes(Result):
+    """Rectangles over the media (faces, regions): x0, y0, x1, y1 in pixels of the frame.
+
+    On video `frames` gives each box's frame index and `tracks` its track id (one per face).
+    """
+
+    boxes: np.ndarray | None = array_field(optional=True)
+    frames: np.ndarray | None = array_field(optional=True)
+    tracks: np.ndarray | None = array_field(optional=True)
+    box_scores: np.ndarray | None = array_field(optional=True)
+    labels: list[str] = field(default_factory=list)
+
+    kind: ClassVar[str] = "boxes"
+
+
+@dataclass
+class Verdict(Boxes):
+    """A yes/no question answered with a probability, or explicitly not answered (abstained).
+
+    `votes` keeps each ensemble member's own answer visible; `times`/`values` carry a per-frame
+    probability for the timeline when the input is a video.
+    """
+
+    probability: float | None = None
+    label: str = ""
+    calibrated: bool = False
+    abstained: bool = False
+    explanation: str = ""
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per ensemble member: {"model", "title", "probability" (or None), "status", "note"}."""
+    aggregation: str = ""
+    """The rule that turned per-face/per-frame scores into `probability`, in words."""
+    times: np.ndarray | None = array_field(optional=True)
+    values: np.ndarray | None = array_field(optional=True)
+
+    kind: ClassVar[str] = "verdict"
+
+
+@dataclass
+class Segments(Result):
+    """Copied video segments: one row per match, query start/end and reference start/end (s).
+
+    `rows` is N × 5: q_start, q_end, r_start, r_end, score; `references[i]` names the reference
+    video of row i. `matrix` is the frame-to-frame similarity of the query against the best
+    reference (rows = query frames), kept so the view can show it as an image.
+    """
+
+    rows: np.ndarray | None = array_field(optional=True)
+    references: list[str] = field(default_factory=list)
+    matrix: np.ndarray | None = array_field(optional=True)
+    matrix_reference: str = ""
+    query_duration: float = 0.0
+    reference_durations: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+
+    kind: ClassVar[str] = "segments"
+
+
+RESULT_TYPES: dict[str, type[Result]] = {
+    cls.kind: cls for cls in (Result, Heatmap, Facts, Geolocation, Series, Boxes, Verdict, Segments)
+}
 
 
 def _save_array(folder: Path, stem: str, value: np.ndarray) -> str:
