@@ -108,13 +108,6 @@ def test_multi_frame_gif_warns(evidence_dir: Path) -> None:
     assert any("2 frames" in w and "first" in w for w in m.warnings)
 
 
-def test_video_is_refused_clearly(evidence_dir: Path) -> None:
-    path = evidence_dir / "clip.mp4"
-    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
-    with pytest.raises(MediaError, match="video evidence is not supported"):
-        open_media(path)
-
-
 def test_max_pixels_lowers_the_limit(jpeg_photo: Path) -> None:
     with pytest.raises(MediaError) as info:
         open_media(jpeg_photo, max_pixels=1000)

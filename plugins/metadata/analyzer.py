@@ -20,13 +20,14 @@ from plugins.metadata import exif, gps, iptc, jpeg, thumbnail, xmp
 from plugins.metadata.exif import ExifBlock
 from plugins.metadata.values import capped
 from workbench.core.hashing import file_digests
-from workbench.core.media import Media
+from workbench.core.media import Media, MediaKind
 from workbench.core.plugin import Analyzer, Cancelled, RunContext, param
 from workbench.core.results import Facts, Table
+from workbench.core.video import VideoInfo
 
 T = TypeVar("T")
 
-TABLE_ORDER = ("File", "Camera", "GPS", "EXIF (all tags)", "XMP", "IPTC", "JPEG", "Thumbnail")
+TABLE_ORDER = ("File", "Video", "Camera", "GPS", "EXIF (all tags)", "XMP", "IPTC", "JPEG", "Thumbnail")
 
 EDITORS = (
     "photoshop", "lightroom", "gimp", "snapseed", "affinity", "pixelmator", "paint.net", "canva",
@@ -79,6 +80,7 @@ class MetadataAnalyzer(Analyzer):
     id = "metadata"
     title = "Metadata"
     version = "1.0"
+    accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = MetadataParams
     card_file = Path(__file__).with_name("card.md")
 
@@ -86,6 +88,9 @@ class MetadataAnalyzer(Analyzer):
         report = _Report()
         ctx.progress(0.0, "Hashing the file")
         _file_section(report, media)
+        if media.video is not None:
+            _video_section(report, media.video)
+            return _facts(self.id, report)
         data = media.raw_bytes()
         # Opened without decoding the pixels: headers, EXIF and tables are all that is read here.
         im = Image.open(io.BytesIO(data))
@@ -105,14 +110,39 @@ class MetadataAnalyzer(Analyzer):
             report.attempt("EXIF thumbnail", _thumbnail_section, block, media, params.thumbnail_compare)
         _software_findings(report, block, xmp_values)
         ctx.progress(1.0, "Done")
-        return Facts(
-            analyzer=self.id,
-            message=f"{len(report.tables)} tables, {len(report.findings)} findings",
-            score=None,
-            score_meaning="no score: metadata are facts, not a detection",
-            tables=[Table(title, report.tables[title]) for title in TABLE_ORDER if title in report.tables],
-            findings=report.findings,
-            images=report.images,
+        return _facts(self.id, report)
+
+
+def _facts(analyzer_id: str, report: _Report) -> Facts:
+    return Facts(
+        analyzer=analyzer_id,
+        message=f"{len(report.tables)} tables, {len(report.findings)} findings",
+        score=None,
+        score_meaning="no score: metadata are facts, not a detection",
+        tables=[Table(title, report.tables[title]) for title in TABLE_ORDER if title in report.tables],
+        findings=report.findings,
+        images=report.images,
+    )
+
+
+def _video_section(report: _Report, info: VideoInfo) -> None:
+    """The container's facts. Only the MP4/MOV header's creation time is read; other containers'
+    tags (and per-stream metadata) are not parsed yet, so their absence proves nothing."""
+    report.add("Video", info.facts())
+    if info.creation_time is None:
+        report.findings.append(
+            "The container records no creation time (or one we do not read: only MP4/MOV headers are "
+            "parsed). Re-encoding by apps and platforms often resets or removes it."
+        )
+    if info.rotation:
+        report.findings.append(
+            f"The container asks players to rotate the picture by {info.rotation}°: phones record this "
+            "way; frames are analysed as displayed."
+        )
+    if info.codec in ("mp4v", "FMP4", "MJPG", "XVID", "DIVX"):
+        report.findings.append(
+            f"Codec {info.codec}: unusual for a phone or camera original (they record H.264/HEVC); the file "
+            "was probably produced or converted by software."
         )
 
 

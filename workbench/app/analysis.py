@@ -10,7 +10,8 @@ from typing import Any
 
 from workbench.app.case import Case, Evidence, Run
 from workbench.core.device import resolve_device
-from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
+from workbench.core.frames import FrameSampling, PerFrame, runs_on_frames
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
 
@@ -30,8 +31,13 @@ def analyze(
     progress: Callable[[float, str], None] | None = None,
     cancel_event: threading.Event | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    sampling: FrameSampling | None = None,
 ) -> list[Run]:
-    """Run each planned analyzer in turn; every outcome (even a failure) is stored and logged."""
+    """Run each planned analyzer in turn; every outcome (even a failure) is stored and logged.
+
+    On a video, an analyzer made for images runs on the frames `sampling` picks (default: one per
+    second) and gives a per-frame `Series`.
+    """
     cancel_event = cancel_event or threading.Event()
     try:
         media = case.open_media(evidence, max_pixels=max_pixels)
@@ -48,6 +54,9 @@ def analyze(
         if cancel_event.is_set():
             result = Result(item.analyzer.id, Status.CANCELLED, "cancelled by the user")
         else:
-            result = run_analyzer(item.analyzer, media, item.params, RunContext(step, cancel_event, device, case.root))
+            analyzer = item.analyzer
+            if media.kind is MediaKind.VIDEO and runs_on_frames(analyzer):
+                analyzer = PerFrame(analyzer, sampling)
+            result = run_analyzer(analyzer, media, item.params, RunContext(step, cancel_event, device, case.root))
         runs.append(case.save_result(evidence.id, result))
     return runs

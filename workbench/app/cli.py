@@ -15,6 +15,7 @@ from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.importing import import_paths
 from workbench.core import registry
+from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
 from workbench.core.models import ModelStore
 from workbench.core.paths import data_dir
@@ -29,6 +30,13 @@ class CliError(Exception):
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
@@ -48,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("model_id")
     search_cli.add_commands(sub)
     an = sub.add_parser("analyze", help="analyze files or folders")
-    an.add_argument("paths", nargs="+", help="image files or folders")
+    an.add_argument("paths", nargs="+", help="image or video files, or folders")
     an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
     an.add_argument("--case", type=Path,
                     help="case folder to use or create (default: a new one in the user data folder)")
@@ -58,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="analyzer parameter, e.g. ela.quality=80 (repeatable)")
     an.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse images above this many pixels (default {DEFAULT_MAX_PIXELS:,})")
+    an.add_argument("--frame-interval", type=positive_float, default=1.0, metavar="SECONDS",
+                    help="videos: run image analyzers on one frame every SECONDS (default 1)")
+    an.add_argument("--scene-changes", action="store_true",
+                    help="videos: run image analyzers on the first frame of each scene instead")
     an.add_argument("--name", default="", help="case name (new cases)")
     an.add_argument("--analyst", default="", help="analyst name (new cases)")
     return parser
@@ -154,13 +166,15 @@ def run_analyze(args: argparse.Namespace) -> int:
         for warning in evidence.warnings:
             print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
 
+    sampling = FrameSampling(SamplingMode.SCENES if args.scene_changes else SamplingMode.INTERVAL,
+                             every_s=args.frame_interval)
     entries = []
     problems = [reason for _, reason in imported.skipped]
     for n, evidence in enumerate(items, 1):
         def progress(fraction: float, message: str, n: int = n, name: str = evidence.name) -> None:
             print(f"[{n}/{len(items)}] {name}: {message} ({fraction:.0%})", file=sys.stderr)
 
-        runs = analyze(case, evidence, plan, progress=progress, max_pixels=args.max_pixels)
+        runs = analyze(case, evidence, plan, progress=progress, max_pixels=args.max_pixels, sampling=sampling)
         entries.append(evidence_json(evidence, runs))
         problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
                      for r in runs if r.result.status is not Status.OK]

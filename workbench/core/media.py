@@ -151,7 +151,7 @@ def open_media(
     size = path.stat().st_size
     if size == 0:
         raise MediaError(f"{path.name}: the file is empty (0 bytes)")
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
+    if path.suffix.lower() in VIDEO_EXTENSIONS and not _is_image(path):
         return _open_video(path, size, max_pixels, sha256)
     try:
         with open(path, "rb") as fh:
@@ -197,6 +197,15 @@ def open_media(
         mode=im.mode,
         warnings=warnings,
     )
+
+
+def _is_image(path: Path) -> bool:
+    """An image saved under a video extension (FFmpeg would play it as a one-frame video)."""
+    try:
+        with Image.open(path) as im:
+            return im.format in SUPPORTED_FORMATS
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> Media:

@@ -8,6 +8,8 @@ skipped instead of ending the job.
 
 from __future__ import annotations
 
+import math
+import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,8 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-MAX_GRAB_FAILURES = 25
-"""Consecutive undecodable frames after which a stream is taken to have ended."""
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+"""FFmpeg's own log lines (one per damaged frame) would flood the terminal; damaged frames are
+counted in the results instead. Read by OpenCV when a capture opens."""
+
+GIVE_UP_AFTER_S = 30.0
+"""Seconds of consecutive undecodable frames after which a stream is taken to have ended
+(a truncated file whose header promises more frames than it holds)."""
 
 
 class VideoError(Exception):
@@ -134,14 +141,14 @@ class VideoReader:
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         fps = self.info.fps
         wanted = sample_indices(self.info.frame_count, fps, every_s)
-        position, failures = 0, 0
+        position, failures, limit = 0, 0, self._give_up_after()
         for index in wanted:
             if cancelled():
                 return
-            while position < index and failures < MAX_GRAB_FAILURES:
+            while position < index and failures < limit:
                 failures = 0 if self._cap.grab() else failures + 1
                 position += 1
-            if failures >= MAX_GRAB_FAILURES:
+            if failures >= limit:
                 return
             ok = self._cap.grab()
             position += 1
@@ -149,6 +156,41 @@ class VideoReader:
             failures = 0 if ok else failures + 1
             yield Frame(index, index / fps, _to_rgb(bgr, max_side) if bgr is not None else None)
         self._next = position
+
+    def _give_up_after(self) -> int:
+        return max(int(GIVE_UP_AFTER_S * self.info.fps), 1)
+
+    def scenes(
+        self,
+        threshold: float = 0.35,
+        cancelled: Callable[[], bool] = lambda: False,
+        max_side: int | None = None,
+        min_gap_s: float = 0.5,
+    ) -> Iterator[Frame]:
+        """The first frame of each scene: a frame whose colour histogram differs from the previous
+        frame's by more than `threshold` (Bhattacharyya distance), at least `min_gap_s` apart."""
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        fps, previous, last_cut = self.info.fps, None, -math.inf
+        index, failures, limit = 0, 0, self._give_up_after()
+        while failures < limit and not cancelled():
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                failures += 1
+                index += 1
+                if index >= self.info.frame_count:
+                    break
+                continue
+            failures = 0
+            small = cv2.resize(bgr, (64, 48), interpolation=cv2.INTER_AREA)
+            hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+            cv2.normalize(hist, hist)
+            change = 1.0 if previous is None else cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA)
+            previous = hist
+            if change > threshold and (index - last_cut) / fps >= min_gap_s:
+                last_cut = index
+                yield Frame(index, index / fps, _to_rgb(bgr, max_side))
+            index += 1
+        self._next = index
 
 
 def sample_indices(frame_count: int, fps: float, every_s: float) -> list[int]:

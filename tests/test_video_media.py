@@ -1,0 +1,197 @@
+"""Video evidence: container facts, exact frames, sampling, broken input, and image analyzers per frame."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.app.analysis import Planned, analyze
+from workbench.app.case import Case
+from workbench.app.cli import main as cli_main
+from workbench.core import registry
+from workbench.core.frames import FrameSampling, PerFrame, SamplingMode
+from workbench.core.media import MediaError, MediaKind, open_media
+from workbench.core.plugin import RunContext, run_analyzer
+from workbench.core.results import Facts, Series, Status
+from workbench.core.video import mp4_creation_time, sample_indices
+from workbench.synthetic.videos import photo_clip, write_video
+
+SIZE = (320, 240)
+
+
+def numbered_frames(count: int) -> list[np.ndarray]:
+    """Frames whose grey level encodes their index (8 levels apart survive the encoder)."""
+    frames = []
+    for i in range(count):
+        frame = np.full((SIZE[1], SIZE[0], 3), (i * 8) % 256, np.uint8)
+        frames.append(frame)
+    return frames
+
+
+def frame_number(rgb: np.ndarray) -> int:
+    return int(round(float(rgb.mean()) / 8))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    scene = photo_clip(0, 3, size=SIZE) + photo_clip(1, 3, size=SIZE)
+    return {
+        "mp4": write_video(folder / "clip.mp4", scene),
+        "avi": write_video(folder / "clip.avi", scene),
+        "numbered": write_video(folder / "numbered.avi", numbered_frames(30)),
+        "folder": folder,
+    }
+
+
+@pytest.mark.parametrize("ext, container, codec", [("mp4", "MPEG-4", "FMP4"), ("avi", "AVI", "MJPG")])
+def test_video_opens_with_its_container_facts(clips: dict[str, Path], ext: str, container: str, codec: str) -> None:
+    path = clips[ext]
+    media = open_media(path)
+    assert media.kind is MediaKind.VIDEO
+    assert media.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    info = media.video
+    assert info is not None and container in info.container and info.codec == codec
+    assert (info.width, info.height, info.fps, info.frame_count) == (320, 240, 25.0, 150)
+    assert info.duration == pytest.approx(6.0)
+    facts = dict(info.facts())
+    assert facts["Duration"] == "6.00 s" and facts["Creation time"] == "not recorded"
+    assert media.pixels().shape == (240, 320, 3)  # the poster frame
+
+
+def test_frames_are_exact_after_seeking_back_and_forth(clips: dict[str, Path]) -> None:
+    media = open_media(clips["numbered"])
+    with media.reader() as reader:
+        for index in (0, 17, 3, 29, 28, 12, 13):
+            assert frame_number(reader.frame(index)) == index
+
+
+def test_sampling_one_frame_per_second_and_scene_changes(clips: dict[str, Path]) -> None:
+    media = open_media(clips["mp4"])
+    assert sample_indices(150, 25.0, 1.0) == [0, 25, 50, 75, 100, 125]
+    with media.reader() as reader:
+        frames = list(reader.sample(1.0))
+        assert [f.index for f in frames] == [0, 25, 50, 75, 100, 125]
+        assert [f.time for f in frames] == [0, 1, 2, 3, 4, 5]
+        assert all(f.rgb is not None and f.rgb.shape == (240, 320, 3) for f in frames)
+        assert [f.index for f in reader.scenes()] == [0, 75]  # the cut between the two photos
+
+
+def test_broken_frames_are_counted_not_fatal(clips: dict[str, Path], tmp_path: Path) -> None:
+    data = bytearray(clips["avi"].read_bytes())
+    starts = [m.start() for m in re.finditer(b"\xff\xd8\xff", bytes(data))]
+    for start in starts[30:60]:  # wipe the JPEG data of frames 30-59
+        data[start:start + 400] = bytes(400)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(bytes(data))
+    media = open_media(broken)
+    with media.reader() as reader:
+        frames = list(reader.sample(0.2))
+    broken_indices = [f.index for f in frames if f.rgb is None]
+    assert len(broken_indices) >= 4 and all(30 <= i < 60 for i in broken_indices)
+    assert len(frames) == 30  # sampling went on after the damage
+
+    ela = registry.get("ela")
+    result = run_analyzer(PerFrame(ela), media, ela.params_from({}), RunContext())
+    assert isinstance(result, Series) and result.ok
+    expected = sum(i in broken_indices for i in (0, 25, 50, 75, 100, 125))
+    assert result.skipped == expected >= 1 and f"{expected} undecodable frame(s) skipped" in result.message
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("empty.mp4", b"", ("empty", "0 bytes")),
+        ("notes.mp4", b"hello, this is text", ("not a readable video",)),
+        ("fake.avi", b"RIFF\x00\x00\x00\x00AVI LIST" + bytes(200), ("not a readable video",)),
+    ],
+)
+def test_bad_video_files_get_a_clear_message(tmp_path: Path, name: str, content: bytes, words: tuple[str, ...]) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(MediaError) as info:
+        open_media(path)
+    assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_truncated_mp4_is_refused_clearly(clips: dict[str, Path], tmp_path: Path) -> None:
+    data = clips["mp4"].read_bytes()
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(data[: len(data) // 2])  # the index (moov) was at the end
+    with pytest.raises(MediaError, match="not a readable video"):
+        open_media(path)
+
+
+def test_image_with_a_video_extension_opens_as_the_image(tmp_path: Path) -> None:
+    path = tmp_path / "photo.mp4"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path, format="JPEG")
+    media = open_media(path)
+    assert media.kind is MediaKind.IMAGE and media.format == "JPEG"
+    assert "unusual extension '.mp4'" in media.warnings[0]
+
+
+def test_non_ascii_video_name(clips: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "vidéo 證據 №1.avi"
+    path.write_bytes(clips["avi"].read_bytes())
+    media = open_media(path)
+    assert media.video is not None and media.video.frame_count == 150
+
+
+def test_video_pixel_limit(clips: dict[str, Path]) -> None:
+    with pytest.raises(MediaError, match="exceed the limit"):
+        open_media(clips["avi"], max_pixels=320 * 240 - 1)
+
+
+def mp4_with_mvhd(seconds: int, version: int = 0) -> bytes:
+    body = bytes([version, 0, 0, 0]) + (struct.pack(">QQ", seconds, seconds) if version else
+                                        struct.pack(">II", seconds, seconds)) + bytes(80)
+    mvhd = struct.pack(">I4s", 8 + len(body), b"mvhd") + body
+    moov = struct.pack(">I4s", 8 + len(mvhd), b"moov") + mvhd
+    ftyp = struct.pack(">I4s", 16, b"ftyp") + b"isom" + bytes(4)
+    mdat = struct.pack(">I4s", 8 + 1000, b"mdat") + bytes(1000)
+    return ftyp + mdat + moov
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_mp4_creation_time_from_the_movie_header(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "header.mp4"
+    path.write_bytes(mp4_with_mvhd(3_786_912_000, version))  # 2024-01-01 00:00:00 UTC since 1904
+    assert mp4_creation_time(path) == "2024-01-01T00:00:00+00:00"
+    path.write_bytes(mp4_with_mvhd(0, version))
+    assert mp4_creation_time(path) is None  # zero means "not recorded"
+
+
+def test_image_analyzers_run_per_frame_in_a_case(clips: dict[str, Path], tmp_path: Path) -> None:
+    case = Case.create(tmp_path / "case")
+    evidence = case.add_evidence(clips["mp4"])
+    assert evidence.kind == "video" and evidence.width == 320
+    plan = [Planned(registry.get(i), registry.get(i).params_from({})) for i in ("metadata", "noise_wavelet")]
+    runs = analyze(case, evidence, plan, sampling=FrameSampling(SamplingMode.INTERVAL, every_s=2.0))
+    facts, series = (case.run(r.id).result for r in runs)  # reloaded from the case store
+    assert isinstance(facts, Facts) and facts.table("Video") is not None
+    assert any("Codec FMP4" in f for f in facts.findings)
+    assert isinstance(series, Series) and series.status is Status.OK
+    assert series.frames.tolist() == [0, 50, 100] and series.times.tolist() == [0.0, 2.0, 4.0]
+    assert np.isfinite(series.values).all() and series.maps.shape == (3, 120, 160)
+    assert series.sampling == "one frame every 2 s" and len(series.images) == len(series.top) == 3
+    assert series.top[0]["value"] == pytest.approx(float(series.values.max()))
+    assert series.provenance.input_sha256 == evidence.sha256 and series.provenance.version.endswith("+frames.1")
+    case.close()
+
+
+def test_cli_analyzes_a_video(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    code = cli_main(["analyze", str(clips["avi"]), "--analyzers", "metadata,ela", "--case", str(tmp_path / "c"),
+                     "--json", str(out), "--scene-changes"])
+    assert code == 0
+    [entry] = json.loads(out.read_text())["evidence"]
+    assert entry["kind"] == "video"
+    ela = next(r for r in entry["results"] if r["analyzer"] == "ela")
+    assert ela["type"] == "series" and "scene" in ela["sampling"] and Path(ela["values"]).is_file()
