@@ -6,6 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -20,6 +22,7 @@ from workbench.app.analysis import Planned
 from workbench.app.cards import card_sections
 from workbench.app.jobs import Job
 from workbench.core import registry
+from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.ui.param_form import ParamForm
 
 
@@ -58,6 +61,19 @@ class AnalysesPanel(QWidget):
         self.run_all = QPushButton("Run on all evidence")
         self.run_selected.clicked.connect(lambda: self.runRequested.emit(False))
         self.run_all.clicked.connect(lambda: self.runRequested.emit(True))
+        self.frame_mode = QComboBox()
+        self.frame_mode.addItem("one frame every", SamplingMode.INTERVAL)
+        self.frame_mode.addItem("first frame of each scene", SamplingMode.SCENES)
+        self.frame_interval = QDoubleSpinBox()
+        self.frame_interval.setRange(0.04, 3600.0)
+        self.frame_interval.setValue(1.0)
+        self.frame_interval.setSuffix(" s")
+        self.frame_mode.currentIndexChanged.connect(
+            lambda: self.frame_interval.setEnabled(self.frame_mode.currentData() is SamplingMode.INTERVAL))
+        frames_row = QHBoxLayout()
+        frames_row.addWidget(QLabel("Videos: image analyses on"))
+        frames_row.addWidget(self.frame_mode, 1)
+        frames_row.addWidget(self.frame_interval)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_selected)
         buttons.addWidget(self.run_all)
@@ -65,6 +81,7 @@ class AnalysesPanel(QWidget):
         self.jobs = JobsList()
         layout = QVBoxLayout(self)
         layout.addWidget(scroll, 1)
+        layout.addLayout(frames_row)
         layout.addLayout(buttons)
         layout.addWidget(self.jobs)
 
@@ -90,6 +107,11 @@ class AnalysesPanel(QWidget):
                 values: dict[str, Any] = self.forms[analyzer_id].values()
                 plan.append(Planned(analyzer, analyzer.params_from(values)))
         return plan
+
+
+    def sampling(self) -> FrameSampling:
+        """Which frames of a video the image analyzers see."""
+        return FrameSampling(self.frame_mode.currentData(), every_s=self.frame_interval.value())
 
 
 class JobRow(QWidget):
