@@ -296,8 +296,8 @@ class MainWindow(QMainWindow):
             case = self.case
             jobs.append(self.jobs.submit(
                 f"{item.name}: {', '.join(p.analyzer.title for p in plan)}",
-                lambda job, case=case, item=item: analyze(
-                    case, item, plan, job.report, job.cancel_event, self.max_pixels),
+                lambda job, case=case, item=item, sampling=self.analyses.sampling(): analyze(
+                    case, item, plan, job.report, job.cancel_event, self.max_pixels, sampling),
                 on_done=lambda job, evidence_id=evidence_id: self._analysed(evidence_id, job),
             ))
         return jobs
