@@ -195,3 +195,11 @@ def test_cli_analyzes_a_video(clips: dict[str, Path], tmp_path: Path) -> None:
     assert entry["kind"] == "video"
     ela = next(r for r in entry["results"] if r["analyzer"] == "ela")
     assert ela["type"] == "series" and "scene" in ela["sampling"] and Path(ela["values"]).is_file()
+
+
+def test_sample_case_videos(tmp_path: Path) -> None:
+    from workbench.app.sample import write_sample_videos
+
+    original, reupload = (open_media(p) for p in write_sample_videos(tmp_path))
+    assert original.video.duration == pytest.approx(10.0) and reupload.video.duration == pytest.approx(9.0)
+    assert original.video.codec == "FMP4" and reupload.video.codec == "MJPG"

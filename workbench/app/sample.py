@@ -1,4 +1,5 @@
-"""The built-in sample case: real photos shipped by scikit-image plus one generated splice.
+"""The built-in sample case: real photos shipped by scikit-image, one generated splice, and two
+generated videos (camera moves over those photos; the second re-uses part of the first).
 
 Nothing here is committed to the repository; the files are made from the installed package
 the first time the app starts without arguments.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -16,9 +18,13 @@ from workbench.app.case import Case
 from workbench.app.importing import import_paths
 from workbench.core.paths import data_dir
 from workbench.synthetic.photos import package_dir
+from workbench.synthetic.videos import camera_move, write_video
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
 SPLICE_NAME = "astronaut_spliced.jpg"
+VIDEO_NAME = "astronaut_interview.mp4"
+REUPLOAD_NAME = "reupload_with_caption.avi"
+VIDEO_SIZE = (480, 360)
 
 
 def skimage_data_dir() -> Path:
@@ -74,7 +80,25 @@ def write_sample_evidence(folder: Path) -> list[Path]:
     (folder / SPLICE_NAME).write_bytes(data)
     Image.fromarray(mask.astype(np.uint8) * 255).save(folder.parent / "splice_mask.png")
     paths.append(folder / SPLICE_NAME)
-    return paths
+    return paths + write_sample_videos(folder)
+
+
+def write_sample_videos(folder: Path, fps: float = 25.0) -> list[Path]:
+    """A 10-s clip (a face, then a cut to another scene) and a re-upload: its seconds 2–8, captioned
+    and re-encoded as MJPEG, after 3 s of an unrelated scene. Copy detection should find 2–8 ↔ 3–9."""
+    original = camera_move(load_photo("astronaut.png"), 6.0, fps, VIDEO_SIZE, seed=4) + camera_move(
+        load_photo("coffee.png"), 4.0, fps, VIDEO_SIZE, seed=7)
+    reused = [_caption(frame, "BREAKING") for frame in original[int(2 * fps):int(8 * fps)]]
+    intro = camera_move(load_photo("chelsea.png"), 3.0, fps, VIDEO_SIZE, seed=5)
+    return [write_video(folder / VIDEO_NAME, original, fps), write_video(folder / REUPLOAD_NAME, intro + reused, fps)]
+
+
+def _caption(rgb: np.ndarray, text: str) -> np.ndarray:
+    out = rgb.copy()
+    h, w = out.shape[:2]
+    cv2.rectangle(out, (0, h - 48), (w, h), (180, 0, 0), -1)
+    cv2.putText(out, text, (12, h - 14), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+    return out
 
 
 def open_sample_case() -> Case:
