@@ -14,7 +14,9 @@ otherwise the hash recorded when the user installed the file. Loading never unpi
 `ModelUnavailable`, which `run_analyzer` reports as an 'unavailable' result, never a score.
 
 The user's models folder is `<data folder>/models` (`workbench.core.paths.data_dir`); tests and
-the GUI may pass any folder to `ModelStore` instead.
+the GUI may pass any folder to `ModelStore` instead. Models the user trains (`workbench.training`)
+are registered there too: their manifest goes to `<user models folder>/manifests/` and their weights
+beside the registry, and the store then lists and loads them like any bundled model.
 """
 
 from __future__ import annotations
@@ -41,8 +43,14 @@ from workbench.core.plugin import ModelUnavailable
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "models"
 REGISTRY_FILE = "installed.json"
+USER_MANIFESTS = "manifests"
+"""Folder of the user's models folder holding the manifests of models trained on this machine."""
 INSTALL_HINT = "Settings ▸ Models or `workbench models install {id} FILE`"
+TEST_MODEL_LABEL = "TEST MODEL - not for casework"
+"""How the GUI, the CLI and the report label a model whose manifest says "test_model": true (trained by
+the workbench's pipeline on a tiny or generated set: it proves the pipeline, not the evidence)."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _KNOWN_KEYS = {
     "id", "title", "architecture", "weights", "sha256", "licence", "source", "source_file",
     "input_size", "calibration", "card", "wrapper_key", "strip_prefix", "package",
@@ -93,6 +101,11 @@ class Manifest:
     """Where an installed Python package ships the weights file: "top_package/sub/folder"."""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def is_test_model(self) -> bool:
+        """True when the manifest says "test_model": true (see TEST_MODEL_LABEL)."""
+        return self.extra.get("test_model") is True
+
     @staticmethod
     def from_dict(doc: dict[str, Any]) -> Manifest:
         """Validate a parsed manifest; ValueError names the first problem."""
@@ -136,25 +149,69 @@ class ModelStore:
         self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
         self.bundled_dir = Path(bundled_dir)
         self._manifests: dict[str, Manifest] | None = None
+        self._user_paths: dict[str, Path] = {}
         self._errors: dict[str, str] = {}
+
+    @property
+    def user_manifest_dir(self) -> Path:
+        """Where the manifests of models trained on this machine are kept."""
+        return self.user_dir / USER_MANIFESTS
 
     # -- manifests -------------------------------------------------------------------------
     def manifests(self) -> dict[str, Manifest]:
-        """All valid manifests by id; broken ones are listed by `manifest_errors`, not fatal."""
+        """All valid manifests by id, bundled first, then the user's trained models; broken ones
+        are listed by `manifest_errors` (user ones as "manifests/<file>"), never fatal."""
         if self._manifests is None:
             found: dict[str, Manifest] = {}
-            for path in sorted(self.bundled_dir.glob("*.json")):
+            self._user_paths, self._errors = {}, {}
+            sources = [(p, p.name) for p in sorted(self.bundled_dir.glob("*.json"))]
+            sources += [(p, f"{USER_MANIFESTS}/{p.name}") for p in sorted(self.user_manifest_dir.glob("*.json"))]
+            for path, name in sources:
                 try:
                     manifest = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
                 except (OSError, ValueError, TypeError, AttributeError) as exc:
-                    self._errors[path.name] = str(exc)
+                    self._errors[name] = str(exc)
                     continue
                 if manifest.id in found:
-                    self._errors[path.name] = f"duplicate model id '{manifest.id}'"
+                    self._errors[name] = f"duplicate model id '{manifest.id}'"
                     continue
                 found[manifest.id] = manifest
+                if path.parent == self.user_manifest_dir:
+                    self._user_paths[manifest.id] = path
             self._manifests = found
         return self._manifests
+
+    def is_user_model(self, model_id: str) -> bool:
+        """True for a model trained on this machine (its manifest lives in the user's folder)."""
+        self.manifests()
+        return model_id in self._user_paths
+
+    def check_user_id(self, model_id: str) -> None:
+        """ValueError unless `model_id` can name a model trained here: a plain name that no bundled
+        model uses (a trained model of that name is replaced)."""
+        if not _MODEL_ID.match(model_id):
+            raise ValueError(f"model id {model_id!r}: use letters, digits, '.', '_' or '-' only (at most 100)")
+        if model_id in self.manifests() and not self.is_user_model(model_id):
+            raise ValueError(f"model id '{model_id}' is taken by a bundled model; choose another id")
+
+    def register(self, doc: dict[str, Any]) -> Manifest:
+        """Add (or replace) the manifest of a model trained here; its weights file must already be in
+        the user's models folder and the manifest carry its SHA-256 (checked on every load). A bundled
+        model's id is refused (ValueError), so a trained model can never shadow a published one."""
+        manifest = Manifest.from_dict(doc)
+        self.check_user_id(manifest.id)
+        weights = self.user_dir / manifest.weights
+        if not weights.is_file():
+            raise FileNotFoundError(f"no weights file {weights} for model '{manifest.id}'")
+        if manifest.sha256 != cached_sha256(weights):
+            raise ValueError(f"model '{manifest.id}': the manifest's sha256 must be that of {weights}")
+        self.user_manifest_dir.mkdir(parents=True, exist_ok=True)
+        path = self.user_manifest_dir / f"{manifest.id}.json"
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        self._manifests = None
+        return manifest
 
     def manifest_errors(self) -> dict[str, str]:
         self.manifests()
@@ -249,7 +306,12 @@ class ModelStore:
         return target
 
     def remove(self, model_id: str) -> None:
-        """Forget an installed file; delete it only if it is the store's own copy."""
+        """Forget an installed file; delete it only if it is the store's own copy. A model trained
+        here is deleted with its manifest (the store made both)."""
+        if self.is_user_model(model_id):
+            (self.user_dir / self.manifest(model_id).weights).unlink(missing_ok=True)
+            self._user_paths[model_id].unlink(missing_ok=True)
+            self._manifests = None
         registry = self._registry()
         entry = registry.pop(model_id, None)
         if entry is None:

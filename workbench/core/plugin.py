@@ -83,6 +83,9 @@ class Analyzer:
     accepts: ClassVar[frozenset[MediaKind]] = frozenset({MediaKind.IMAGE})
     Params: ClassVar[type]
     models: ClassVar[tuple[str, ...]] = ()
+    optional_models: ClassVar[tuple[str, ...]] = ()
+    """Models the analyzer uses when installed (e.g. ensemble members, a better face detector); it
+    runs without them, or is 'unavailable' only when none is. The GUI offers to install them."""
     card_file: ClassVar[Path]
     by_default: ClassVar[bool] = True
     """False for analyzers that need more than the image (e.g. a reference collection): the CLI's

@@ -29,6 +29,11 @@ BUILTIN: tuple[str, ...] = (
     "plugins.localization.msfusion:MsFusionDctAnalyzer",
     "plugins.localization.msfusion:MsFusionSbAnalyzer",
     "plugins.localization.msfusion:MsFusionDctSbAnalyzer",
+    "plugins.synthetic.detector:SyntheticDetectorAnalyzer",
+    "plugins.synthetic.spectrum:SpectrumAnalyzer",
+    "plugins.similarity.video_copy:VideoCopyAnalyzer",
+    "plugins.deepfake.face_analyzer:FacesAnalyzer",
+    "plugins.deepfake.ensemble:EnsembleAnalyzer",
 )
 
 
@@ -67,13 +72,17 @@ def get(analyzer_id: str) -> Analyzer:
 
 
 def ready(analyzer: Analyzer) -> bool:
-    """True when every model the analyzer needs is installed and verified (always for classical ones)."""
-    if not analyzer.models:
+    """True when every model the analyzer needs is installed and verified (always for classical ones).
+    An analyzer whose members are found at run time (an ensemble) says with `members_ready(store)`
+    whether at least one of them is installed."""
+    members_ready = getattr(analyzer, "members_ready", None)
+    if not analyzer.models and members_ready is None:
         return True
     from workbench.core.models import ModelStore
 
     store = ModelStore()
     try:
-        return all(store.status(model_id).installed for model_id in analyzer.models)
+        required = all(store.status(model_id).installed for model_id in analyzer.models)
+        return required and (members_ready is None or members_ready(store))
     except Exception:  # noqa: BLE001 - an unknown or broken manifest means "not ready"
         return False

@@ -67,3 +67,21 @@ def photo_clip(index: int, seconds: float, fps: float = 25.0, size: tuple[int, i
     """A clip over the `index`-th source photo (wrapping around the list), seeded by `index`."""
     photos = source_photos()
     return camera_move(load(photos[index % len(photos)]), seconds, fps, size, seed=index)
+
+
+def face_clip(seconds: float = 3.0, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
+    """A slow push-in over scikit-image's astronaut photo that keeps her face in view: a real face,
+    which the Haar cascade finds, moving and growing across the frames (for face tracking)."""
+    photo = load(next(p for p in source_photos() if p.name == "astronaut.png"))
+    out_w, out_h = size
+    n = max(int(round(seconds * fps)), 1)
+    frames = []
+    for i in range(n):
+        t = i / max(n - 1, 1)
+        crop_w = 400 - 120 * t  # the face (about 95 px of the photo) grows from ~1/4 to ~1/3 of the width
+        cx, cy = 220 + 15 * t, 160 - 30 * t
+        scale = out_w / crop_w
+        matrix = np.float32([[scale, 0, out_w / 2 - scale * cx], [0, scale, out_h / 2 - scale * cy]])
+        frames.append(cv2.warpAffine(photo, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT))
+    return frames

@@ -1,0 +1,3 @@
+"""Training pipeline for the learned detectors: fine-tune a registered backbone on folders of real and
+fake images (or self-blended fakes of real faces) and register the result in the model store.
+`python -m workbench.training --help`; the recipe is in `training/README.md`."""
