@@ -160,3 +160,78 @@ def test_cli_report_into_missing_folder(capsys: pytest.CaptureFixture[str], tmp_
     err = capsys.readouterr().err
     assert code == 1
     assert err.splitlines()[-1].startswith("workbench: error: cannot write the report")
+
+
+# -- per-frame results and video evidence ---------------------------------------------------------
+def _video_case(tmp_path: Path) -> tuple[Case, Path]:
+    """A 2 s, 10 fps clip with a per-frame ELA series and a face verdict, as the analyzers save them."""
+    from workbench.core.results import Series, Verdict
+    from workbench.synthetic.videos import photo_clip, write_video
+
+    folder = tmp_path / "evidence"
+    folder.mkdir(exist_ok=True)
+    clip = write_video(folder / "harbour.mp4", photo_clip(0, 2.0, 10.0, (160, 120)), 10.0)
+    case = Case.create(tmp_path / "case", name="Video report", analyst="X")
+    item = case.add_evidence(clip)
+    case.save_result(item.id, Series(
+        "ela", score=0.8, score_meaning="highest per-frame value", times=np.array([0.0, 1.0]),
+        values=np.array([0.8, np.nan], np.float32), frames=np.array([0, 10]),
+        images={"frame 0 at 0.00 s": np.full((60, 80, 3), 90, np.uint8)}, label="99th percentile of the map",
+        source_analyzer="ela", sampling="one frame every 1 s", skipped=3,
+        top=[{"frame": 0, "time": 0.0, "value": 0.8}]))
+    case.save_result(item.id, Verdict(
+        "faceswap", boxes=np.array([[10, 10, 60, 70], [20, 12, 70, 72]], np.float32), frames=np.array([0, 10]),
+        tracks=np.array([1, 1]), box_scores=np.array([0.4, 0.9]), labels=["face", "face"], probability=0.72,
+        label="P(manipulated)", calibrated=False, aggregation="mean of the per-frame maxima",
+        votes=[{"model": "m1", "title": "Detector one", "probability": 0.72, "status": "ok", "note": ""},
+               {"model": "m2", "title": "Detector two", "probability": None, "status": "unavailable",
+                "note": "weights not installed"}],
+        times=np.array([0.0, 1.0]), values=np.array([0.4, 0.9])))
+    return case, clip
+
+
+def test_video_report_sections(tmp_path: Path) -> None:
+    from workbench.app.per_frame import BOX_RGB
+
+    case, _clip = _video_case(tmp_path)
+    [series_run, verdict_run] = case.latest_runs(1)
+    report = build_report(case)
+    plot, boxes = report.figures[f"run{series_run.id}-plot.png"], report.figures[f"run{verdict_run.id}-boxes.png"]
+    assert plot.shape == (200, 640, 3) and f"run{verdict_run.id}-plot.png" in report.figures
+    assert boxes.shape == (120, 160, 3) and tuple(boxes[40, 20]) == BOX_RGB  # frame 10's box, its left edge
+    assert f"run{series_run.id}-frame0.png" in report.figures
+    words = flat(pdf_text(write_pdf(case, tmp_path / "report.pdf")))
+    for text in ("Container MPEG-4", "Frame rate 10.000 fps", "Frames 20", "Creation time not recorded",
+                 "Frames one frame every 1 s", "Frames analysed 2", "Undecodable frames skipped 3",
+                 "Frames whose analysis failed 1", "0 0:00.000 0.8000", "frame 0 at 0.00 s",
+                 "P(manipulated): 0.720 (not calibrated: a score for ranking, not a frequency).",
+                 "Aggregation mean of the per-frame maxima", "Detector two", "weights not installed",
+                 "Frame 10 (0:01.000), the frame of the most confident box: 1 of 2 box(es) on 2 frame(s)."):
+        assert text in words, text
+    case.close()
+
+
+def test_abstained_verdict_and_boxes_on_an_image(tmp_path: Path, jpeg_photo: Path) -> None:
+    from workbench.core.results import Verdict
+
+    case = Case.create(tmp_path / "case", name="Faces", analyst="X")
+    item = case.add_evidence(jpeg_photo)
+    run = case.save_result(item.id, Verdict("faceswap", boxes=np.array([[100, 80, 300, 330]], np.float32),
+                                            labels=["face"], abstained=True,
+                                            explanation="the face is too small for the detectors"))
+    report = build_report(case)
+    assert report.figures[f"run{run.id}-boxes.png"].shape == (512, 512, 3)
+    words = flat(pdf_text(write_pdf(case, tmp_path / "report.pdf")))
+    assert "Abstained: no answer is given (the face is too small for the detectors)." in words
+    assert "Abstained yes" in words and "1 box(es) over the image." in words
+    case.close()
+
+
+def test_video_gone_at_report_time(tmp_path: Path) -> None:
+    case, clip = _video_case(tmp_path)
+    clip.unlink()
+    words = flat(pdf_text(write_pdf(case, tmp_path / "report.pdf")))
+    assert "NOT VERIFIED" in words and "Container facts not read" in words
+    assert "Boxes not drawn: the evidence file could not be re-opened or decoded." in words
+    assert "Frames analysed 2" in words  # the stored results are still reported
+    case.close()

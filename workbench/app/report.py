@@ -6,7 +6,9 @@ QTextDocument onto a QPdfWriter, offscreen, so the CLI and the GUI share one rep
 
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +18,16 @@ import numpy as np
 from workbench import __version__
 from workbench.app.cards import card_sections, markdown_to_html
 from workbench.app.case import Case, Evidence, Run
+from workbench.app.per_frame import box_labels, draw_boxes, line_plot, timecode, verdict_line
 from workbench.core import registry
 from workbench.core.hashing import sha256_file
+from workbench.core.media import Media, MediaError
 from workbench.core.plugin import current_user
 from workbench.core.render import blend, colorize, contact_sheet, draw_pairs, legend_bar
-from workbench.core.results import Facts, Heatmap, Result, Status
+from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
 
 FIGURE_WIDTH = 640
+THUMBS_PER_ROW = 3
 KEY_METADATA = (
     ("Camera", ("Make", "Model")),
     ("Taken", ("DateTimeOriginal",)),
@@ -46,6 +51,21 @@ th { background: #e6e6e6; text-align: left; }
 class Report:
     html: str
     figures: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+MediaOf = Callable[[], Media | None]
+"""The evidence re-opened (hash checked again) on first use, None when it cannot be."""
+
+
+def _reopener(case: Case, evidence: Evidence) -> MediaOf:
+    @functools.cache
+    def media() -> Media | None:
+        try:
+            return case.open_media(evidence)
+        except MediaError:
+            return None
+
+    return media
 
 
 @dataclass
@@ -90,10 +110,13 @@ def build_report(case: Case) -> Report:
         parts.append(f"<h2>Evidence #{item.id}: {_e(item.name)}</h2>")
         if not checks[item.id].ok:
             parts.append(f"<p class='bad'>{_e(checks[item.id].text)}</p>")
+        media = _reopener(case, item)
+        if item.kind == "video":
+            parts.append(_video_facts_html(media))
         if not runs[item.id]:
             parts.append("<p class='note'>No analysis was run on this item.</p>")
         for run in runs[item.id]:
-            parts.append(_run_section(case, item, run, figures))
+            parts.append(_run_section(media, run, figures))
     parts.append("<h2>Audit log</h2>")
     parts.append(_table(["Time (UTC)", "User", "Action", "Detail"],
                         [(a.at, a.user, a.action, a.detail) for a in case.audit()]))
@@ -131,7 +154,14 @@ def key_metadata(runs: list[Run]) -> dict[str, str]:
     return found
 
 
-def _run_section(case: Case, evidence: Evidence, run: Run, figures: dict[str, np.ndarray]) -> str:
+def _video_facts_html(media: MediaOf) -> str:
+    opened = media()
+    if opened is None or opened.video is None:
+        return "<p class='note'>Container facts not read: the video could not be re-opened.</p>"
+    return f"<p><b>Container</b></p>{_kv_table(opened.video.facts())}"
+
+
+def _run_section(media: MediaOf, run: Run, figures: dict[str, np.ndarray]) -> str:
     result = run.result
     analyzer = registry.analyzers().get(result.analyzer)
     title = analyzer.title if analyzer else result.analyzer
@@ -139,9 +169,17 @@ def _run_section(case: Case, evidence: Evidence, run: Run, figures: dict[str, np
     if result.status is not Status.OK:
         parts.append(f"<p class='bad'>Status: {result.status.value}. {_e(result.message)}</p>")
     if isinstance(result, Heatmap) and result.map is not None:
-        parts.append(_heatmap_figure(case, evidence, run, figures))
+        parts.append(_heatmap_figure(media, run, figures))
     if isinstance(result, Facts):
         parts.append(_facts_html(result, run, figures))
+    if isinstance(result, Series) and result.ok:
+        parts.append(_series_html(result, media, run, figures))
+    if isinstance(result, Verdict) and result.ok:
+        parts.append(_verdict_html(result, media, run, figures))
+    if isinstance(result, Boxes) and result.ok and result.boxes is not None and len(result.boxes):
+        parts.append(_boxes_figure(result, media, run, figures))
+    if isinstance(result, Segments) and result.ok:
+        parts.append(_segments_html(result, run, figures))
     parts.append(_numbers_html(result))
     if analyzer is not None:
         sections = card_sections(analyzer.card)
@@ -151,14 +189,22 @@ def _run_section(case: Case, evidence: Evidence, run: Run, figures: dict[str, np
     return "\n".join(parts)
 
 
-def _heatmap_figure(case: Case, evidence: Evidence, run: Run, figures: dict[str, np.ndarray]) -> str:
+def _pixels(media: MediaOf) -> np.ndarray | None:
+    """The image (a video's poster frame), None when the file cannot be re-opened or decoded."""
+    opened = media()
+    try:
+        return opened.pixels() if opened is not None else None
+    except MediaError:
+        return None
+
+
+def _heatmap_figure(media: MediaOf, run: Run, figures: dict[str, np.ndarray]) -> str:
     result = run.result
     assert isinstance(result, Heatmap) and result.map is not None
     name = f"run{run.id}.png"
-    try:
-        rgb = case.open_media(evidence).pixels()
-        caption = "Left: the map over the image (opacity 0.7). Right: the map alone."
-    except Exception:  # noqa: BLE001 - the map alone still documents the result
+    rgb = _pixels(media)
+    caption = "Left: the map over the image (opacity 0.7). Right: the map alone."
+    if rgb is None or rgb.shape[:2] != result.map.shape[:2]:  # the map alone still documents the result
         rgb = np.zeros((*result.map.shape, 3), np.uint8)
         caption = "The map alone, twice (the evidence file could not be re-opened)"
     overlay = blend(rgb, result.map)
@@ -194,6 +240,121 @@ def _facts_html(result: Facts, run: Run, figures: dict[str, np.ndarray]) -> str:
     for table in result.tables:
         parts.append(f"<p><b>{_e(table.title)}</b></p>{_kv_table(table.rows)}")
     return "\n".join(parts)
+
+
+def _series_html(result: Series, media: MediaOf, run: Run, figures: dict[str, np.ndarray]) -> str:
+    """The curve over the video's duration, how frames were chosen and lost, the top frames."""
+    values = np.zeros(0) if result.values is None else np.asarray(result.values, np.float64)
+    parts = []
+    if result.times is not None and len(values):
+        parts.append(_plot_html(result.times, values, result.label or "value per frame", media, run, figures,
+                                "Gaps: frames whose analysis failed."))
+    source = registry.analyzers().get(result.source_analyzer)
+    parts.append(_kv_table([
+        ("Per-frame value", result.label or "—"),
+        ("Computed by", f"{source.title} ({result.source_analyzer})" if source else result.source_analyzer or "—"),
+        ("Frames", result.sampling or "—"),
+        ("Frames analysed", str(len(values))),
+        ("Undecodable frames skipped", str(result.skipped)),
+        ("Frames whose analysis failed", str(int(np.isnan(values).sum()))),
+    ]))
+    if result.top:
+        parts.append("<p><b>Highest frames</b></p>" + _table(["Frame", "Time", "Value"], [
+            (str(t["frame"]), timecode(float(t["time"])), "—" if t["value"] is None else f"{t['value']:.4f}")
+            for t in result.top]))
+    cells = []
+    for i, (key, image) in enumerate(result.images.items()):
+        name = f"run{run.id}-frame{i}.png"
+        figures[name] = image
+        cells.append(f"<td><img src='{name}' width='200'/><br/><span class='note'>{_e(key)}</span></td>")
+    rows = ["<tr>" + "".join(cells[i:i + THUMBS_PER_ROW]) + "</tr>" for i in range(0, len(cells), THUMBS_PER_ROW)]
+    if rows:
+        parts.append(f"<table>{''.join(rows)}</table>")
+    return "\n".join(parts)
+
+
+def _verdict_html(result: Verdict, media: MediaOf, run: Run, figures: dict[str, np.ndarray]) -> str:
+    """The answer or the abstention, calibration, the aggregation rule, every vote, the per-frame curve."""
+    parts = [f"<p><b>{_e(verdict_line(result))}</b></p>", _kv_table([
+        ("Abstained", "yes" if result.abstained else "no"),
+        ("Explanation", result.explanation or "—"),
+        ("Calibrated", "yes: a probability" if result.calibrated else "no: a score for ranking, not a frequency"),
+        ("Aggregation", result.aggregation or "—"),
+    ])]
+    if result.votes:
+        parts.append("<p><b>Votes</b></p>" + _table(["Model", "Probability", "Status", "Note"], [
+            (str(v.get("title") or v.get("model", "")), "—" if v.get("probability") is None
+             else f"{v['probability']:.4f}", str(v.get("status", "")), str(v.get("note", ""))) for v in result.votes]))
+    if result.times is not None and result.values is not None and len(result.values):
+        parts.append(_plot_html(result.times, np.asarray(result.values, np.float64), result.label or "probability",
+                                media, run, figures, "Per-frame probability."))
+    return "\n".join(parts)
+
+
+def _segments_html(result: Segments, run: Run, figures: dict[str, np.ndarray]) -> str:
+    """Copied segments as a table (query and reference times) and the matrix with aligned timelines."""
+    from plugins.similarity.video_copy_figure import segments_figure  # only for reports with copy detection
+
+    rows = result.rows if result.rows is not None else np.zeros((0, 5))
+    parts = [_kv_table([("Method", result.method or "—"), ("Query duration", timecode(result.query_duration)),
+                        ("Copied segments", str(len(rows)))])]
+    if len(rows):
+        parts.append(_table(["Reference", "Query from", "to", "Reference from", "to", "Score"], [
+            (ref, timecode(q0), timecode(q1), timecode(r0), timecode(r1), f"{score:.3f}")
+            for ref, (q0, q1, r0, r1, score) in zip(result.references, rows.tolist(), strict=False)]))
+    else:
+        parts.append("<p>No copied segment found in the reference videos.</p>")
+    name = f"run{run.id}-segments.png"
+    figures[name] = segments_figure(result)
+    parts.append(f"<p><img src='{name}' width='{min(FIGURE_WIDTH, figures[name].shape[1])}'/><br/><span "
+                 f"class='note'>Frame similarity of the query (time down) against "
+                 f"{_e(result.matrix_reference or 'the best reference')} (time across), matched segments "
+                 "outlined; below, the segments on aligned timelines.</span></p>")
+    return "\n".join(parts)
+
+
+def _plot_html(times: np.ndarray, values: np.ndarray, label: str, media: MediaOf, run: Run,
+               figures: dict[str, np.ndarray], note: str) -> str:
+    opened = media()
+    duration = opened.video.duration if opened is not None and opened.video else float(np.max(times))
+    name = f"run{run.id}-plot.png"
+    figures[name] = line_plot(times, values, duration, label)
+    return (f"<p><img src='{name}' width='{FIGURE_WIDTH}'/><br/><span class='note'>{_e(label)} against time "
+            f"(seconds, whole video). {_e(note)}</span></p>")
+
+
+def _boxes_figure(result: Boxes, media: MediaOf, run: Run, figures: dict[str, np.ndarray]) -> str:
+    """Boxes over the image, or on a video over the frame of the most confident box."""
+    assert result.boxes is not None
+    labels, chosen = box_labels(result), np.arange(len(result.boxes))
+    opened = media()
+    if result.frames is None:
+        rgb, caption = _pixels(media), f"{len(result.boxes)} box(es) over the image."
+    else:
+        scores = np.zeros(len(result.boxes)) if result.box_scores is None else np.asarray(result.box_scores, float)
+        frame = int(result.frames[int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))])
+        chosen = np.flatnonzero(np.asarray(result.frames) == frame)
+        rgb = _frame(opened, frame)
+        fps = opened.video.fps if opened is not None and opened.video else 0.0
+        when = f" ({timecode(frame / fps)})" if fps else ""
+        caption = (f"Frame {frame}{when}, the frame of the most confident box: {len(chosen)} of "
+                   f"{len(result.boxes)} box(es) on {len(np.unique(result.frames))} frame(s).")
+    if rgb is None:
+        return "<p class='note'>Boxes not drawn: the evidence file could not be re-opened or decoded.</p>"
+    name = f"run{run.id}-boxes.png"
+    figures[name] = draw_boxes(rgb, result.boxes[chosen], [labels[i] for i in chosen])
+    return (f"<p><img src='{name}' width='{min(FIGURE_WIDTH, rgb.shape[1])}'/><br/>"
+            f"<span class='note'>{_e(caption)}</span></p>")
+
+
+def _frame(media: Media | None, index: int) -> np.ndarray | None:
+    if media is None or media.video is None:
+        return None
+    try:
+        with media.reader() as reader:
+            return reader.frame(index)
+    except MediaError:
+        return None
 
 
 def _numbers_html(result: Result) -> str:

@@ -1,4 +1,8 @@
-"""`workbench index` / `workbench search`: the similar-image search without the GUI."""
+"""`workbench index` / `workbench search`: the similar-image search without the GUI.
+
+`index` also takes videos: they become the reference videos of video copy detection
+(`similarity.video_copy`), described once and kept in the collection's `videos/` folder.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ def collection_folder(case_root: Path) -> Path:
 
 
 def add_commands(sub: Any) -> None:
-    index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental)")
-    index.add_argument("paths", nargs="+", help="image files or folders")
+    index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental); "
+                                         "videos become reference videos for video copy detection")
+    index.add_argument("paths", nargs="+", help="image or video files, or folders")
     _target(index)
     index.add_argument("--descriptor", choices=["mobilenet", "dinov2"],
                        help="global descriptor of a NEW collection: mobilenet (default, works offline out of the "
@@ -45,16 +50,22 @@ def _target(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--collection", type=Path, help="a collection folder of its own")
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Case | None]:
+def _open_case(args: argparse.Namespace) -> Case | None:
+    if args.case is None:
+        return None
+    return Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
+
+
+def _folder(args: argparse.Namespace, case: Case | None) -> Path:
+    return collection_folder(case.root) if case is not None else args.collection
+
+
+def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
     from plugins.similarity.collection import Collection
     from plugins.similarity.global_descriptor import descriptor_for
 
     descriptor = descriptor_for(args.descriptor) if getattr(args, "descriptor", None) else None
-    case = None
-    if args.case is not None:
-        case = Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
-        return Collection(collection_folder(case.root), descriptor), case
-    return Collection(args.collection, descriptor), None
+    return Collection(_folder(args, case), descriptor)
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -62,30 +73,74 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from plugins.similarity.collection import image_files
+    from plugins.similarity.video_copy_store import video_files
+
+    videos = video_files(p for p in args.paths if Path(p).is_dir() or _is_video(p))
+    images = [p for p in args.paths if not _is_video(p)]
+    case = _open_case(args)
+    try:
+        codes = []
+        if videos or (args.remove and (_folder(args, case) / "videos").is_dir()):
+            codes.append(_index_videos(args, videos, case))
+        if not codes or (images if args.remove else image_files(images)):
+            codes.append(_index_images(args, images, case))
+        return max(codes)
+    finally:
+        if case is not None:
+            case.close()
+
+
+def _is_video(path: str | Path) -> bool:
+    from workbench.core.media import VIDEO_EXTENSIONS
+
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _index_images(args: argparse.Namespace, paths: list[str], case: Case | None) -> int:
     from plugins.similarity.search import ames_extractors
     from workbench.core.plugin import RunContext
 
     extra = ames_extractors() if args.ames else None
-    collection, case = _open(args)
+    collection = _open_collection(args, case)
     try:
         if args.remove:
-            removed = collection.remove_paths(args.paths)
+            removed = collection.remove_paths(paths)
             print(f"index: {collection.folder}: {collection.count()} images ({removed} removed)")
             if case is not None:
                 case.log("index", f"removed {removed} image(s)")
             return 0
-        report = collection.add(args.paths, RunContext(_progress), extra_extractors=extra)
-        for path, reason in (report.failed or {}).items():
-            print(f"skipped: {path}: {reason}", file=sys.stderr)
-        summary = f"{report.added} added, {report.skipped} already indexed, {len(report.failed or {})} failed"
-        print(f"index: {collection.folder}: {collection.count()} images ({summary})")
-        if case is not None:
-            case.log("index", summary)
-        return 0 if not report.failed else 1
+        report = collection.add(paths, RunContext(_progress), extra_extractors=extra)
+        return _summary(f"{collection.folder}: {collection.count()} images", report, case)
     finally:
         collection.close()
+
+
+def _index_videos(args: argparse.Namespace, paths: list[Path], case: Case | None) -> int:
+    """Videos become references of video copy detection, described now with its default sampling."""
+    from plugins.similarity.video_copy import default_sampling
+    from plugins.similarity.video_copy_store import VideoStore
+    from workbench.core.plugin import RunContext
+
+    store = VideoStore(_folder(args, case) / "videos")
+    if args.remove:
+        removed = store.remove_paths(args.paths)
+        print(f"index: {store.folder}: {len(store.references())} reference videos ({removed} removed)")
         if case is not None:
-            case.close()
+            case.log("index", f"removed {removed} reference video(s)")
+        return 0
+    report = store.add(paths, default_sampling(), RunContext(_progress))
+    return _summary(f"{store.folder}: {len(store.references())} reference videos", report, case)
+
+
+def _summary(what: str, report: Any, case: Case | None) -> int:
+    for path, reason in (report.failed or {}).items():
+        print(f"skipped: {path}: {reason}", file=sys.stderr)
+    summary = f"{report.added} added, {report.skipped} already indexed, {len(report.failed or {})} failed"
+    print(f"index: {what} ({summary})")
+    if case is not None:
+        case.log("index", f"{what}: {summary}")
+    return 0 if not report.failed else 1
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -95,7 +150,8 @@ def run_search(args: argparse.Namespace) -> int:
 
     roi = parse_roi(args.roi) if args.roi else None
     query = query_from_media(open_media(args.image), roi)
-    collection, case = _open(args)
+    case = _open_case(args)
+    collection = _open_collection(args, case)
     try:
         if collection.count() == 0:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")

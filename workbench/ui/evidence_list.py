@@ -1,9 +1,10 @@
-"""The evidence list: thumbnail, name and size of every item in the case."""
+"""The evidence list: thumbnail, name and size of every item in the case; videos are marked
+(a play badge on the poster frame, "video" and the container in the text)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QPolygonF
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from workbench.app.case import Case, Evidence
@@ -19,10 +20,11 @@ class EvidenceList(QListWidget):
         self.setAcceptDrops(False)
 
     def add(self, case: Case, evidence: Evidence) -> QListWidgetItem:
-        item = QListWidgetItem(
-            QIcon(QPixmap(str(case.thumbnail_path(evidence.id)))),
-            f"{evidence.name}\n{evidence.width}×{evidence.height} · {evidence.size / 1024:,.0f} KiB",
-        )
+        thumbnail = QPixmap(str(case.thumbnail_path(evidence.id)))
+        size = f"{evidence.width}×{evidence.height} · {evidence.size / 1024:,.0f} KiB"
+        if evidence.kind == "video":
+            thumbnail, size = with_play_badge(thumbnail), f"▶ video · {evidence.format} · {size}"
+        item = QListWidgetItem(QIcon(thumbnail), f"{evidence.name}\n{size}")
         item.setData(Qt.ItemDataRole.UserRole, evidence.id)
         tip = [str(evidence.path), f"SHA-256 {evidence.sha256}", *evidence.warnings]
         item.setToolTip("\n".join(tip))
@@ -37,3 +39,22 @@ class EvidenceList(QListWidget):
             if self.item(row).data(Qt.ItemDataRole.UserRole) == evidence_id:
                 self.setCurrentRow(row)
                 return
+
+
+def with_play_badge(pixmap: QPixmap) -> QPixmap:
+    """The poster frame with a play symbol in its corner, so a video reads as one at a glance."""
+    if pixmap.isNull():
+        return pixmap
+    badged = QPixmap(pixmap)
+    side = max(min(badged.width(), badged.height()) // 3, 12)
+    painter = QPainter(badged)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(0, 0, 0, 170))
+    x, y = 4, badged.height() - side - 4
+    painter.drawEllipse(x, y, side, side)
+    painter.setBrush(QColor(255, 255, 255))
+    painter.drawPolygon(QPolygonF([QPointF(x + side * 0.38, y + side * 0.28), QPointF(x + side * 0.38, y + side * 0.72),
+                                   QPointF(x + side * 0.75, y + side * 0.5)]))
+    painter.end()
+    return badged

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,19 +31,22 @@ from workbench.app.analysis import analyze
 from workbench.app.case import Case, CaseError
 from workbench.app.importing import ImportReport, import_paths
 from workbench.app.jobs import Job
+from workbench.app.per_frame import box_labels
 from workbench.app.report import write_pdf
 from workbench.core.device import resolve_device
-from workbench.core.media import MediaError
+from workbench.core.media import Media, MediaError
 from workbench.core.models import ModelStore
-from workbench.core.plugin import ModelUnavailable
+from workbench.core.plugin import ModelUnavailable, RunContext
 from workbench.core.render import overlay_rgba
-from workbench.core.results import Facts, Geolocation, Heatmap
+from workbench.core.results import Boxes, Facts, Geolocation, Heatmap
 from workbench.ui import settings
 from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.evidence_list import EvidenceList
+from workbench.ui.model_manager import ModelManager
 from workbench.ui.qt_jobs import QtJobs
-from workbench.ui.result_views import FactsTables, HeatmapView, ResultView, analyzer_title, view_for
+from workbench.ui.result_views import FactsTables, FramesView, HeatmapView, ResultView, analyzer_title, view_for
 from workbench.ui.search_panel import SearchPanel
+from workbench.ui.video_viewer import VideoViewer
 from workbench.ui.viewer import CompareViewer
 
 if TYPE_CHECKING:
@@ -62,11 +66,16 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
 
         self.viewer = CompareViewer()
+        self.video_viewer = VideoViewer()
+        self.viewer_stack = QStackedWidget()  # the image viewer, or the video viewer for a video
+        self.viewer_stack.addWidget(self.viewer)
+        self.viewer_stack.addWidget(self.video_viewer)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.viewer, "Viewer")
+        self.tabs.addTab(self.viewer_stack, "Viewer")
         self.setCentralWidget(self.tabs)
         self.map_panel: MapPanel | None = None
         """Made on the first geolocation result: the web view starts a browser process."""
+        self.model_manager: ModelManager | None = None
 
         self.evidence = EvidenceList()
         self.evidence.itemSelectionChanged.connect(self._selection_changed)
@@ -122,10 +131,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         settings_menu = self.menuBar().addMenu("&Settings")
+        self._action(settings_menu, "&Models…", self.open_model_manager)
         self._action(settings_menu, "&Pixel limit…", self.edit_pixel_limit)
         self._action(settings_menu, "Map &tile server…", self.edit_tile_url)
         search_menu = self.menuBar().addMenu("Sea&rch")
         search_menu.addAction(self.search_dock.toggleViewAction())
+        self._action(search_menu, "Add selected &videos to the reference videos", self.add_reference_videos)
         self.search_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+F"))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
@@ -151,6 +162,7 @@ class MainWindow(QMainWindow):
         self.evidence.clear()
         self.current_id = None
         self.viewer.set_image(None, "Drop images or folders here, or use File ▸ Add files")
+        self._show_video(None)
         self._clear_results()
         for item in case.all_evidence():
             self.evidence.add(case, item)
@@ -193,6 +205,17 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.case.set_details(name.text().strip(), analyst.text().strip())
             self.setWindowTitle(f"{self.case.name} — Forensic Workbench")
+
+    def open_model_manager(self) -> ModelManager:
+        """Settings ▸ Models; the analyses' readiness follows every install or removal."""
+        if self.model_manager is None:
+            self.model_manager = ModelManager(self.jobs, parent=self)
+            self.model_manager.modelsChanged.connect(self.analyses.refresh_readiness)
+        else:
+            self.model_manager.refresh()
+        self.model_manager.show()
+        self.model_manager.raise_()
+        return self.model_manager
 
     def edit_pixel_limit(self) -> None:
         """Images above the limit are refused at import (decompression-bomb guard)."""
@@ -276,6 +299,28 @@ class MainWindow(QMainWindow):
         box.finished.connect(lambda _r: self.messages.remove(box) if box in self.messages else None)
         return box
 
+    def add_reference_videos(self) -> Job | None:
+        """Selected videos become references of video copy detection (described now, in the background)."""
+        from plugins.similarity.video_copy import default_sampling, store_for
+
+        items = [self.case.evidence(i) for i in self.evidence.selected_ids()]
+        paths = [e.path for e in items if e.kind == "video"]
+        if not paths:
+            self.show_message("No video selected", "Select one or more videos in the evidence list.")
+            return None
+        case = self.case
+
+        def add(job: Job) -> str:
+            report = store_for(case.root).add(paths, default_sampling(), RunContext(job.report, job.cancel_event))
+            failed = "".join(f"\n{reason}" for reason in (report.failed or {}).values())
+            summary = f"{report.added} reference video(s) added, {report.skipped} already there{failed}"
+            case.log("index", summary)
+            return summary
+
+        return self.jobs.submit(f"Describing {len(paths)} reference video(s)", add,
+                                on_done=lambda job: self.statusBar().showMessage(
+                                    job.result if job.error is None else f"Failed: {job.error}", 10000))
+
     # -- analyses ---------------------------------------------------------------------------
     def run_analyses(self, on_all: bool = False) -> list[Job]:
         try:
@@ -317,16 +362,28 @@ class MainWindow(QMainWindow):
     def show_evidence(self, evidence_id: int) -> None:
         self.current_id = evidence_id
         item = self.case.evidence(evidence_id)
+        media = None
         try:
-            rgb = self.case.open_media(item, self.max_pixels).pixels()
+            media = self.case.open_media(item, self.max_pixels)
+            rgb = media.pixels()
             caption = f"{item.name} — {item.width}×{item.height} {item.format} — SHA-256 {item.sha256}"
             if item.warnings:
                 caption += "\n⚠ " + "; ".join(item.warnings)
         except MediaError as exc:
             rgb, caption = None, f"⚠ {exc}"
         self.viewer.set_image(rgb, caption)
+        self._show_video(media if rgb is not None and media.video is not None else None)
         self.search.set_evidence(item, rgb)
         self.refresh_results()
+
+    def _show_video(self, media: Media | None) -> None:
+        """The video viewer for a video (its decoder replaced), else the image viewer."""
+        if media is None:
+            self.video_viewer.close_video()
+            self.viewer_stack.setCurrentWidget(self.viewer)
+        else:
+            self.video_viewer.open(media)
+            self.viewer_stack.setCurrentWidget(self.video_viewer)
 
     def _clear_results(self) -> None:
         for view in self.result_views:
@@ -336,6 +393,7 @@ class MainWindow(QMainWindow):
         while self.tabs.count() > 1:
             self.tabs.removeTab(1)
         self.viewer.view.clear_layers()
+        self.video_viewer.clear_results()
         if self.map_panel is not None:
             self.map_panel.clear()
 
@@ -343,7 +401,10 @@ class MainWindow(QMainWindow):
         self._clear_results()
         if self.current_id is None:
             return
-        for run in self.case.latest_runs(self.current_id):
+        runs = self.case.latest_runs(self.current_id)
+        video = self.video_viewer.media is not None
+        canvas = self.video_viewer.view if video else self.viewer.view
+        for run in runs:
             view = view_for(run)
             view.installRequested.connect(self.install_model)
             self.result_views.append(view)
@@ -357,6 +418,12 @@ class MainWindow(QMainWindow):
                 view.visibilityChanged.connect(self.viewer.view.set_layer_visible)
                 view.opacityChanged.connect(self.viewer.view.set_layer_opacity)
                 view.mapChosen.connect(lambda key, values: self.viewer.view.set_layer_pixmap(key, overlay_rgba(values)))
+            if isinstance(view, FramesView):
+                view.seekRequested.connect(self.video_viewer.seek_time)
+                view.visibilityChanged.connect(canvas.set_layer_visible)
+                view.opacityChanged.connect(canvas.set_layer_opacity)
+            if isinstance(result, Boxes) and result.ok and result.boxes is not None and not video:
+                self.viewer.view.set_boxes(f"run{run.id}", result.boxes, box_labels(result))
             if isinstance(result, Facts) and result.ok:
                 self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
             if isinstance(result, Geolocation) and result.ok:
@@ -366,6 +433,8 @@ class MainWindow(QMainWindow):
                 self.map_panel = self.map_panel or MapPanel(tile_url=settings.tile_url() or None)
                 self.tabs.addTab(self.map_panel, "Map")
                 self.map_panel.show_view(view_from_result(result))
+        if video:
+            self.video_viewer.set_runs(runs)
 
     def _image_shape(self) -> tuple[int, int]:
         item = self.case.evidence(self.current_id) if self.current_id is not None else None
@@ -407,6 +476,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.map_panel is not None:
             self.map_panel.release()
+        self.video_viewer.close_video()
         self.jobs.shutdown()
         self.case.close()
         super().closeEvent(event)

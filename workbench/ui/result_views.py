@@ -6,7 +6,9 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -14,6 +16,8 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSlider,
     QTextBrowser,
@@ -24,9 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.app.case import Run
+from workbench.app.per_frame import highest, timecode, verdict_line
 from workbench.core import registry
 from workbench.core.render import legend_bar
-from workbench.core.results import Facts, Heatmap, Result, Status
+from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
 from workbench.ui.images import to_pixmap
 
 
@@ -67,7 +72,7 @@ class ResultView(QGroupBox):
             self.body.addWidget(status)
         analyzer = registry.analyzers().get(result.analyzer)
         if result.status is Status.UNAVAILABLE and analyzer is not None:
-            for model_id in analyzer.models:
+            for model_id in (*analyzer.models, *analyzer.optional_models):
                 button = QPushButton(f"Install model file for {model_id}…")
                 button.clicked.connect(lambda _=False, m=model_id: self.installRequested.emit(m))
                 self.body.addWidget(button, alignment=Qt.AlignmentFlag.AlignLeft)
@@ -81,30 +86,41 @@ class ResultView(QGroupBox):
         self.body.addWidget(about, alignment=Qt.AlignmentFlag.AlignLeft)
 
 
-class HeatmapView(ResultView):
-    """Overlay controls for one heat map: visibility, opacity, colour legend, statistics."""
+class OverlayView(ResultView):
+    """A result drawn as the viewer layer `run<id>`: its visibility and opacity controls."""
 
     visibilityChanged = Signal(str, bool)
     opacityChanged = Signal(str, float)
+
+    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
+        super().__init__(run, parent)
+        self.layer_key = f"run{run.id}"
+
+    def add_overlay_controls(self, position: int = 0, opacity: int = 80) -> None:
+        self.visible = QCheckBox("Show overlay")
+        self.visible.setChecked(True)
+        self.visible.toggled.connect(lambda on: self.visibilityChanged.emit(self.layer_key, on))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(opacity)
+        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(self.layer_key, v / 100.0))
+        controls = QHBoxLayout()
+        controls.addWidget(self.visible)
+        controls.addWidget(QLabel("Opacity"))
+        controls.addWidget(self.opacity, 1)
+        self.body.insertLayout(position, controls)
+
+
+class HeatmapView(OverlayView):
+    """Overlay controls for one heat map: visibility, opacity, colour legend, statistics."""
+
     mapChosen = Signal(str, object)  # layer key, float32 map to show
 
     def __init__(self, run: Run, parent: QWidget | None = None) -> None:
         super().__init__(run, parent)
         result = run.result
         assert isinstance(result, Heatmap)
-        self.layer_key = f"run{run.id}"
-        self.visible = QCheckBox("Show overlay")
-        self.visible.setChecked(True)
-        self.visible.toggled.connect(lambda on: self.visibilityChanged.emit(self.layer_key, on))
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(80)
-        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(self.layer_key, v / 100.0))
-        controls = QHBoxLayout()
-        controls.addWidget(self.visible)
-        controls.addWidget(QLabel("Opacity"))
-        controls.addWidget(self.opacity, 1)
-        self.body.insertLayout(0, controls)
+        self.add_overlay_controls()
 
         bar = QLabel()
         bar.setPixmap(to_pixmap(legend_bar(160, 12)))
@@ -175,9 +191,127 @@ class FactsTables(QWidget):
         layout.addWidget(self.tree, 1)
 
 
+class FramesView(OverlayView):
+    """A result tied to moments of a video: its notable frames are listed, a click shows one."""
+
+    seekRequested = Signal(float)  # seconds into the video
+
+    def add_line(self, text: str, warning: bool = False) -> QLabel:
+        """A wrapped line of rich text above the card button."""
+        label = QLabel(text)
+        label.setWordWrap(True)
+        if warning:
+            label.setStyleSheet("color: #b00000;")
+        self.body.insertWidget(self.body.count() - 1, label)
+        return label
+
+    def add_frame_list(self, title: str, entries: list[tuple[float, str, np.ndarray | None]]) -> None:
+        """`entries`: (seconds, text, optional thumbnail), listed in this order."""
+        if not entries:
+            return
+        self.frames = QListWidget()
+        self.frames.setIconSize(QSize(80, 60))
+        for seconds, text, thumbnail in entries:
+            item = QListWidgetItem(f"{timecode(seconds)} · {text}")
+            if thumbnail is not None:
+                item.setIcon(QIcon(to_pixmap(thumbnail)))
+            item.setData(Qt.ItemDataRole.UserRole, seconds)
+            self.frames.addItem(item)
+        self.frames.setFixedHeight(min(len(entries), 5) * 66 + 6)
+        self.frames.itemClicked.connect(lambda item: self.seekRequested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.add_line(title)
+        self.body.insertWidget(self.body.count() - 1, self.frames)
+
+
+class SeriesView(FramesView):
+    """An image analyzer run on sampled frames: what was sampled, what was lost, the top frames."""
+
+    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
+        super().__init__(run, parent)
+        result = run.result
+        assert isinstance(result, Series)
+        values = np.zeros(0) if result.values is None else np.asarray(result.values, np.float64)
+        if result.maps is not None:
+            self.add_overlay_controls()
+        source = analyzer_title(result.source_analyzer) if result.source_analyzer else "the analyzer"
+        self.add_line(f"Per frame: <b>{html.escape(result.label or 'value')}</b> of {html.escape(source)}, "
+                      "drawn under the video in the Viewer tab.")
+        self.add_line(f"Frames: {html.escape(result.sampling or 'sampled')}; {len(values)} analysed.")
+        self.add_line(f"{result.skipped} frame(s) could not be decoded and were skipped." if result.skipped
+                      else "No undecodable frame.", warning=bool(result.skipped))
+        failed = int(np.isnan(values).sum())
+        if failed:
+            self.add_line(f"{failed} analysed frame(s) failed (gaps in the curve).", warning=True)
+        self.add_frame_list("Highest frames (click to show):", [
+            (float(top["time"]), f"frame {top['frame']}: " + ("—" if top["value"] is None else f"{top['value']:.3f}"),
+             next((image for name, image in result.images.items() if name.startswith(f"frame {top['frame']} ")),
+                  None))
+            for top in result.top])
+
+
+class BoxesView(FramesView):
+    """Rectangles (faces, regions) drawn over the image or the current video frame."""
+
+    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
+        super().__init__(run, parent)
+        result = run.result
+        assert isinstance(result, Boxes)
+        count = 0 if result.boxes is None else len(result.boxes)
+        text = f"{count} box(es)"
+        if result.frames is not None:
+            text += f" on {len(np.unique(result.frames))} frame(s)"
+        if result.tracks is not None:
+            text += f", {len(np.unique(result.tracks))} track(s)"
+        self.add_line(text + ".")
+        if count:
+            self.add_overlay_controls(opacity=100)
+
+
+class VerdictView(BoxesView):
+    """A yes/no answer: probability (or abstention, said plainly), calibration, each vote."""
+
+    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
+        super().__init__(run, parent)
+        result = run.result
+        assert isinstance(result, Verdict)
+        self.verdict = QLabel(f"<b>{html.escape(verdict_line(result))}</b>")
+        self.verdict.setWordWrap(True)
+        self.body.insertWidget(0, self.verdict)
+        if result.explanation and not result.abstained:
+            self.add_line(html.escape(result.explanation))
+        if result.aggregation:
+            self.add_line(f"Aggregation: {html.escape(result.aggregation)}")
+        if result.votes:
+            self.votes = QTreeWidget()
+            self.votes.setHeaderLabels(["Model", "Probability", "Status", "Note"])
+            self.votes.setRootIsDecorated(False)
+            for vote in result.votes:
+                p = vote.get("probability")
+                QTreeWidgetItem(self.votes, [str(vote.get("title") or vote.get("model", "")),
+                                             "—" if p is None else f"{p:.3f}", str(vote.get("status", "")),
+                                             str(vote.get("note", ""))])
+            self.votes.resizeColumnToContents(0)
+            self.votes.setFixedHeight(min(len(result.votes), 6) * 22 + 28)
+            self.body.insertWidget(self.body.count() - 1, self.votes)
+        if result.times is not None and result.values is not None:
+            self.add_frame_list("Highest per-frame probability (click to show):", [
+                (t, f"{v:.3f}", None) for t, v in highest(result.times, result.values)])
+
+
+def segments_view(run: Run) -> ResultView:
+    """Copied video segments (`workbench.ui.segments_view`, which builds on this module)."""
+    from workbench.ui.segments_view import SegmentsView
+
+    return SegmentsView(run)
+
+
 VIEWS: dict[type[Result], Callable[[Run], ResultView]] = {
+    Segments: segments_view,
     Heatmap: HeatmapView,
     Facts: FactsSummaryView,
+    Series: SeriesView,
+    Verdict: VerdictView,
+    Boxes: BoxesView,
 }
 
 

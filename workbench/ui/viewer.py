@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen, QWheelEvent
+from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsPixmapItem,
+    QGraphicsRectItem,
     QGraphicsScene,
+    QGraphicsSimpleTextItem,
     QGraphicsView,
     QLabel,
     QSplitter,
@@ -21,6 +24,7 @@ from workbench.core.render import PAIR_COLOURS
 from workbench.ui.images import to_pixmap
 
 ZOOM_STEP = 1.25
+BOX_COLOUR = QColor(0, 230, 118)
 
 
 class ImageView(QGraphicsView):
@@ -51,19 +55,74 @@ class ImageView(QGraphicsView):
         self.setSceneRect(self._base.boundingRect())
         self.fit()
 
+    def set_frame(self, rgb: np.ndarray) -> None:
+        """Replace the pixels only (video playback): layers, zoom and scroll stay as they are."""
+        pixmap = self._base.pixmap()
+        resized = (pixmap.width(), pixmap.height()) != (rgb.shape[1], rgb.shape[0])
+        self._base.setPixmap(to_pixmap(rgb))
+        if resized:
+            self.setSceneRect(self._base.boundingRect())
+            self.fit()
+
     def has_image(self) -> bool:
         return self._base.pixmap().width() > 1
 
-    def set_layer(self, key: str, rgba: np.ndarray, opacity: float = 0.7, visible: bool = True) -> None:
+    def _layer(self, key: str) -> QGraphicsPixmapItem:
         item = self.layers.get(key)
         if item is None:
             item = QGraphicsPixmapItem()
             item.setZValue(len(self.layers) + 1)
             self.scene().addItem(item)
             self.layers[key] = item
+            self.set_layer_visible(key, True)
+        return item
+
+    def set_layer(self, key: str, rgba: np.ndarray, opacity: float = 0.7, visible: bool = True,
+                  stretch: bool = False) -> None:
+        """`stretch`: the layer is a reduced-size map, scaled to cover the whole image."""
+        item = self._layer(key)
         item.setPixmap(to_pixmap(rgba))
         item.setOpacity(opacity)
+        scale = QTransform()
+        if stretch:
+            base = self._base.pixmap()
+            scale = QTransform.fromScale(base.width() / rgba.shape[1], base.height() / rgba.shape[0])
+        item.setTransform(scale)
+        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if stretch
+                                   else Qt.TransformationMode.FastTransformation)
         self.set_layer_visible(key, visible)
+
+    def set_boxes(self, key: str, boxes: np.ndarray, labels: list[str]) -> None:
+        """Rectangles (x0, y0, x1, y1 in image pixels) with their labels, in the layer `key` so
+        they show and hide with it; replaces the boxes this layer had (one call per video frame)."""
+        layer = self._layer(key)
+        for child in layer.childItems():
+            if child.data(1) == "boxes":
+                self.scene().removeItem(child)
+        path = QPainterPath()
+        rects = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        for x0, y0, x1, y1 in rects:
+            path.addRect(x0, y0, x1 - x0, y1 - y0)
+        pen = QPen(BOX_COLOUR)
+        pen.setCosmetic(True)
+        pen.setWidthF(2.0)
+        outline = QGraphicsPathItem(path, layer)
+        outline.setPen(pen)
+        outline.setData(1, "boxes")
+        for (x0, y0, _x1, _y1), text in zip(rects, labels, strict=False):
+            if not text:
+                continue
+            # screen-sized (readable at any zoom), on a dark plate just above the box's corner
+            plate = QGraphicsRectItem(outline)
+            plate.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            plate.setPos(x0, y0)
+            label = QGraphicsSimpleTextItem(text, plate)
+            label.setBrush(BOX_COLOUR)
+            size = label.boundingRect()
+            label.setPos(3, -size.height() - 2)
+            plate.setRect(0, -size.height() - 3, size.width() + 6, size.height() + 3)
+            plate.setBrush(QColor(0, 0, 0, 170))
+            plate.setPen(QPen(Qt.PenStyle.NoPen))
 
     def set_pairs(self, key: str, pairs: np.ndarray, max_pairs: int = 5000) -> None:
         """Matched point pairs as lines above the layer `key`, shown and hidden with it."""
@@ -125,6 +184,17 @@ class ImageView(QGraphicsView):
         self.verticalScrollBar().setValue(other.verticalScrollBar().value())
 
 
+def zoom_toolbar(view: ImageView) -> QToolBar:
+    """Fit, 1:1, zoom in and out for one view, with a separator left for the caller's own actions."""
+    toolbar = QToolBar()
+    toolbar.addAction("Fit", view.fit)
+    toolbar.addAction("1:1", view.actual_size)
+    toolbar.addAction("Zoom in", lambda: view.zoom(ZOOM_STEP))
+    toolbar.addAction("Zoom out", lambda: view.zoom(1 / ZOOM_STEP))
+    toolbar.addSeparator()
+    return toolbar
+
+
 class CompareViewer(QWidget):
     """The analysed view with overlays, optionally beside the untouched original, kept in sync."""
 
@@ -136,12 +206,7 @@ class CompareViewer(QWidget):
         self.caption = QLabel("Drop images or folders here, or use File ▸ Add files")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
-        toolbar = QToolBar()
-        self.fit_action = toolbar.addAction("Fit", self.view.fit)
-        toolbar.addAction("1:1", self.view.actual_size)
-        toolbar.addAction("Zoom in", lambda: self.view.zoom(ZOOM_STEP))
-        toolbar.addAction("Zoom out", lambda: self.view.zoom(1 / ZOOM_STEP))
-        toolbar.addSeparator()
+        toolbar = zoom_toolbar(self.view)
         self.side_by_side = QAction("Side by side", self, checkable=True)
         self.side_by_side.toggled.connect(self._toggle_side_by_side)
         toolbar.addAction(self.side_by_side)
