@@ -4,6 +4,7 @@ which reports per-face boxes, a per-frame series and the vote labelled as a test
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ from workbench.training.train import TrainConfig, train
 
 pytest.importorskip("torch")
 MODEL_ID = "toy_sbi_xception"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def test_sbi_test_model_votes_in_the_ensemble(tmp_path: Path, evidence_dir: Path) -> None:
+def test_sbi_test_model_votes_in_the_ensemble(tmp_path: Path, evidence_dir: Path, qtbot) -> None:  # noqa: ANN001
     from plugins.deepfake.ensemble import EnsembleAnalyzer
 
     faces = write_face_crops(tmp_path / "faces", count=12)
@@ -43,3 +45,23 @@ def test_sbi_test_model_votes_in_the_ensemble(tmp_path: Path, evidence_dir: Path
     assert vote["status"] == "ok" and TEST_MODEL_LABEL in vote["note"]
     assert TEST_MODEL_LABEL in result.explanation and MODEL_ID in result.models_used
     assert {"id": MODEL_ID, "sha256": manifest["sha256"]} in result.provenance.models
+
+    # in the main window: the faces boxed on the current frame, the per-frame probability on the timeline
+    from workbench.app.case import Case
+    from workbench.ui.main_window import MainWindow
+
+    case = Case.create(tmp_path / "case", name="Deepfake test-model demo")
+    evidence = case.add_evidence(video)
+    case.save_result(evidence.id, result)
+    window = MainWindow(case)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.evidence.select(evidence.id)
+    viewer = window.video_viewer
+    assert window.viewer_stack.currentWidget() is viewer and len(viewer.timeline.plots) == 1
+    viewer.seek(int(result.frames[len(result.frames) // 2]))
+    assert any(TEST_MODEL_LABEL in label.text() for label in window.findChildren(type(window.device_label)))
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        window.grab().save(str(DOCS / "screenshot-deepfake-test-model.png"))
+    window.close()

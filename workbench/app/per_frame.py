@@ -115,7 +115,9 @@ def box_labels(result: Boxes) -> list[str]:
         elif result.tracks is not None and i < len(result.tracks):
             parts.append(f"#{int(result.tracks[i])}")
         if result.box_scores is not None and i < len(result.box_scores) and np.isfinite(result.box_scores[i]):
-            parts.append(f"{float(result.box_scores[i]):.2f}")
+            score = f"{float(result.box_scores[i]):.2f}"
+            if not parts or score not in parts[0]:  # e.g. "face 0: P(fake) 0.50" already says it
+                parts.append(score)
         captions.append(" ".join(parts))
     return captions
 

@@ -199,6 +199,7 @@ class FramesView(OverlayView):
     def add_line(self, text: str, warning: bool = False) -> QLabel:
         """A wrapped line of rich text above the card button."""
         label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.RichText)  # escaped text without tags would show its entities
         label.setWordWrap(True)
         if warning:
             label.setStyleSheet("color: #b00000;")
