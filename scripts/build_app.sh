@@ -159,6 +159,35 @@ else
   show "$tmp/d.out"; show "$tmp/d.err"; fail "(d) index / search / geolocation exited non-zero"
 fi
 
+# (e) video: decoding (OpenCV's FFmpeg), per-frame analyses, faces (the bundled Haar cascades) and
+# copy detection of a re-used part against a reference video, all in the frozen app.
+echo "smoke: (e) $APP analyze <video> --analyzers metadata,ela,deepfake.faces; index + similarity.video_copy"
+"$PY" - "$tmp" <<'EOF'
+import sys
+from pathlib import Path
+from workbench.app.sample import write_sample_videos
+write_sample_videos(Path(sys.argv[1]))
+EOF
+if timeout 300 "$APP" analyze "$tmp/astronaut_interview.mp4" --analyzers metadata,ela,deepfake.faces \
+        --case "$tmp/case3" --json "$tmp/video.json" --report "$tmp/video.pdf" >"$tmp/e.out" 2>"$tmp/e.err" \
+   && timeout 300 "$APP" index "$tmp/astronaut_interview.mp4" --case "$tmp/case3" >>"$tmp/e.out" 2>>"$tmp/e.err" \
+   && timeout 300 "$APP" analyze "$tmp/reupload_with_caption.avi" --analyzers similarity.video_copy \
+        --case "$tmp/case3" --json "$tmp/copy.json" >>"$tmp/e.out" 2>>"$tmp/e.err"; then
+  if summary=$("$PY" - "$tmp/video.json" "$tmp/copy.json" 2>&1 <<'EOF'
+import json, sys
+results = {r["analyzer"]: r for r in json.load(open(sys.argv[1]))["evidence"][0]["results"]}
+assert all(r["status"] == "ok" for r in results.values()), {k: r["message"] for k, r in results.items()}
+assert results["ela"]["type"] == "series" and results["deepfake.faces"]["score"] >= 1, results["deepfake.faces"]
+copy = json.load(open(sys.argv[2]))["evidence"][0]["results"][0]
+assert copy["status"] == "ok" and copy["score"] is not None, copy.get("message")
+print("per-frame ELA, %d face track(s), copied segment score %.2f" % (results["deepfake.faces"]["score"],
+                                                                        copy["score"]))
+EOF
+  ); then pass "(e) $summary"; else echo "$summary"; fail "(e) unexpected video output"; fi
+else
+  show "$tmp/e.out"; show "$tmp/e.err"; fail "(e) video analyze / index / copy detection exited non-zero"
+fi
+
 # (c) the GUI opens the sample case offscreen and quits by itself.
 echo "smoke: (c) QT_QPA_PLATFORM=offscreen $APP --quit-after-ms 1500 (sample case)"
 t0=$(now)

@@ -98,6 +98,10 @@ def _scaled(box: Box, factor: float) -> Box:
     return (box[0] * factor, box[1] * factor, box[2] * factor, box[3] * factor)
 
 
+CASCADES = {"frontal": "haarcascade_frontalface_default.xml", "profile": "haarcascade_profileface.xml"}
+"""The cascades of OpenCV's wheel this detector uses (the app bundle copies exactly these)."""
+
+
 class HaarDetector:
     """Viola-Jones cascades of OpenCV's wheel: frontal, profile, and profile on the mirrored frame."""
 
@@ -105,8 +109,8 @@ class HaarDetector:
     score_meaning = "cascade level weight: higher is more face-like; not a probability"
 
     def __init__(self, min_neighbors: int = 5, min_size: int = 24) -> None:
-        self.frontal = _cascade("haarcascade_frontalface_default.xml")
-        self.profile = _cascade("haarcascade_profileface.xml")
+        self.frontal = _cascade(CASCADES["frontal"])
+        self.profile = _cascade(CASCADES["profile"])
         self.min_neighbors, self.min_size = min_neighbors, min_size
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
