@@ -183,12 +183,17 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 def build(network: dict[str, Any]) -> nn.Module:
     """A randomly initialised network from a manifest's "network" dict ({"arch": name, **kwargs}),
     ready for `load_state_dict`. ValueError names what is wrong with the dict."""
+    return build_from(ARCHITECTURES, network, "deepfake network architecture")
+
+
+def build_from(architectures: dict[str, Callable[..., nn.Module]], network: dict[str, Any], what: str) -> nn.Module:
+    """`build` for any family's table of architectures (the AI-generated-image detectors use it too)."""
     spec = dict(network)
     arch = spec.pop("arch", None)
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown deepfake network architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if arch not in architectures:
+        raise ValueError(f"unknown {what} {arch!r}; known: {', '.join(architectures)}")
     try:
-        return ARCHITECTURES[arch](**spec)
+        return architectures[arch](**spec)
     except TypeError as exc:
         raise ValueError(f"network {arch!r}: {exc}") from exc
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from plugins.deepfake.nets import build_from
 from plugins.similarity.resnet import ResNet50
 
 
@@ -56,11 +57,4 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 def build(network: dict[str, Any]) -> nn.Module:
     """A randomly initialised network from a manifest's "network" dict ({"arch": name, **kwargs}),
     ready for `load_state_dict`. ValueError names what is wrong with the dict."""
-    spec = dict(network)
-    arch = spec.pop("arch", None)
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown AI-generated-image network {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    try:
-        return ARCHITECTURES[arch](**spec)
-    except TypeError as exc:
-        raise ValueError(f"network {arch!r}: {exc}") from exc
+    return build_from(ARCHITECTURES, network, "AI-generated-image network")
