@@ -8,8 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from workbench.app.sample import decode, jpeg_bytes, load_photo
 from workbench.core.media import open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Result, Status
@@ -19,6 +21,18 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 def run_file(analyzer: Analyzer, path: Path, cancel: threading.Event | None = None, **params: object) -> Result:
     return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext(cancel_event=cancel))
+
+
+def write_splice(path: Path, first: int, second: int) -> np.ndarray:
+    """A never-compressed patch pasted off the 8×8 grid into a JPEG (quality `first`), saved at
+    `second`: the host is compressed twice, the patch once. Returns the exact mask."""
+    host, donor = load_photo("astronaut.png")[:256, :256], load_photo("coffee.png")
+    image = decode(jpeg_bytes(host, first)).copy()
+    image[83:163, 61:161] = donor[100:180, 150:250]
+    mask = np.zeros(image.shape[:2], bool)
+    mask[83:163, 61:161] = True
+    path.write_bytes(jpeg_bytes(image, second))
+    return mask
 
 
 def heatmap_of(analyzer: Analyzer, path: Path, **params: object) -> Heatmap:

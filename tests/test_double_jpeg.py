@@ -14,7 +14,8 @@ from skimage.metrics import structural_similarity
 
 from plugins.localization.common import normalize
 from plugins.localization.double_jpeg import STACK_BIANCHI, STACK_LIN, AdqAnalyzer
-from workbench.app.sample import decode, jpeg_bytes, load_photo
+from tests.analyzer_runs import write_splice
+from workbench.app.sample import load_photo
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
@@ -70,17 +71,6 @@ def test_orientation_matches_toolbox(toolbox_runs: dict[str, Heatmap]) -> None:
         reference = scipy.io.loadmat(TOOLBOX / f"{mat}.mat")["OutputMap"]
         ours = cv2.resize(run.stack[layer][:512, :688], reference.shape[::-1], interpolation=cv2.INTER_AREA)
         assert np.corrcoef(ours.ravel(), reference[: ours.shape[0], : ours.shape[1]].ravel())[0, 1] > 0.8
-
-
-def write_splice(path: Path, first: int, second: int) -> np.ndarray:
-    """An uncompressed patch pasted off-grid into a JPEG (quality `first`), saved at `second`."""
-    host, donor = load_photo("astronaut.png")[:256, :256], load_photo("coffee.png")
-    image = decode(jpeg_bytes(host, first)).copy()
-    image[83:163, 61:161] = donor[100:180, 150:250]
-    mask = np.zeros(image.shape[:2], bool)
-    mask[83:163, 61:161] = True
-    path.write_bytes(jpeg_bytes(image, second))
-    return mask
 
 
 def test_splice_into_resaved_jpeg_stands_out(tmp_path: Path) -> None:

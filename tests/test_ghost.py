@@ -14,7 +14,15 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from plugins.localization.common import normalize
-from plugins.localization.ghost import GhostParams, JpegGhostAnalyzer, ghost_differences
+from plugins.localization.ghost import (
+    FLAT_RANGE,
+    MEDIAN_STRIDE,
+    GhostParams,
+    JpegGhostAnalyzer,
+    ghost_differences,
+    qualities_of,
+    sampling_step,
+)
 from workbench.app.sample import decode, jpeg_bytes, load_photo
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext, run_analyzer
@@ -126,6 +134,29 @@ def test_map_shape_range_and_stack(png_image: Path) -> None:
         assert float(layer.min()) >= 0.0 and float(layer.max()) <= 1.0 + 1e-6
     assert set(result.stats) == {"min_difference_quality", "min_difference", "ghost_quality", "ghost_strength"}
     assert 0.0 <= result.score <= 1.0
+
+
+def test_large_image_keeps_a_full_size_map_and_reduced_layers(evidence_dir: Path) -> None:
+    """Above STACK_SIDE the layers are area means; the map is still the one-pass full-size result."""
+    path = evidence_dir / "large.jpg"
+    path.write_bytes(jpeg_bytes(cv2.resize(load_photo("astronaut.png"), (1600, 1300)), 80))
+    media = open_media(path)
+    result = ghost(path)
+    rgb = media.pixels()
+    qualities = qualities_of(GhostParams())
+    differences = ghost_differences(rgb, qualities, 16)
+    low = differences.min(axis=0)
+    spread = differences.max(axis=0) - low
+    closeness = 1.0 - (differences - low) / np.maximum(spread, np.float32(1e-6))
+    damping = spread / (spread + FLAT_RANGE)
+    excess = [(layer - np.median(layer[::MEDIAN_STRIDE, ::MEDIAN_STRIDE])) * damping for layer in closeness]
+    expected = normalize(np.maximum(np.max(excess, axis=0), 0.0), 0.0, 99.5)
+    assert result.map.shape == (1300, 1600)
+    np.testing.assert_allclose(result.map, expected, atol=1e-4)
+    assert sampling_step(rgb.shape[:2], 16) == 2
+    for q, layer in zip(qualities, closeness, strict=True):
+        reduced = cv2.resize(layer, (800, 650), interpolation=cv2.INTER_AREA)
+        np.testing.assert_allclose(result.stack[f"q={q}"], reduced, atol=1e-4)
 
 
 def test_png_works_on_decoded_pixels(png_image: Path) -> None:

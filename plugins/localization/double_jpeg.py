@@ -17,16 +17,14 @@ import numpy as np
 
 from plugins.localization.common import (
     COEFFICIENT_RANGE,
+    JpegLuma,
     block_dct,
     coefficient_bins,
     coefficient_histogram,
-    decoded_luma,
     expand_blocks,
+    jpeg_luma,
     luma_quantization,
-    luminance,
     map_score,
-    quantized_coefficients,
-    rounding_error_dct,
     zigzag,
 )
 from workbench.core.media import Media
@@ -162,19 +160,17 @@ def _fit_primary_step(
     return (best + 1, float(alpha[best])) if np.isfinite(error[best]) else (1, 1.0)
 
 
-def bianchi_map(
-    luma: np.ndarray, rgb_luma: np.ndarray, coeffs: np.ndarray, qtable: np.ndarray, modes: int
-) -> tuple[np.ndarray, list[int]]:
+def bianchi_map(luma: JpegLuma, modes: int) -> tuple[np.ndarray, list[int]]:
     """Per-block probability of NOT being double-compressed (Bianchi, De Rosa, Piva 2011, toolbox ADQ2).
 
     The single-compression prior is the histogram of the image shifted by one pixel (which breaks
     the grid); the rounding error (float reconstruction minus the decoded pixels) sets the
     histogram blur. Returns the 5×5 median-filtered map and the estimated primary step per mode.
     """
+    coeffs, qtable = luma.coefficients, luma.qtable
     rows, cols = coeffs.shape[:2]
-    shifted = block_dct(luma[1:, 1:])
-    error = rounding_error_dct(coeffs, qtable, rgb_luma)
-    sigma_e = max(float(np.sqrt(error.var())), 1e-3)
+    shifted = block_dct(luma.decoded[1:, 1:])
+    sigma_e = max(float(np.sqrt(luma.error_variance())), 1e-3)
     log_ratio = np.zeros((rows, cols))
     primary = []
     for i, (row, col) in enumerate(zigzag(modes)):
@@ -182,7 +178,7 @@ def bianchi_map(
         values = coeffs[:, :, row, col]
         hist = coefficient_histogram(values)
         prior = coefficient_histogram(shifted[:, :, row, col] / q2)
-        bias = float(error[:, :, 0, 0].mean()) if i == 0 else 0.0
+        bias = float(luma.error_mean[0, 0]) if i == 0 else 0.0
         sigma = sigma_e / q2
         taps = np.arange(-np.ceil(6 * sigma), np.ceil(6 * sigma) + 1)
         kernel = np.exp(-(taps**2) / sigma**2 / 2)
@@ -217,17 +213,17 @@ class AdqAnalyzer(Analyzer):
         if media.width < 8 or media.height < 8:
             raise ValueError(f"ADQ needs at least one whole 8×8 block; the image is {media.width}×{media.height}")
         ctx.progress(0.1, "re-estimating DCT coefficients")
-        luma = decoded_luma(media)
-        coeffs = quantized_coefficients(luma, qtable)
+        luma = jpeg_luma(media)
         ctx.check_cancelled()
         ctx.progress(0.3, "histogram periodicity (Lin 2009)")
-        lin, periods = lin_map(coeffs, params.modes)
+        lin, periods = lin_map(luma.coefficients, params.modes)
         ctx.check_cancelled()
         ctx.progress(0.5, "primary quantisation fit (Bianchi 2011)")
-        bianchi, primary = bianchi_map(luma, luminance(media.pixels()), coeffs, qtable, params.modes)
+        bianchi, primary = bianchi_map(luma, params.modes)
         ctx.check_cancelled()
         main = bianchi if params.method is AdqMethod.BIANCHI else lin
         shape = (media.height, media.width)
+        layers = {STACK_BIANCHI: expand_blocks(bianchi, 8, shape), STACK_LIN: expand_blocks(lin, 8, shape)}
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -238,8 +234,8 @@ class AdqAnalyzer(Analyzer):
                 "of the image is confidently double-compressed while some blocks are confidently not; "
                 "not a calibrated probability"
             ),
-            map=expand_blocks(main, 8, shape),
-            stack={STACK_BIANCHI: expand_blocks(bianchi, 8, shape), STACK_LIN: expand_blocks(lin, 8, shape)},
+            map=layers[STACK_BIANCHI if main is bianchi else STACK_LIN],
+            stack=layers,
             legend_low="double-compressed on the same grid (consistent with a re-saved original)",
             legend_high="not double-compressed (candidate pasted or edited region); 0.5 = no evidence",
             stats={

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import jpeg_roundtrip
+from plugins.localization.common import percentiles, resave_error
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -28,8 +28,18 @@ def error_levels(rgb: np.ndarray, quality: int) -> np.ndarray:
     This is the standard ELA definition (Krawetz 2007): regions already compressed at this
     quality change little, while pasted or retouched regions change more.
     """
-    diff = cv2.absdiff(rgb, jpeg_roundtrip(rgb, quality))
-    return cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2])
+    return strongest_channel(resave_error(rgb, quality))
+
+
+def strongest_channel(planes: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest of the three planes (3, H, W)."""
+    return cv2.max(cv2.max(planes[0], planes[1]), planes[2])
+
+
+def ela_map(errors: np.ndarray, scale: float) -> np.ndarray:
+    """Error × scale / 255, clipped at 1, float32 (one table look-up per pixel)."""
+    table = np.minimum(np.arange(256, dtype=np.float32) * (scale / 255.0), 1.0)
+    return cv2.LUT(errors, table[None, :])
 
 
 class ElaAnalyzer(Analyzer):
@@ -46,7 +56,7 @@ class ElaAnalyzer(Analyzer):
         ctx.progress(0.4, f"re-saving at quality {params.quality}")
         errors = error_levels(rgb, params.quality)
         ctx.check_cancelled()
-        heat = np.minimum(errors.astype(np.float32) * (params.scale / 255.0), 1.0)
+        heat = ela_map(errors, params.scale)
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -56,8 +66,8 @@ class ElaAnalyzer(Analyzer):
             legend_low="same error as a re-save (consistent)",
             legend_high=f"error ≥ {255.0 / params.scale:.0f} levels (reacts differently)",
             stats={
-                "mean_error": round(float(errors.mean()), 3),
-                "p99_error": float(np.percentile(errors, 99)),
-                "max_error": float(errors.max()),
+                "mean_error": round(cv2.mean(errors)[0], 3),
+                "p99_error": float(percentiles(errors, 99)),
+                "max_error": cv2.minMaxLoc(errors)[1],
             },
         )

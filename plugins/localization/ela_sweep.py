@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from plugins.localization.common import block_reduce
-from plugins.localization.ela import error_levels
+from plugins.localization.common import crop_to_blocks, percentiles, resave_errors
+from plugins.localization.ela import ela_map, strongest_channel
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -37,8 +38,9 @@ def heterogeneity(errors: np.ndarray) -> float:
     out from a typical block, independent of the overall error level (which just grows as the
     quality drops)."""
     block = max(1, min(BLOCK, *errors.shape))
-    means = block_reduce(errors.astype(np.float32), block, "mean")
-    p99, median = np.percentile(means, [99, 50])
+    whole = crop_to_blocks(np.asarray(errors, dtype=np.float32), block)
+    means = cv2.resize(whole, (whole.shape[1] // block, whole.shape[0] // block), interpolation=cv2.INTER_AREA)
+    p99, median = percentiles(means, [99, 50])
     return float(p99 / (median + ERROR_FLOOR))
 
 
@@ -57,13 +59,16 @@ class ElaSweepAnalyzer(Analyzer):
         stack: dict[str, np.ndarray] = {}
         spread: dict[int, float] = {}
         mean_error: dict[int, float] = {}
-        for i, quality in enumerate(qualities):
+        levels = np.empty(rgb.shape[:2], np.float32)
+        for i, (quality, planes) in enumerate(resave_errors(rgb, qualities)):
             ctx.check_cancelled()
             ctx.progress(i / len(qualities), f"re-saving at quality {quality}")
-            errors = error_levels(rgb, quality)
-            spread[quality] = heterogeneity(errors)
-            mean_error[quality] = float(errors.mean())
-            stack[f"q={quality}"] = np.minimum(errors.astype(np.float32) * (params.scale / 255.0), 1.0)
+            errors = strongest_channel(planes)
+            np.copyto(levels, errors)
+            spread[quality] = heterogeneity(levels)
+            mean_error[quality] = cv2.mean(errors)[0]
+            stack[f"q={quality}"] = ela_map(errors, params.scale)
+        stack = {f"q={quality}": stack[f"q={quality}"] for quality in qualities}
         best = max(qualities, key=spread.__getitem__)
         closest = min(qualities, key=mean_error.__getitem__)
         ctx.progress(1.0, "done")

@@ -8,13 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import jpeg_roundtrip, normalize
+from plugins.localization.common import normalize, percentiles, resave_errors
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
-
-_THIRD_SQUARES = (np.arange(256, dtype=np.float32) ** 2 / 3.0)[None, :]
-"""Look-up table d → d² / 3: summing it over R, G, B gives the channel mean of the squared error."""
 
 FLAT_RANGE = 5.0
 """Squared grey levels. A pixel whose difference varies by much less than this across qualities
@@ -23,6 +20,12 @@ range / (range + FLAT_RANGE)."""
 
 MEDIAN_STRIDE = 4
 """The per-quality typical value is the median of every 4th pixel in each direction (fast, ample)."""
+
+STACK_SIDE = 1024
+"""The browsable per-quality layers are means over step×step pixels, the step chosen so that their
+longer side has at most this many values (but at least 4 per averaging window, over which each
+difference is already a mean): 11 full-size layers of a 12-MP image would take 528 MB and most of
+the analyzer's time."""
 
 
 @dataclass
@@ -37,29 +40,24 @@ class GhostParams:
                         min=1, max=64)
 
 
-def ghost_differences(
-    rgb: np.ndarray, qualities: list[int], window: int, ctx: RunContext | None = None
-) -> np.ndarray:
-    """δ_q for each quality (Farid eq. 4): squared difference to the re-save at q, mean of R, G, B,
-    averaged over a b×b window; shape (len(qualities), H, W), float32.
+def summed_squares(planes: np.ndarray, window: int, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """3·δ_q (Farid eq. 4) into `out`: the squared re-save difference summed over the three planes of
+    `resave_error` and averaged over a b×b window (`scratch`: a float32 plane of the same size)."""
+    cv2.multiply(planes[0], planes[0], dst=scratch, dtype=cv2.CV_32F)
+    cv2.accumulateSquare(planes[1], scratch)
+    cv2.accumulateSquare(planes[2], scratch)
+    return cv2.blur(scratch, (window, window), dst=out, borderType=cv2.BORDER_REFLECT)
 
-    Scratch planes are allocated once: on a 12-MP image, fresh arrays per quality cost more in
-    page faults than the arithmetic itself.
-    """
-    ctx = ctx or RunContext()
-    shape = rgb.shape[:2]
-    out = np.empty((len(qualities), *shape), np.float32)
-    planes = [np.empty(shape, np.uint8) for _ in range(3)]
-    squares = [np.empty(shape, np.float32) for _ in range(3)]
-    for i, quality in enumerate(qualities):
-        ctx.check_cancelled()
-        ctx.progress(0.85 * i / len(qualities), f"re-saving at quality {quality}")
-        cv2.split(cv2.absdiff(rgb, jpeg_roundtrip(rgb, quality)), planes)
-        for plane, square in zip(planes, squares, strict=True):
-            cv2.LUT(plane, _THIRD_SQUARES, dst=square)
-        cv2.add(squares[0], squares[1], dst=squares[0])
-        cv2.add(squares[0], squares[2], dst=squares[0])
-        cv2.blur(squares[0], (window, window), dst=out[i], borderType=cv2.BORDER_REFLECT)
+
+def ghost_differences(rgb: np.ndarray, qualities: list[int], window: int) -> np.ndarray:
+    """δ_q for each quality: squared difference to the re-save at q, mean of R, G, B, averaged over
+    a b×b window; shape (len(qualities), H, W), float32 (the reference the tests and bench check)."""
+    out = np.empty((len(qualities), *rgb.shape[:2]), np.float32)
+    scratch = np.empty(rgb.shape[:2], np.float32)
+    for quality, planes in resave_errors(rgb, qualities):
+        i = qualities.index(quality)
+        summed_squares(planes, window, out[i], scratch)
+        out[i] *= np.float32(1.0 / 3.0)
     return out
 
 
@@ -72,32 +70,70 @@ def qualities_of(params: GhostParams) -> list[int]:
     return qualities
 
 
-def closeness(differences: np.ndarray) -> np.ndarray:
-    """1 − Farid's per-pixel normalisation, in place: 1 at the quality where the pixel's own
-    difference is lowest, 0 where it is highest. Texture (which scales all differences) cancels."""
-    low = differences.min(axis=0)
-    spread = differences.max(axis=0) - low
-    scale = 1.0 / np.maximum(spread, 1e-6)
-    for d in differences:
-        np.subtract(d, low, out=d)
-        np.multiply(d, scale, out=d)
-        np.subtract(1.0, d, out=d)
-    return spread
+def sampling_step(shape: tuple[int, int], window: int) -> int:
+    """Side of the pixel squares the browsable layers average (see STACK_SIDE)."""
+    return max(1, min(window // 4, -(-max(shape) // STACK_SIDE)))
 
 
-def ghost_strength(closeness_maps: np.ndarray, spread: np.ndarray, ctx: RunContext) -> tuple[np.ndarray, list[float]]:
-    """Per pixel, the most that it re-compresses better than the typical pixel at any one quality
-    (closeness minus that quality's median), damped in flat areas; and per quality the 99th
-    percentile of that excess, i.e. how strong the strongest ghost at that quality is."""
-    confidence = spread / (spread + FLAT_RANGE)
-    strength = np.zeros(spread.shape, np.float32)
-    peaks = []
-    for ghost in closeness_maps:
+@dataclass
+class GhostMaps:
+    strength: np.ndarray
+    """Full size, per pixel: the most it re-compresses better than the typical pixel at any one
+    quality (closeness minus that quality's median), damped in flat areas; never below 0."""
+    peaks: list[float]
+    """Per quality, the 99th percentile of that excess: how strong the strongest ghost there is."""
+    layers: list[np.ndarray]
+    """Per quality, the closeness (1 − Farid's per-pixel normalisation), area-averaged over
+    step×step pixels."""
+    curve: list[float]
+    """Per quality, the image mean of δ_q."""
+
+
+def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ctx: RunContext) -> GhostMaps:
+    """All maps of the analyzer, at full resolution, without keeping a full-size map per quality.
+
+    Closeness is 1 at the quality where a pixel's own difference is lowest and 0 where it is
+    highest (texture, which scales all differences, cancels). A first pass over the qualities
+    finds each pixel's lowest and highest difference and keeps the samples the typical values
+    (median of every MEDIAN_STRIDE-th pixel) and the peaks need; a second pass recomputes each
+    difference (cheaper than keeping them all: 48 MB each at 12 MP) for the layers and for the
+    strength, max_q (closeness_q − median_q) · damping. Differences are taken as 3·δ_q: the
+    normalisation is scale-free, and FLAT_RANGE is scaled to match.
+    """
+    shape = rgb.shape[:2]
+    flat_range = np.float32(3.0 * FLAT_RANGE)
+    errors, at_typical, curve = {}, {}, {}
+    summed, scratch = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    low, high = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf, np.float32)
+    typical = (slice(None, None, MEDIAN_STRIDE),) * 2
+    for i, (quality, error) in enumerate(resave_errors(rgb, qualities)):
         ctx.check_cancelled()
-        excess = (ghost - np.median(ghost[::MEDIAN_STRIDE, ::MEDIAN_STRIDE])) * confidence
-        np.maximum(strength, excess, out=strength)
-        peaks.append(float(np.percentile(excess[::MEDIAN_STRIDE, ::MEDIAN_STRIDE], 99)))
-    return strength, peaks
+        ctx.progress(0.45 * i / len(qualities), f"re-saving at quality {quality}")
+        errors[quality] = error
+        summed_squares(error, window, summed, scratch)
+        cv2.min(low, summed, dst=low)
+        cv2.max(high, summed, dst=high)
+        at_typical[quality] = summed[typical].copy()
+        curve[quality] = cv2.mean(summed)[0] / 3.0
+    spread = cv2.subtract(high, low, dst=high)
+    damping = np.divide(spread, np.add(spread, flat_range, out=scratch), out=np.empty(shape, np.float32))
+    scale = np.divide(1.0, np.maximum(spread, np.float32(1e-6), out=spread), out=spread)
+    medians, peaks = [], []
+    for quality in qualities:
+        near = 1.0 - (at_typical[quality] - low[typical]) * scale[typical]
+        medians.append(float(percentiles(near, 50)))
+        peaks.append(float(percentiles((near - medians[-1]) * damping[typical], 99)))
+    layer_size = (-(-shape[1] // step), -(-shape[0] // step))
+    layers, farthest = [], np.full(shape, np.inf, np.float32)
+    for i, (quality, median) in enumerate(zip(qualities, medians, strict=True)):
+        ctx.check_cancelled()
+        ctx.progress(0.45 + 0.45 * i / len(qualities), f"ghost strength at quality {quality}")
+        far = summed_squares(errors[quality], window, summed, scratch)
+        cv2.multiply(cv2.subtract(far, low, dst=far), scale, dst=far)  # 1 − closeness
+        layers.append(1.0 - (far if step == 1 else cv2.resize(far, layer_size, interpolation=cv2.INTER_AREA)))
+        cv2.min(farthest, cv2.add(far, median, dst=far), dst=farthest)
+    strength = cv2.multiply(cv2.subtract(1.0, farthest, dst=farthest), damping, dst=farthest)
+    return GhostMaps(np.maximum(strength, 0.0, out=strength), peaks, layers, [curve[q] for q in qualities])
 
 
 class JpegGhostAnalyzer(Analyzer):
@@ -115,11 +151,10 @@ class JpegGhostAnalyzer(Analyzer):
                 f"image too small for JPEG ghosts: {rgb.shape[1]}×{rgb.shape[0]} pixels, "
                 f"needs at least the {params.window}×{params.window} averaging window"
             )
-        maps = ghost_differences(rgb, qualities, params.window, ctx)
-        curve = maps.mean(axis=(1, 2))
+        maps = ghost_maps(rgb, qualities, params.window, sampling_step(rgb.shape[:2], params.window), ctx)
         ctx.progress(0.9, "normalising")
-        strength, peaks = ghost_strength(maps, closeness(maps), ctx)
-        heat = normalize(strength, 0.0, 99.5)
+        heat = normalize(maps.strength, 0.0, 99.5)
+        curve, peaks = maps.curve, maps.peaks
         best, ghost_at = int(np.argmin(curve)), int(np.argmax(peaks))
         ctx.progress(1.0, "done")
         return Heatmap(
@@ -131,7 +166,7 @@ class JpegGhostAnalyzer(Analyzer):
                 "not a probability"
             ),
             map=heat,
-            stack={f"q={q}": ghost for q, ghost in zip(qualities, maps, strict=True)},
+            stack={f"q={q}": layer for q, layer in zip(qualities, maps.layers, strict=True)},
             legend_low="behaves like most of the image at every quality",
             legend_high="re-compresses unusually well at some quality (a ghost)",
             stats={

@@ -17,16 +17,15 @@ import numpy as np
 
 from plugins.localization.common import (
     COEFFICIENT_RANGE,
+    JpegLuma,
+    bins_histogram,
+    block_bands,
     block_idct,
     coefficient_bins,
-    coefficient_histogram,
     dct_matrix,
-    decoded_luma,
+    jpeg_luma,
     luma_quantization,
-    luminance,
     map_score,
-    quantized_coefficients,
-    rounding_error_dct,
 )
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
@@ -93,22 +92,36 @@ def _quantized_model(calibrated: np.ndarray, step: int, bias: float, sigma: floa
     return (model * n + 1) / (n + BINS)
 
 
-def _fit_first_step(
-    counts: np.ndarray, calibrated: np.ndarray, steps: np.ndarray, bias: float, sigma: float
-) -> tuple[_Fit, np.ndarray]:
+@dataclass
+class _Calibration:
+    """The models one calibration grid gives: never quantised, and quantised with each candidate step."""
+
+    steps: np.ndarray
+    single: np.ndarray
+    quantized: np.ndarray
+    """(len(steps), bins)"""
+
+    @staticmethod
+    def of(bins: np.ndarray, steps: np.ndarray, bias: float, sigma: float) -> _Calibration:
+        calibrated = bins_histogram(bins)
+        single = (calibrated + 1) / (calibrated.sum() + BINS)
+        return _Calibration(steps, single, np.stack([_quantized_model(calibrated, int(q), bias, sigma) for q in steps]))
+
+
+def _fit_first_step(counts: np.ndarray, models: _Calibration) -> tuple[_Fit, int]:
     """EM fit of α·P(never quantised) + (1 − α)·P(quantised with step q), for every candidate q.
 
     Returns the best fit (highest log-likelihood seen, as in the reference code: at most 20
-    rounds, stopping once the best fit improves by less than 5) and the never-quantised model.
+    rounds, stopping once the best fit improves by less than 5) and the index of its step.
     """
-    single = (calibrated + 1) / (calibrated.sum() + BINS)
+    steps = models.steps
     used = np.flatnonzero(counts)
     weights = counts[used]
-    h0 = single[used]
-    h1 = np.stack([_quantized_model(calibrated, int(q), bias, sigma)[used] for q in steps])
+    h0 = models.single[used]
+    h1 = models.quantized[:, used]
     alpha = np.full(len(steps), 0.95)
     previous = np.full(len(steps), -np.inf)
-    best = _Fit(int(steps[0]), 0.95, -np.inf)
+    best, best_index = _Fit(int(steps[0]), 0.95, -np.inf), 0
     improvement = np.inf
     for _ in range(20):
         if improvement <= 5:
@@ -121,10 +134,10 @@ def _fit_first_step(
         new_best = likelihood > running
         if new_best.any():
             improvement = min(improvement, float(np.min((likelihood - previous)[new_best])))
-            k = int(np.argmax(likelihood))
-            best = _Fit(int(steps[k]), float(alpha[k]), float(likelihood[k]))
+            best_index = int(np.argmax(likelihood))
+            best = _Fit(int(steps[best_index]), float(alpha[best_index]), float(likelihood[best_index]))
         previous = likelihood
-    return best, single
+    return best, best_index
 
 
 def _calibration_phase(phase: int) -> int:
@@ -145,53 +158,67 @@ def _step_range(qtable: np.ndarray, row: int, col: int) -> np.ndarray:
     return np.arange(low, int(max(STANDARD_LUMA_Q50[row, col], q2)) + 1)
 
 
-def _fit_on_grid(
-    coefficient: np.ndarray, offset: tuple[int, int], steps: np.ndarray, bias: float, sigma: float
-) -> tuple[_Fit, np.ndarray]:
-    """Fit the first compression on the grid at `offset` (pixels); per-block log-likelihood ratio
-    log P(value | first-quantised) / P(value | never quantised) on that grid (> 0: double JPEG)."""
-    k1, k2 = offset
-    calibrated = coefficient_histogram(coefficient[_calibration_phase(k1) :: 8, _calibration_phase(k2) :: 8])
-    poly = coefficient[k1::8, k2::8]
-    fit, single = _fit_first_step(coefficient_histogram(poly), calibrated, steps, bias, sigma)
-    table = np.log(_quantized_model(calibrated, fit.step, bias, sigma) / single)
-    return fit, table[coefficient_bins(poly)]
+def _calibration_grid(offset: tuple[int, int]) -> tuple[int, int]:
+    return _calibration_phase(offset[0]), _calibration_phase(offset[1])
+
+
+def _log_ratio(poly: np.ndarray, models: _Calibration, index: int) -> np.ndarray:
+    """Per block on the grid, log P(value | first-quantised with step `index`) / P(value | never
+    quantised) (> 0: double JPEG), from the values' histogram bins `poly`."""
+    return np.log(models.quantized[index] / models.single)[poly]
+
+
+def _phase_bins(coefficient: np.ndarray, offsets: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+    """Histogram bins of the coefficient on the grids at `offsets` and at their calibration phases."""
+    phases = {*offsets, *map(_calibration_grid, offsets)}
+    return {(k1, k2): coefficient_bins(coefficient[k1::8, k2::8]) for k1, k2 in phases}
 
 
 def nadq_log_ratio(
-    pixels: np.ndarray, error: np.ndarray, qtable: np.ndarray, modes: int, ctx: RunContext | None = None
+    luma: JpegLuma, modes: int, ctx: RunContext | None = None
 ) -> tuple[np.ndarray, tuple[int, int], list[int]]:
     """Per-block log-likelihood ratio (double : single compression) on the first compression's grid.
 
-    `pixels` is the level-shifted, unrounded decompressed luma; `error` the block DCT of the
-    rounding error on the file's grid. The grid is the one where the DC fit is most likely; the
-    AC modes are then fitted on it. Returns the summed ratio (blocks on the found grid), the
-    grid's (row, col) offset in pixels and the first-compression step found for each mode.
+    The DCT of every 8×8 window is taken on the level-shifted, unrounded decompressed luma; the
+    rounding error's statistics on the file's grid set the models' blur. The grid is the one
+    where the DC fit is most likely; the AC modes are then fitted on it. Returns the summed ratio
+    (blocks on the found grid), the grid's (row, col) offset in pixels and the first-compression
+    step found for each mode.
     """
-    dc = _shifted_coefficients(pixels, 0, 0)
-    dc_error = error[:, :, 0, 0]
-    bias, sigma = float(dc_error.mean()), float(np.sqrt(qtable[0, 0] ** 2 / 12 + dc_error.var()))
+    qtable = luma.qtable
+    rows, cols = luma.coefficients.shape[:2]
+    pixels = np.empty((8 * rows, 8 * cols), np.float32)
+    for band in block_bands((rows, cols)):
+        pixels[8 * band.start : 8 * band.stop] = block_idct(luma.coefficients[band] * qtable) - 128.0
+    bias = float(luma.error_mean[0, 0])
+    sigma = float(np.sqrt(qtable[0, 0] ** 2 / 12 + luma.error_var[0, 0]))
     steps = _step_range(qtable, 0, 0)
-    best: tuple[_Fit, tuple[int, int], np.ndarray] | None = None
-    for k1 in range(8):
-        for k2 in range(1 if k1 == 0 else 0, 8):  # (0, 0) is the aligned case: ADQ's
-            fit, ratio = _fit_on_grid(dc, (k1, k2), steps, bias, sigma)
-            if best is None or fit.log_likelihood > best[0].log_likelihood:
-                best = (fit, (k1, k2), ratio)
-        if ctx is not None:
+    offsets = [(k1, k2) for k1 in range(8) for k2 in range(8) if k1 or k2]  # (0, 0) is the aligned case: ADQ's
+    dc = _phase_bins(_shifted_coefficients(pixels, 0, 0), offsets)
+    calibrations: dict[tuple[int, int], _Calibration] = {}  # 36 calibration grids serve the 63 candidates
+    best: tuple[_Fit, int, tuple[int, int]] | None = None
+    for offset in offsets:
+        grid = _calibration_grid(offset)
+        if grid not in calibrations:
+            calibrations[grid] = _Calibration.of(dc[grid], steps, bias, sigma)
+        fit, index = _fit_first_step(bins_histogram(dc[offset]), calibrations[grid])
+        if best is None or fit.log_likelihood > best[0].log_likelihood:
+            best = (fit, index, offset)
+        if ctx is not None and offset[1] == 7:
             ctx.check_cancelled()
-            ctx.progress(0.2 + 0.5 * (k1 + 1) / 8, "searching the first compression's grid")
+            ctx.progress(0.2 + 0.5 * (offset[0] + 1) / 8, "searching the first compression's grid")
     assert best is not None
-    fit, offset, total = best
+    fit, index, offset = best
+    total = _log_ratio(dc[offset], calibrations[_calibration_grid(offset)], index)
     first_steps = [fit.step]
-    for index, (row, col) in enumerate(MODE_ORDER[1:modes], start=1):
-        mode_error = error[:, :, row, col]
-        bias = float(mode_error.mean()) if index == 1 else 0.0
-        sigma = float(np.sqrt(qtable[row, col] ** 2 / 12 + mode_error.var()))
-        coefficient = _shifted_coefficients(pixels, row, col)
-        fit, ratio = _fit_on_grid(coefficient, offset, _step_range(qtable, row, col), bias, sigma)
+    for mode, (row, col) in enumerate(MODE_ORDER[1:modes], start=1):
+        bias = float(luma.error_mean[row, col]) if mode == 1 else 0.0
+        sigma = float(np.sqrt(qtable[row, col] ** 2 / 12 + luma.error_var[row, col]))
+        bins = _phase_bins(_shifted_coefficients(pixels, row, col), [offset])
+        models = _Calibration.of(bins[_calibration_grid(offset)], _step_range(qtable, row, col), bias, sigma)
+        fit, index = _fit_first_step(bins_histogram(bins[offset]), models)
         first_steps.append(fit.step)
-        total = total + ratio
+        total = total + _log_ratio(bins[offset], models, index)
     return total, offset, first_steps
 
 
@@ -212,15 +239,13 @@ class NadqAnalyzer(Analyzer):
     card_file = Path(__file__).with_name("nadq.md")
 
     def run(self, media: Media, params: NadqParams, ctx: RunContext) -> Heatmap:
-        qtable = luma_quantization(media, "NADQ")
+        luma_quantization(media, "NADQ")
         if media.width < 16 or media.height < 16:
             raise ValueError(f"NADQ needs at least 2×2 blocks of 8×8 pixels; the image is {media.width}×{media.height}")
         ctx.progress(0.1, "re-estimating DCT coefficients")
-        coeffs = quantized_coefficients(decoded_luma(media), qtable)
-        pixels = (block_idct(coeffs * qtable) - 128.0).astype(np.float32)
-        error = rounding_error_dct(coeffs, qtable, luminance(media.pixels()))
+        luma = jpeg_luma(media)
         ctx.check_cancelled()
-        ratio, offset, first_steps = nadq_log_ratio(pixels, error, qtable, params.modes, ctx)
+        ratio, offset, first_steps = nadq_log_ratio(luma, params.modes, ctx)
         ctx.progress(0.9, "smoothing")
         smoothed = cv2.boxFilter(ratio, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REFLECT)
         blocks_map = np.clip(0.5 - smoothed / (2 * LLR_SPAN), 0.0, 1.0).astype(np.float32)

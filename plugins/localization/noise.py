@@ -15,9 +15,11 @@ import numpy as np
 from plugins.localization.common import (
     SCORE_MEANING,
     block_reduce,
-    luminance,
     map_score,
+    media_luminance,
     normalize,
+    percentiles,
+    stretch,
     ycbcr_luma,
 )
 from workbench.core.media import Media
@@ -139,7 +141,7 @@ class NoiseMedianParams:
 
 def median_residue(channel: np.ndarray) -> np.ndarray:
     """|Y − median3×3(Y)|: mostly noise and fine texture, since a 3×3 median keeps edges."""
-    channel = channel.astype(np.float32)
+    channel = np.asarray(channel, dtype=np.float32)
     return cv2.absdiff(channel, cv2.medianBlur(channel, 3))
 
 
@@ -152,11 +154,12 @@ class NoiseMedianAnalyzer(Analyzer):
 
     def run(self, media: Media, params: NoiseMedianParams, ctx: RunContext) -> Heatmap:
         ctx.progress(0.2, "median filter")
-        residue = median_residue(luminance(media.pixels()))
+        residue = median_residue(media_luminance(media))
         ctx.check_cancelled()
         ctx.progress(0.7, "local average")
         local = cv2.blur(residue, (params.window, params.window), borderType=cv2.BORDER_REFLECT)
-        heat = normalize(local, 1.0, 99.0)
+        p1, p99 = percentiles(local, [1, 99])
+        heat = stretch(local, p1, p99)
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -166,8 +169,8 @@ class NoiseMedianAnalyzer(Analyzer):
             legend_low="smoothest 1 % (least residue)",
             legend_high="noisiest 1 % (most residue)",
             stats={
-                "mean_residue": round(float(residue.mean()), 3),
-                "p1_local_residue": round(float(np.percentile(local, 1)), 3),
-                "p99_local_residue": round(float(np.percentile(local, 99)), 3),
+                "mean_residue": round(cv2.mean(residue)[0], 3),
+                "p1_local_residue": round(float(p1), 3),
+                "p99_local_residue": round(float(p99), 3),
             },
         )

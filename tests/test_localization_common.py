@@ -1,0 +1,171 @@
+"""Shared building blocks of the localisation signals: the exact fast percentiles, the per-image
+memo that lets analyzers share luma, JPEG re-saves and JPEG coefficients, and the banded / OpenCV
+versions of whole-image steps, each checked against the plain numpy computation it replaces."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plugins.localization import common
+from plugins.localization.common import (
+    block_dct,
+    dct_matrix,
+    expand_blocks,
+    jpeg_luma,
+    jpeg_roundtrip,
+    luminance,
+    per_image,
+    percentiles,
+    resave_error,
+    resave_errors,
+)
+from workbench.core.media import open_media
+
+RNG = np.random.default_rng(0)
+BIG = (1024, 1100)
+"""Large enough (1.1 MP) for `percentiles` to take its fast path."""
+
+
+def _maps() -> dict[str, np.ndarray]:
+    uniform = RNG.random(BIG, dtype=np.float32)
+    half_zero = uniform.copy()
+    half_zero[: BIG[0] // 2] = 0.0  # a tie that fills whole brackets
+    blocky = np.repeat(np.repeat(RNG.random((BIG[0] // 8, BIG[1] // 8), dtype=np.float32), 8, 0), 8, 1)
+    return {
+        "uniform": uniform,
+        "half zero": half_zero,
+        "block map": blocky,
+        "constant": np.full(BIG, 0.25, np.float32),
+        "uint8": RNG.integers(0, 256, BIG, dtype=np.uint8),
+        "float64 strided": RNG.normal(size=(2 * BIG[0], BIG[1]))[::2],
+    }
+
+
+@pytest.mark.parametrize("name", list(_maps()))
+@pytest.mark.parametrize("q", [[99, 50], [1, 99], [0.1, 99.9], [0, 100], 99, 50, 0.0, 100])
+def test_percentiles_equal_numpy_bit_for_bit(name: str, q: float | list[float]) -> None:
+    values = _maps()[name]
+    expected, got = np.percentile(values, q), percentiles(values, q)
+    assert type(got) is type(expected) and np.asarray(got).dtype == np.asarray(expected).dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_percentiles_fall_back_to_numpy_when_a_bracket_misses_or_for_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = RNG.random(BIG, dtype=np.float32)
+    monkeypatch.setattr(common, "SAMPLE_MARGIN", 0)  # brackets of one sample value: they miss
+    np.testing.assert_array_equal(percentiles(values, [99, 50]), np.percentile(values, [99, 50]))
+    values[3, 5] = np.nan
+    assert np.isnan(percentiles(values, [99, 50])).all()
+
+
+def test_per_image_computes_once_per_owner_and_shares_a_read_only_value() -> None:
+    calls = []
+
+    def twice(image: np.ndarray, factor: int) -> np.ndarray:
+        calls.append(factor)
+        return image * factor
+
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4).copy()
+    pixels.setflags(write=False)
+    first, again, other = per_image(twice, pixels, 2), per_image(twice, pixels, 2), per_image(twice, pixels, 3)
+    assert first is again and calls == [2, 3] and not first.flags.writeable
+    np.testing.assert_array_equal(other, pixels * 3)
+    writable = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    per_image(twice, writable, 2)
+    per_image(twice, writable, 2)
+    assert calls == [2, 3, 2, 2]  # a writable array may change: never memoised
+    view = writable[:2]
+    view.setflags(write=False)
+    per_image(twice, view, 2)
+    assert calls == [2, 3, 2, 2, 2]  # read-only view of a writable array: not memoised either
+
+
+def test_per_image_values_go_with_their_image() -> None:
+    pixels = np.zeros((4, 4), np.uint8)
+    pixels.setflags(write=False)
+    key = id(pixels)
+    per_image(lambda image: image + 1, pixels)
+    assert key in common._MEMO._entries
+    del pixels
+    gc.collect()
+    assert key not in common._MEMO._entries
+
+
+def test_concurrent_callers_wait_for_one_computation_and_errors_are_not_kept() -> None:
+    calls = []
+
+    def slow(image: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        time.sleep(0.2)
+        return image.copy()
+
+    pixels = np.ones((8, 8), np.uint8)
+    pixels.setflags(write=False)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(per_image(slow, pixels))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and results[0] is results[1]
+
+    def failing(image: np.ndarray) -> None:
+        calls.append(2)
+        raise ValueError("bad image")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="bad image"):
+            per_image(failing, pixels)
+    assert calls.count(2) == 2  # the failure was not memoised: the second call tried again
+
+
+def test_resave_errors_are_the_roundtrip_differences_and_come_once_each(astronaut: np.ndarray) -> None:
+    rgb = astronaut[:120, :160]
+    expected = np.abs(rgb.astype(int) - jpeg_roundtrip(rgb, 75))
+    np.testing.assert_array_equal(resave_error(rgb, 75), np.moveaxis(expected, -1, 0)[::-1])  # B, G, R planes
+    qualities = [60, 75, 90]
+    assert sorted(q for q, _ in resave_errors(rgb, qualities)) == qualities
+
+
+def test_expand_blocks_repeats_each_block_and_the_last_row_and_column() -> None:
+    block_map = RNG.random((5, 7), dtype=np.float32)
+    for shape in [(40, 56), (43, 61), (20, 30), (3, 3)]:
+        up = np.repeat(np.repeat(block_map, 8, axis=0), 8, axis=1)
+        up = np.pad(up, ((0, max(0, shape[0] - 40)), (0, max(0, shape[1] - 56))), mode="edge")[: shape[0], : shape[1]]
+        got = expand_blocks(block_map, 8, shape)
+        assert got.dtype == np.float32 and got.shape == shape
+        np.testing.assert_array_equal(got, up)
+
+
+def test_banded_luma_and_block_dct_equal_the_whole_image_formulas() -> None:
+    rgb = RNG.integers(0, 256, (801, 1203, 3), dtype=np.uint8)
+    whole = rgb.astype(np.float32)
+    np.testing.assert_array_equal(luminance(rgb), 0.299 * whole[..., 0] + 0.587 * whole[..., 1] + 0.114 * whole[..., 2])
+    d = dct_matrix(8)
+    channel = whole[..., 1]
+    direct = d @ common.blocks(channel.astype(np.float64) - 128.0, 8) @ d.T
+    np.testing.assert_array_equal(block_dct(channel), direct)
+
+
+def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path) -> None:
+    media = open_media(jpeg_photo)
+    luma = jpeg_luma(media)
+    assert jpeg_luma(media) is luma and not luma.coefficients.flags.writeable
+    decoded = common.decoded_luma(media)
+    coefficients = np.round(block_dct(decoded) / luma.qtable)
+    np.testing.assert_array_equal(luma.coefficients, coefficients)
+    error = coefficients * luma.qtable - block_dct(luminance(media.pixels()))
+    np.testing.assert_allclose(luma.error_mean, error.mean(axis=(0, 1)), atol=1e-9)
+    np.testing.assert_allclose(luma.error_var, error.var(axis=(0, 1)), atol=1e-9)
+    assert luma.error_variance() == pytest.approx(error.var(), abs=1e-9)
+
+
+def test_jpeg_luma_of_a_file_that_is_not_a_jpeg_is_a_clear_error(png_image: Path) -> None:
+    with pytest.raises(ValueError, match="requires a JPEG file"):
+        jpeg_luma(open_media(png_image))
