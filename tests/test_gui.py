@@ -157,7 +157,8 @@ def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) 
     case = Case.create(tmp_path / "case3")
     item = case.add_evidence(spliced)
     base = np.zeros((512, 512), np.float32)
-    stack = {"q=70": np.full((512, 512), 0.2, np.float32), "q=90": np.full((512, 512), 0.9, np.float32)}
+    stack = {"q=70": np.full((512, 512), 0.2, np.float32), "q=90": np.full((512, 512), 0.9, np.float32),
+             "reduced": np.full((128, 128), 0.5, np.float32)}  # large images keep smaller browsing maps
     pairs = np.array([[10, 20, 300, 400], [30, 40, 320, 420]], np.float32)
     case.save_result(item.id, Heatmap("ela", map=base, stack=stack, pairs=pairs))
 
@@ -169,6 +170,11 @@ def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) 
     before = layer.pixmap().toImage().pixelColor(5, 5)
     view.chooser.setCurrentText("q=90")
     assert layer.pixmap().toImage().pixelColor(5, 5) != before
+    assert layer.mapRectToScene(layer.boundingRect()).width() == 512
+    view.chooser.setCurrentText("reduced")
+    assert layer.mapRectToScene(layer.boundingRect()).width() == 512
+    [lines] = [c for c in layer.childItems() if isinstance(c, QGraphicsPathItem)]  # still in image pixels
+    assert lines.mapRectToScene(lines.boundingRect()).right() < 330
 
     report = win.export_report(tmp_path / "stack.pdf")
     assert report is not None

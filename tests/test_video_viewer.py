@@ -167,13 +167,15 @@ def test_timeline_cursor_overlays_and_result_views(qtbot, window: MainWindow, cl
     viewer.seek(10)
     assert all(cursor.value() == pytest.approx(1.0) for cursor in viewer.timeline.cursors)
     heat = pixels(viewer.view.layers[map_key].pixmap())[..., 3]
-    assert heat.shape == (60, 80) and heat[20:40, 30:50].min() == 255 and heat.sum() == 255 * 400  # its square
+    # its square, stretched from the 80×60 map over the 320×240 frame
+    assert heat.shape == (240, 320) and heat[84:156, 124:196].min() == 255
+    assert heat[:72].max() == 0 and heat[:, :112].max() == 0
     assert viewer.view.layers[map_key].sceneBoundingRect().width() == pytest.approx(SIZE[0])  # stretched over it
     rect, captions = drawn_boxes(viewer.view.layers[box_key])
     assert rect.getCoords() == pytest.approx((110, 62, 190, 162)) and captions == ["face 0.95"]
 
     viewer.seek(14)  # 0.4 s from a sample, within half a step: the same map and box
-    assert pixels(viewer.view.layers[map_key].pixmap())[30, 40, 3] == 255
+    assert pixels(viewer.view.layers[map_key].pixmap())[120, 160, 3] == 255
     viewer.seek(25)  # half a step after the last sample: still frame 20's (dark) map and its box
     assert pixels(viewer.view.layers[map_key].pixmap())[..., 3].max() == 0
     assert drawn_boxes(viewer.view.layers[box_key])[0].left() == pytest.approx(120)

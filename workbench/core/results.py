@@ -122,7 +122,8 @@ class Heatmap(Result):
     map: np.ndarray | None = array_field(optional=True)
     mask: np.ndarray | None = array_field(optional=True)
     stack: dict[str, np.ndarray] = array_field()
-    """Further maps the analyst can browse (e.g. one per JPEG quality), same size as `map`."""
+    """Further maps the analyst can browse (e.g. one per JPEG quality): the size of `map`, or reduced
+    for large images (the viewer stretches them over the image)."""
     pairs: np.ndarray | None = array_field(optional=True)
     """Matched point pairs (N × 4: x1, y1, x2, y2 in pixels), drawn as lines (copy-move)."""
     legend_low: str = "low"

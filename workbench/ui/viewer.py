@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen, QTransform, QWheelEvent
+from PySide6.QtGui import QAction, QColor, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
@@ -81,15 +81,12 @@ class ImageView(QGraphicsView):
                   stretch: bool = False) -> None:
         """`stretch`: the layer is a reduced-size map, scaled to cover the whole image."""
         item = self._layer(key)
-        item.setPixmap(to_pixmap(rgba))
+        pixmap = to_pixmap(rgba)
+        if stretch:  # scale the picture, not the item: its children (lines, boxes) are in image pixels
+            pixmap = pixmap.scaled(self._base.pixmap().size(), Qt.AspectRatioMode.IgnoreAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        item.setPixmap(pixmap)
         item.setOpacity(opacity)
-        scale = QTransform()
-        if stretch:
-            base = self._base.pixmap()
-            scale = QTransform.fromScale(base.width() / rgba.shape[1], base.height() / rgba.shape[0])
-        item.setTransform(scale)
-        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if stretch
-                                   else Qt.TransformationMode.FastTransformation)
         self.set_layer_visible(key, visible)
 
     def set_boxes(self, key: str, boxes: np.ndarray, labels: list[str]) -> None:
@@ -139,8 +136,11 @@ class ImageView(QGraphicsView):
         lines.setPen(pen)
 
     def set_layer_pixmap(self, key: str, rgba: np.ndarray) -> None:
+        """Replace a layer's picture; a smaller one (e.g. a reduced browsing map) is stretched over the image."""
         if key in self.layers:
-            self.layers[key].setPixmap(to_pixmap(rgba))
+            item = self.layers[key]
+            stretch = rgba.shape[:2] != (self._base.pixmap().height(), self._base.pixmap().width())
+            self.set_layer(key, rgba, item.opacity(), bool(item.data(0)), stretch=stretch)
 
     def set_layer_opacity(self, key: str, opacity: float) -> None:
         if key in self.layers:
