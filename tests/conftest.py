@@ -51,11 +51,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("bad_kind", list(BAD_FILES))
 
 
+_GC: list = []  # the session's collector (pyqtgraph's GarbageCollector)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _widgets_application(qapp: object) -> object:
+def _widgets_application(qapp: object) -> Iterator[object]:
     """One QApplication for the whole run, made first: the PDF painter would otherwise make a
-    QGuiApplication (QtGui only, as in the CLI), after which no widget test could run."""
-    return qapp
+    QGuiApplication (QtGui only, as in the CLI), after which no widget test could run. Garbage is
+    collected in the GUI thread only, as in the app (a job thread collecting widgets crashes Qt)."""
+    from workbench.ui.app import collect_garbage_in_gui_thread
+
+    _GC.append(collect_garbage_in_gui_thread())
+    yield qapp
+    _GC.pop().timer.stop()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests(_widgets_application: object) -> Iterator[None]:
+    """With automatic collection off, Python's usual generational policy is applied here after each
+    test, on the main thread (a full collection every test would cost ~0.1 s each)."""
+    yield
+    _GC[0].check()
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,18 @@ def open_case(args: argparse.Namespace):  # noqa: ANN201 - returns workbench.app
     return open_sample_case()
 
 
+def collect_garbage_in_gui_thread() -> object:
+    """Python's cyclic garbage collection, moved onto the GUI thread (a timer), and off everywhere else.
+
+    A collection runs in whichever thread happens to allocate; when a job's worker thread collects a
+    cycle that holds Qt widgets, Qt deletes them from the wrong thread and the process crashes.
+    Keep the returned object alive as long as the application runs.
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if sys.platform.startswith("linux") and not (
@@ -54,6 +66,7 @@ def main(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Forensic Workbench")
+    collector = collect_garbage_in_gui_thread()  # noqa: F841 - alive until the event loop ends
     try:
         case = open_case(args)
     except (CaseError, OSError) as exc:
