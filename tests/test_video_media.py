@@ -203,3 +203,32 @@ def test_sample_case_videos(tmp_path: Path) -> None:
     original, reupload = (open_media(p) for p in write_sample_videos(tmp_path))
     assert original.video.duration == pytest.approx(10.0) and reupload.video.duration == pytest.approx(9.0)
     assert original.video.codec == "FMP4" and reupload.video.codec == "MJPG"
+
+
+def test_showing_a_video_again_does_not_rehash_an_unchanged_file(clips: dict[str, Path], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import workbench.core.media as media_module
+
+    path = tmp_path / "shown.avi"
+    path.write_bytes(clips["avi"].read_bytes())
+    case = Case.create(tmp_path / "case")
+    item = case.add_evidence(path)
+    case.open_media(item)  # verified now
+
+    def no_hashing(_path: Path) -> str:
+        raise AssertionError("re-hashed")
+
+    monkeypatch.setattr(media_module, "sha256_file", no_hashing)
+    assert case.open_media(item, recheck=False).sha256 == item.sha256  # unchanged: trusted for display
+    with pytest.raises(AssertionError, match="re-hashed"):
+        case.open_media(item)  # an analysis always re-hashes
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(MediaError, match="changed since import"):
+        case.open_media(item, recheck=False)  # size or time changed: hashed again, and refused
+    case.close()

@@ -102,6 +102,8 @@ class Case:
         self.root = root
         self._db = db
         self._lock = threading.RLock()
+        self._verified: dict[int, tuple[int, int]] = {}
+        """Evidence id → (size, mtime in ns) of the file when its hash last matched (this session)."""
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
@@ -227,14 +229,23 @@ class Case:
             rows = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence ORDER BY id").fetchall()
         return [_evidence_from_row(r) for r in rows]
 
-    def open_media(self, evidence: Evidence, max_pixels: int = DEFAULT_MAX_PIXELS) -> Media:
-        """Re-open evidence for analysis, refusing it if it changed since import."""
-        media = open_media(evidence.path, max_pixels=max_pixels)
+    def open_media(self, evidence: Evidence, max_pixels: int = DEFAULT_MAX_PIXELS, recheck: bool = True) -> Media:
+        """Re-open evidence, refusing it if it changed since import.
+
+        `recheck=False` (showing an item, not analysing it) skips re-hashing a file whose size and
+        modification time are those it had when its hash last matched in this session: selecting a
+        1-GB video must not freeze the window for seconds. Analyses and reports always re-hash.
+        """
+        stat = _file_stamp(evidence.path)
+        trusted = not recheck and stat is not None and self._verified.get(evidence.id) == stat
+        media = open_media(evidence.path, max_pixels=max_pixels, sha256=evidence.sha256 if trusted else None)
         if media.sha256 != evidence.sha256:
             raise MediaError(
                 f"{evidence.name}: the file changed since import (SHA-256 {media.sha256[:12]}… "
                 f"instead of {evidence.sha256[:12]}…)"
             )
+        if stat is not None:
+            self._verified[evidence.id] = stat
         return media
 
     # -- runs -------------------------------------------------------------------------------
@@ -291,6 +302,14 @@ class Case:
             for name, ref in doc.get("arrays", {}).items()
         }
         return Run(run_id, evidence_id, Result.load(doc, folder), finished, arrays)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 _EVIDENCE_COLUMNS = "id, path, name, sha256, size, kind, format, width, height, warnings, added_at, added_by"

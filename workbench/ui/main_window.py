@@ -364,7 +364,7 @@ class MainWindow(QMainWindow):
         item = self.case.evidence(evidence_id)
         media = None
         try:
-            media = self.case.open_media(item, self.max_pixels)
+            media = self.case.open_media(item, self.max_pixels, recheck=False)
             rgb = media.pixels()
             caption = f"{item.name} — {item.width}×{item.height} {item.format} — SHA-256 {item.sha256}"
             if item.warnings:
