@@ -14,6 +14,7 @@ from analyzer_runs import heatmap_of, run_file
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from plugins.localization import cfa
 from plugins.localization.cfa import BAYER_TILES, CfaAnalyzer, detect_bayer
 from workbench.core.results import Heatmap, Result, Status
 
@@ -149,3 +150,14 @@ def test_cancel_is_honoured(camera_splice: Path) -> None:
     event = threading.Event()
     event.set()
     assert run(camera_splice, cancel=event).status is Status.CANCELLED
+
+
+@pytest.mark.parametrize("block", [8, 10])
+def test_bands_do_not_change_the_result(camera_splice: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """The full-size passes run in bands of rows; any band height gives the whole-image result."""
+    whole = heatmap(camera_splice, block=block)
+    monkeypatch.setattr(cfa, "BAND_ROWS", 32)
+    banded = heatmap(camera_splice, block=block)
+    assert banded.stats == whole.stats
+    assert np.array_equal(banded.map, whole.map)
+    assert all(np.array_equal(banded.stack[name], whole.stack[name]) for name in whole.stack)

@@ -55,33 +55,65 @@ class CfaParams:
     )
 
 
+BAND_ROWS = 256
+"""Rows per band of the full-size passes (a multiple of DETECTION_BLOCK; the variance passes round
+it to whole blocks): the float32 work stays in cache, and no image-sized planes are allocated
+(fresh memory costs about as much as the arithmetic)."""
+
+
 def channel_planes(rgb: np.ndarray) -> list[np.ndarray]:
     """R, G and B as contiguous float32 planes."""
     return [np.ascontiguousarray(rgb[..., c], dtype=np.float32) for c in range(3)]
 
 
-def reinterpolation_mse(planes: list[np.ndarray], tile: np.ndarray) -> np.ndarray:
-    """Per 16×16 block and channel, the mean squared difference between the image and its bilinear
-    re-demosaicing from the samples the arrangement `tile` would have kept (rounded like pixels)."""
-    out = []
-    for c, plane in enumerate(planes):
-        phases = [(y, x) for y in range(2) for x in range(2) if tile[y, x] == c]
+def cell_counts(shape: tuple[int, ...], cell: int) -> np.ndarray:
+    """Pixels per `cell`×`cell` cell, the last row/column partial (as `cell_sums` of ones)."""
+    rows, cols = (np.minimum(cell, n - np.arange(0, n, cell)) for n in shape[:2])
+    return np.outer(rows, cols).astype(np.float32)
+
+
+def channel_error_sums(rgb: np.ndarray, c: int, phases: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Per 16×16 block, the summed squared difference between channel `c` and its bilinear
+    re-demosaicing from the samples at `phases` (rounded like pixels); computed in bands of rows."""
+    h = rgb.shape[0]
+    kernel = MAJOR_KERNEL if c == 1 else MINOR_KERNEL
+    parts = []
+    for top in range(0, h, BAND_ROWS):
+        bottom = min(h, top + BAND_ROWS)
+        lo, hi = max(0, top - 2), min(h, bottom + 2)  # an even margin keeps the mosaic phase
+        plane = rgb[lo:hi, :, c].astype(np.float32)
         layer = np.zeros_like(plane)
         for y, x in phases:
             layer[y::2, x::2] = plane[y::2, x::2]
-        interp = cv2.filter2D(layer, -1, MAJOR_KERNEL if c == 1 else MINOR_KERNEL, borderType=cv2.BORDER_CONSTANT)
+        interp = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_CONSTANT)
         np.floor(interp + np.float32(0.5), out=interp)
         for y, x in phases:
             interp[y::2, x::2] = layer[y::2, x::2]
         np.subtract(plane, interp, out=interp)
-        out.append(cell_sums(np.square(interp, out=interp), DETECTION_BLOCK))
-    counts = cell_sums(np.ones(planes[0].shape, np.float32), DETECTION_BLOCK)
-    return np.stack(out, axis=-1) / counts[..., None]
+        inner = np.square(interp, out=interp)[top - lo : bottom - lo]
+        parts.append(cell_sums(inner, DETECTION_BLOCK))
+    return np.concatenate(parts)
+
+
+def reinterpolation_mse(
+    rgb: np.ndarray, tile: np.ndarray, computed: dict[tuple, np.ndarray] | None = None
+) -> np.ndarray:
+    """Per 16×16 block and channel, the mean squared difference between the image and its bilinear
+    re-demosaicing from the samples the arrangement `tile` would have kept (rounded like pixels).
+    `computed` keeps each channel's sums by sample phases, for arrangements that share them."""
+    computed = {} if computed is None else computed
+    out = []
+    for c in range(3):
+        phases = tuple((y, x) for y in range(2) for x in range(2) if tile[y, x] == c)
+        if (c, phases) not in computed:
+            computed[c, phases] = channel_error_sums(rgb, c, phases)
+        out.append(computed[c, phases])
+    return np.stack(out, axis=-1) / cell_counts(rgb.shape, DETECTION_BLOCK)[..., None]
 
 
 def textured_blocks(planes: list[np.ndarray]) -> np.ndarray:
     """Per 16×16 block and channel: sample standard deviation above SMOOTH_STD."""
-    counts = cell_sums(np.ones(planes[0].shape, np.float32), DETECTION_BLOCK).astype(np.float64)
+    counts = cell_counts(planes[0].shape, DETECTION_BLOCK).astype(np.float64)
     out = []
     for plane in planes:
         sums = cell_sums(plane, DETECTION_BLOCK).astype(np.float64)
@@ -102,10 +134,11 @@ def detect_bayer(rgb: np.ndarray) -> tuple[str, dict[str, float]]:
     """The most likely Bayer arrangement (Dirik & Memon 2009, the toolbox's choice for CFA1): the one
     whose bilinear re-demosaicing reproduces the image best over textured blocks. Also returns each
     candidate's mean squared error."""
-    planes = channel_planes(central_crop(rgb, DETECTION_MAX_SIDE, DETECTION_BLOCK))
-    textured = textured_blocks(planes)
+    crop = central_crop(rgb, DETECTION_MAX_SIDE, DETECTION_BLOCK)
+    textured = textured_blocks(channel_planes(crop))
+    computed: dict[tuple, np.ndarray] = {}
     errors = {
-        name: float(reinterpolation_mse(planes, tile)[textured].mean()) if textured.any() else float("inf")
+        name: float(reinterpolation_mse(crop, tile, computed)[textured].mean()) if textured.any() else float("inf")
         for name, tile in BAYER_TILES.items()
     }
     return min(errors, key=errors.get), errors
@@ -117,10 +150,10 @@ def arrangement_margin(errors: dict[str, float]) -> float:
     return round((second - best) / second, 6) if np.isfinite(second) and second > 0 else 0.0
 
 
-def green_share(planes: list[np.ndarray], tile: np.ndarray) -> np.ndarray:
+def green_share(rgb: np.ndarray, tile: np.ndarray) -> np.ndarray:
     """Per 16×16 block: green's share of the re-demosaicing error (the toolbox's CFA2 / Dirik–Memon F1
     map; 0 where no channel has any error)."""
-    mse = reinterpolation_mse(planes, tile)
+    mse = reinterpolation_mse(rgb, tile)
     total = mse.sum(axis=-1)
     return np.divide(mse[..., 1], total, out=np.zeros_like(total), where=total > 0)
 
@@ -169,8 +202,37 @@ class BlockFeature:
     informative: np.ndarray
 
 
-def cfa_feature(variance: np.ndarray, pattern: np.ndarray, block: int, toolbox_zeros: bool) -> BlockFeature:
-    """Per whole block: log of the geometric-mean ratio of local variance, acquired over interpolated.
+def lattice_sums(variance: np.ndarray, pattern: np.ndarray, block: int) -> np.ndarray:
+    """Per block (whole blocks of `variance`): the summed log variance over the acquired and over the
+    interpolated lattice, and how many positive variances each has (last axis, in that order)."""
+    positive = variance > 0.0
+    logs = cv2.log(np.where(positive, variance, np.float32(1.0)))
+    return np.stack([
+        cell_sums(np.where(pattern, logs, 0.0), block),
+        cell_sums(np.where(pattern, 0.0, logs), block),
+        cell_sums((positive & pattern).astype(np.float32), block),
+        cell_sums((positive & ~pattern).astype(np.float32), block),
+    ], axis=-1)
+
+
+def green_lattice_sums(rgb: np.ndarray, tile: np.ndarray, block: int) -> np.ndarray:
+    """`lattice_sums` of the green channel's local variance over the whole blocks of `rgb`,
+    computed in bands of rows (each with the 4 rows around it that the filters read)."""
+    h, w = rgb.shape[:2]
+    whole_h, whole_w = h - h % block, w - w % block
+    rows = block * max(1, BAND_ROWS // block)
+    parts = []
+    for top in range(0, whole_h, rows):
+        bottom = min(whole_h, top + rows)
+        lo, hi = max(0, top - 4), min(h, bottom + 4)  # an even margin keeps the mosaic phase
+        variance = local_variance(rgb[lo:hi, :, 1].astype(np.float32))[top - lo : bottom - lo, :whole_w]
+        parts.append(lattice_sums(variance, green_pattern(tile, variance.shape), block))
+    return np.concatenate(parts)
+
+
+def cfa_feature(sums: np.ndarray, block: int, toolbox_zeros: bool) -> BlockFeature:
+    """Per whole block: log of the geometric-mean ratio of local variance, acquired over interpolated,
+    from its `lattice_sums`.
 
     Clearly positive where green was demosaiced (measured pixels vary more), near 0 where the trace is
     missing. Zero variances (flat or clipped areas) carry no CFA evidence: by default they are left out
@@ -178,14 +240,8 @@ def cfa_feature(variance: np.ndarray, pattern: np.ndarray, block: int, toolbox_z
     `toolbox_zeros` they are treated as the reference code does: a zero on one lattice only gives a
     ratio of 0 or ∞ (clamped, not fitted), zeros on both give a ratio of 1 (fitted as a feature of 0).
     """
-    h, w = variance.shape
-    variance, pattern = variance[: h - h % block, : w - w % block], pattern[: h - h % block, : w - w % block]
-    positive = variance > 0.0
-    logs = cv2.log(np.where(positive, variance, np.float32(1.0)))
-    sum_acquired = cell_sums(np.where(pattern, logs, 0.0), block).astype(np.float64)
-    sum_interpolated = cell_sums(np.where(pattern, 0.0, logs), block).astype(np.float64)
-    n_acquired = np.rint(cell_sums((positive & pattern).astype(np.float32), block))
-    n_interpolated = np.rint(cell_sums((positive & ~pattern).astype(np.float32), block))
+    sum_acquired, sum_interpolated = sums[..., 0].astype(np.float64), sums[..., 1].astype(np.float64)
+    n_acquired, n_interpolated = np.rint(sums[..., 2]), np.rint(sums[..., 3])
     per_lattice = block * block / 2
     if not toolbox_zeros:
         informative = (n_acquired >= per_lattice / 4) & (n_interpolated >= per_lattice / 4)
@@ -279,17 +335,14 @@ class CfaAnalyzer(Analyzer):
         tile = BAYER_TILES[arrangement]
         ctx.check_cancelled()
         ctx.progress(0.4, f"green-channel interpolation trace ({arrangement})")
-        planes = channel_planes(rgb)
-        green = planes[1]
-        pattern = green_pattern(tile, green.shape)
-        feature = cfa_feature(local_variance(green), pattern, block, params.toolbox_zeros)
+        feature = cfa_feature(green_lattice_sums(rgb, tile, block), block, params.toolbox_zeros)
         ctx.check_cancelled()
         ctx.progress(0.7, "fitting the two-component mixture")
         probability, mixture = no_trace_probability(feature, params.em_iterations)
         heat = expand_blocks(probability, block, (h, w))
         ctx.check_cancelled()
         ctx.progress(0.85, "Dirik–Memon green error share")
-        share = expand_blocks(green_share(planes, tile), DETECTION_BLOCK, (h, w))
+        share = expand_blocks(np.clip(green_share(rgb, tile), 0.0, 1.0), DETECTION_BLOCK, (h, w))
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -304,7 +357,7 @@ class CfaAnalyzer(Analyzer):
                 "CFA feature (0.5: no trace, brighter: stronger trace)": expand_blocks(
                     np.clip(0.5 + feature.value / 8.0, 0.0, 1.0), block, (h, w)
                 ),
-                "green share of re-demosaicing error (Dirik–Memon)": np.clip(share, 0.0, 1.0),
+                "green share of re-demosaicing error (Dirik–Memon)": share,
             },
             legend_low="CFA interpolation trace present",
             legend_high="no CFA trace (suspicious where the rest has one)",

@@ -98,8 +98,8 @@ def usable_pixels(lum: np.ndarray) -> np.ndarray:
     bright (> SATURATED_HIGH) pixels are opened with a disk of radius 3 (2), which drops isolated pixels,
     and the rest eroded by 9×9; unlike it, on luminance rather than on each channel, so that a saturated
     colour whose luminance still varies (a deep red) stays usable."""
-    low = (lum < SATURATED_LOW).astype(np.uint8)
-    high = (lum > SATURATED_HIGH).astype(np.uint8)
+    low = cv2.compare(lum, SATURATED_LOW, cv2.CMP_LT)  # 0 / 255 masks, straight from OpenCV
+    high = cv2.compare(lum, SATURATED_HIGH, cv2.CMP_GT)
     clipped = cv2.morphologyEx(low, cv2.MORPH_OPEN, _disk(3)) | cv2.morphologyEx(high, cv2.MORPH_OPEN, _disk(2))
     return cv2.dilate(clipped, np.ones((9, 9), np.uint8)) == 0
 
@@ -110,8 +110,8 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def cell_histograms(lum: np.ndarray, usable: np.ndarray, step: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per stride×stride cell: the 50 co-occurrence counts (classes across the filter direction, then
-    along it, each summed over the horizontal and vertical residual) and the number of usable pixels.
+    """Per stride×stride cell: the 50 co-occurrence counts (float32; classes across the filter direction,
+    then along it, each summed over the horizontal and vertical residual) and the number of usable pixels.
 
     Counted band by band of cell rows: small index arrays that stay in the CPU cache, instead of
     image-sized ones (3× faster on 12 MP)."""
@@ -130,16 +130,17 @@ def cell_histograms(lum: np.ndarray, usable: np.ndarray, step: float, stride: in
     band = stride * max(1, BAND_ROWS // stride)
     cell_of_column = np.arange(w, dtype=np.intp) // stride * bins
     discard = cols * bins  # unusable pixels go to one extra, discarded cell per cell row
-    counts = np.zeros((rows, cols + 1, bins), np.int64)
+    counts = np.empty((rows, cols + 1, bins), np.float32)  # exact: at most 2·stride² per bin
+    usable_count = np.empty((rows, cols), np.float32)
     for top in range(0, h, band):
         part = slice(top, min(top + band, h))
-        cell_rows = -(-(part.stop - top) // stride)
+        cell_rows = slice(top // stride, -(-part.stop // stride))
         cell_row = np.arange(part.stop - top, dtype=np.intp)[:, None] // stride * ((cols + 1) * bins)
         index = np.where(usable[part], cell_of_column, discard) + cell_row
-        found = sum(np.bincount((index + c[part]).ravel(), minlength=cell_rows * (cols + 1) * bins) for c in classes)
-        counts[top // stride : top // stride + cell_rows] += found.reshape(cell_rows, cols + 1, bins)
-    usable_count = cell_sums(usable.astype(np.float32), stride).astype(np.float64)
-    return counts[:, :cols].astype(np.float64), usable_count
+        found = sum(np.bincount((index + c[part]).ravel(), minlength=counts[cell_rows].size) for c in classes)
+        counts[cell_rows] = found.reshape(-1, cols + 1, bins)
+        usable_count[cell_rows] = cell_sums(usable[part].astype(np.float32), stride)
+    return counts[:, :cols], usable_count.astype(np.float64)
 
 
 def window_features(
@@ -149,7 +150,7 @@ def window_features(
     (square roots of the two normalised histograms, a variance-stabilising step before PCA), its usable
     share, and whether it lies wholly inside the image."""
     box = {"ddepth": -1, "ksize": (cells_per_window,) * 2, "normalize": False, "borderType": cv2.BORDER_CONSTANT}
-    sums = cv2.boxFilter(cells.astype(np.float32), **box)
+    sums = cv2.boxFilter(np.asarray(cells, np.float32), **box)
     count = cv2.boxFilter(usable.astype(np.float32), **box)
     area = cv2.boxFilter(inside.astype(np.float32), **box)
     full = area >= cells_per_window**2 * float(inside.max()) - 0.5
