@@ -206,6 +206,7 @@ def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Pat
 
 def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, window: MainWindow, spliced: Path,
                                                         tmp_path: Path) -> None:
+    import torch
     from PySide6.QtWidgets import QFileDialog, QPushButton
 
     from workbench.core.models import ModelStore
@@ -221,7 +222,10 @@ def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, wind
     assert view.run.result.status is Status.UNAVAILABLE and view.run.result.score is None
     [button] = [b for b in view.findChildren(QPushButton) if b.text().startswith("Install model file")]
     weights = tmp_path / "ckpt.pth"
-    weights.write_bytes(b"not really a checkpoint")
+    torch.save({"model": {"weight": torch.zeros(2)}}, weights)  # wrapped as the authors' file (loads, not used)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(weights), ""))
-    button.click()
-    assert ModelStore().status("msfusion_dct").installed
+    button.click()  # the model manager opens at this model…
+    manager = window.model_manager
+    qtbot.waitUntil(lambda: manager.selected_id() == "msfusion_dct", timeout=30000)
+    manager.install_button.click()  # …where the file is hashed and checked in the background
+    qtbot.waitUntil(lambda: ModelStore().status("msfusion_dct").installed, timeout=30000)

@@ -239,6 +239,11 @@ def test_settings_menu_opens_it_and_installs_refresh_the_analyses(qtbot, tmp_pat
         manager.close()
         assert window.open_model_manager() is manager and manager.isVisible()
         wait_idle(qtbot, manager)
+        manager.close()
+        window.install_model("msfusion_dct")  # a result's "Install model file…" button: the manager, at it
+        assert manager.isVisible()
+        wait_idle(qtbot, manager)
+        assert manager.selected_id() == "msfusion_dct" and manager.install_button.isEnabled()
         if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
             manager.select("fusion_default")
             manager.grab().save(str(DOCS / "screenshot-model-manager.png"))

@@ -35,8 +35,7 @@ from workbench.app.per_frame import box_labels
 from workbench.app.report import write_pdf
 from workbench.core.device import resolve_device
 from workbench.core.media import Media, MediaError
-from workbench.core.models import ModelStore
-from workbench.core.plugin import ModelUnavailable, RunContext
+from workbench.core.plugin import RunContext
 from workbench.core.render import overlay_rgba
 from workbench.core.results import Boxes, Facts, Geolocation, Heatmap
 from workbench.ui import settings
@@ -441,17 +440,9 @@ class MainWindow(QMainWindow):
         return (item.height, item.width) if item else (0, 0)
 
     def install_model(self, model_id: str) -> None:
-        """Install a weights file the user has (verified and recorded by the model store)."""
-        path, _ = QFileDialog.getOpenFileName(self, f"Weights file for {model_id}")
-        if not path:
-            return
-        try:
-            installed = ModelStore().install(model_id, path)
-        except (OSError, ValueError, ModelUnavailable) as exc:
-            self.show_message("Model not installed", str(exc))
-            return
-        self.analyses.refresh_readiness()
-        self.statusBar().showMessage(f"Installed {model_id}: {installed}. Run the analysis again.", 10000)
+        """The model manager at this model: its card says where to get the file, and installing
+        (hashing a file of hundreds of MB) runs in the background there."""
+        self.open_model_manager().focus(model_id)
 
     # -- report -----------------------------------------------------------------------------
     def choose_report_path(self) -> None:

@@ -124,10 +124,6 @@ def install_checked(store: ModelStore, model_id: str, path: Path) -> Path:
     return installed
 
 
-def is_test_model(manifest: Manifest) -> bool:
-    return manifest.extra.get("test_model") is True
-
-
 def size_text(size: int) -> str:
     if size < 1024:
         return f"{size} bytes"
@@ -212,7 +208,7 @@ def facts_html(found: Survey, model_id: str) -> str:
     table = "".join(f'<tr><td valign="top"><b>{label}</b></td><td>{value}</td></tr>' for label, value in rows)
     banner = (f'<p style="background:#ffd28a"><b>{TEST_MODEL_LABEL}</b>: trained by the project on a tiny '
               "generated set to test the pipeline; its scores say nothing about real evidence.</p>"
-              if is_test_model(m) else "")
+              if m.is_test_model else "")
     return f"<h3>{html.escape(m.title)}</h3>{banner}<table cellspacing='4'>{table}</table>"
 
 
@@ -246,6 +242,8 @@ class ModelManager(QDialog):
         self.store_factory = store_factory
         """Called for every survey, so manifests written since (e.g. a newly trained model) show up."""
         self.found: Survey | None = None
+        self._wanted: str | None = None
+        """A model to select once the list is filled (`focus` before the check is done)."""
         self.messages: list[QMessageBox] = []
         self._survey_job: Job | None = None
         self._installs: set[int] = set()
@@ -343,7 +341,7 @@ class ModelManager(QDialog):
 
     def _fill(self) -> None:
         assert self.found is not None
-        selected = self.selected_id()
+        selected, self._wanted = self._wanted or self.selected_id(), None
         self.tree.clear()
         by_family: dict[str, list[str]] = {}
         for model_id in sorted(self.found.manifests):
@@ -380,7 +378,7 @@ class ModelManager(QDialog):
         assert self.found is not None
         m, status = self.found.manifests[model_id], self.found.statuses[model_id]
         size = status.path.stat().st_size if status.path is not None and status.path.is_file() else None
-        title = f"{m.title}   [{TEST_MODEL_LABEL}]" if is_test_model(m) else m.title
+        title = f"{m.title}   [{TEST_MODEL_LABEL}]" if m.is_test_model else m.title
         item = QTreeWidgetItem(group, [
             title, model_id, status.state.value, size_text(size) if size is not None else "", m.licence, m.source,
             str(status.path) if status.path is not None else "",
@@ -390,13 +388,18 @@ class ModelManager(QDialog):
         item.setToolTip(2, status.reason)
         for column in (0, 4, 5, 6):
             item.setToolTip(column, item.text(column))
-        if is_test_model(m):
+        if m.is_test_model:
             item.setBackground(0, QBrush(QColor("#ffd28a")))
 
     # -- selection ---------------------------------------------------------------------------------
     def selected_id(self) -> str | None:
         items = self.tree.selectedItems()
         return items[0].data(0, ID_ROLE) if items else None
+
+    def focus(self, model_id: str) -> None:
+        """Show this model (now, or once the running check has filled the list)."""
+        if self._survey_job is not None or not self.select(model_id):
+            self._wanted = model_id
 
     def select(self, model_id: str) -> bool:
         """Select a model's row (False when the list has no such model)."""
