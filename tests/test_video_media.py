@@ -232,3 +232,24 @@ def test_showing_a_video_again_does_not_rehash_an_unchanged_file(clips: dict[str
     with pytest.raises(MediaError, match="changed since import"):
         case.open_media(item, recheck=False)  # size or time changed: hashed again, and refused
     case.close()
+
+
+def test_default_cli_plan_leaves_out_what_does_not_apply_to_video(clips: dict[str, Path], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.core.frames import applies_to
+
+    adq, ela = registry.get("adq"), registry.get("ela")
+    assert not applies_to(adq, MediaKind.VIDEO) and applies_to(adq, MediaKind.IMAGE)
+    assert applies_to(ela, MediaKind.VIDEO)
+    media = open_media(clips["avi"])
+    refused = run_analyzer(adq, media, adq.params_from({}), RunContext())
+    assert refused.status is Status.ERROR and "decoded video frame has none" in refused.message
+
+    short = tmp_path / "short.avi"
+    write_video(short, photo_clip(2, 1.0, size=SIZE))
+    out = tmp_path / "out.json"
+    assert cli_main(["analyze", str(short), "--case", str(tmp_path / "c"), "--json", str(out)]) == 0
+    assert "adq left out for short.avi (not applicable to video evidence)" in capsys.readouterr().err
+    [entry] = json.loads(out.read_text())["evidence"]
+    ran = {r["analyzer"]: r["status"] for r in entry["results"]}
+    assert "adq" not in ran and "nadq" not in ran and ran["ela"] == "ok" and ran["metadata"] == "ok"

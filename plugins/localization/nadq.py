@@ -233,6 +233,7 @@ def _on_image_grid(block_map: np.ndarray, offset: tuple[int, int], shape: tuple[
 
 class NadqAnalyzer(Analyzer):
     id = "nadq"
+    needs_file_encoding = "NADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
     title = "Non-aligned double JPEG (NADQ)"
     version = "1.0"
     Params = NadqParams

@@ -15,8 +15,8 @@ from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.importing import import_paths
 from workbench.core import registry
-from workbench.core.frames import FrameSampling, SamplingMode
-from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError
+from workbench.core.frames import FrameSampling, SamplingMode, applies_to
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.models import ModelStore
 from workbench.core.paths import data_dir
 from workbench.core.plugin import ModelUnavailable
@@ -174,7 +174,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         def progress(fraction: float, message: str, n: int = n, name: str = evidence.name) -> None:
             print(f"[{n}/{len(items)}] {name}: {message} ({fraction:.0%})", file=sys.stderr)
 
-        runs = analyze(case, evidence, plan, progress=progress, max_pixels=args.max_pixels, sampling=sampling)
+        chosen = plan
+        if not args.analyzers:  # the default plan: only what applies to this kind of evidence
+            chosen = [p for p in plan if applies_to(p.analyzer, MediaKind(evidence.kind))]
+            for left in (p for p in plan if p not in chosen):
+                print(f"note: {left.analyzer.id} left out for {evidence.name} (not applicable to "
+                      f"{evidence.kind} evidence)", file=sys.stderr)
+        runs = analyze(case, evidence, chosen, progress=progress, max_pixels=args.max_pixels, sampling=sampling)
         entries.append(evidence_json(evidence, runs))
         problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
                      for r in runs if r.result.status is not Status.OK]

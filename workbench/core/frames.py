@@ -91,7 +91,13 @@ def frame_media(video: Media, frame: Frame) -> FrameMedia:
 
 def runs_on_frames(analyzer: Analyzer) -> bool:
     """True when a video gets this analyzer through its frames rather than natively."""
-    return MediaKind.VIDEO not in analyzer.accepts and MediaKind.IMAGE in analyzer.accepts
+    return (MediaKind.VIDEO not in analyzer.accepts and MediaKind.IMAGE in analyzer.accepts
+            and not analyzer.needs_file_encoding)
+
+
+def applies_to(analyzer: Analyzer, kind: MediaKind) -> bool:
+    """Whether the analyzer can say anything about evidence of this kind (natively or per frame)."""
+    return kind in analyzer.accepts or (kind is MediaKind.VIDEO and runs_on_frames(analyzer))
 
 
 class PerFrame(Analyzer):

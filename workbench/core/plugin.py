@@ -87,6 +87,9 @@ class Analyzer:
     """Models the analyzer uses when installed (e.g. ensemble members, a better face detector); it
     runs without them, or is 'unavailable' only when none is. The GUI offers to install them."""
     card_file: ClassVar[Path]
+    needs_file_encoding: ClassVar[str] = ""
+    """Set (to the reason) by methods that read the file's own encoding (JPEG quantisation, DCT
+    coefficients): meaningless on a decoded video frame, so they are not run on video frames."""
     by_default: ClassVar[bool] = True
     """False for analyzers that need more than the image (e.g. a reference collection): the CLI's
     default plan leaves them out, so a plain `analyze` does not fail for want of that input."""
@@ -150,7 +153,8 @@ def run_analyzer(
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     if media.kind not in analyzer.accepts:
-        result = Result(analyzer.id, Status.ERROR, f"{analyzer.title} does not accept {media.kind.value} evidence")
+        why = f": {analyzer.needs_file_encoding}" if analyzer.needs_file_encoding else ""
+        result = Result(analyzer.id, Status.ERROR, f"{analyzer.title} does not accept {media.kind.value} evidence{why}")
     else:
         try:
             result = analyzer.run(media, params, ctx)
