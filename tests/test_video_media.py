@@ -253,3 +253,26 @@ def test_default_cli_plan_leaves_out_what_does_not_apply_to_video(clips: dict[st
     [entry] = json.loads(out.read_text())["evidence"]
     ran = {r["analyzer"]: r["status"] for r in entry["results"]}
     assert "adq" not in ran and "nadq" not in ran and ran["ela"] == "ok" and ran["metadata"] == "ok"
+
+
+def ebml(element_id: int, body: bytes) -> bytes:
+    """One EBML element with a 1-byte size (bodies under 127 bytes) or 8-byte size."""
+    head = element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+    size = bytes([0x80 | len(body)]) if len(body) < 127 else (0x01 << 56 | len(body)).to_bytes(8, "big")
+    return head + size + body
+
+
+def test_matroska_creation_time_from_the_segment_info(tmp_path: Path) -> None:
+    from workbench.core.video import matroska_creation_time
+
+    date = (725_760_000 * 10**9).to_bytes(8, "big", signed=True)  # 2024-01-01 00:00:00 UTC since 2001
+    header = ebml(0x1A45DFA3, ebml(0x4282, b"webm"))
+    info = ebml(0x1549A966, ebml(0x2AD7B1, (1_000_000).to_bytes(3, "big")) + ebml(0x4461, date))
+    segment = ebml(0x18538067, ebml(0xEC, bytes(20)) + info + ebml(0x1F43B675, bytes(200)))
+    path = tmp_path / "clip.webm"
+    path.write_bytes(header + segment)
+    assert matroska_creation_time(path) == "2024-01-01T00:00:00+00:00"
+    path.write_bytes(header + ebml(0x18538067, ebml(0xEC, bytes(20))))
+    assert matroska_creation_time(path) is None  # no Info element
+    path.write_bytes(b"RIFF" + bytes(60))
+    assert matroska_creation_time(path) is None  # not Matroska

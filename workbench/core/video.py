@@ -42,7 +42,8 @@ class VideoInfo:
     container: str
     rotation: int = 0
     creation_time: str | None = None
-    """UTC, ISO 8601, from the container header (MP4/MOV `mvhd`); None when not recorded."""
+    """UTC, ISO 8601, from the container header (MP4/MOV `mvhd`, Matroska/WebM `DateUTC`); None when
+    not recorded or in a container whose header we do not read (AVI, MPEG, ASF)."""
 
     @property
     def duration(self) -> float:
@@ -92,7 +93,7 @@ def probe(path: Path) -> VideoInfo:
         codec=_fourcc_text(fourcc),
         container=container_of(path),
         rotation=rotation,
-        creation_time=mp4_creation_time(path),
+        creation_time=mp4_creation_time(path) or matroska_creation_time(path),
     )
 
 
@@ -292,3 +293,64 @@ def _find_box(fh, path: list[bytes], end: int, limit: int) -> bytes | None:  # n
         if fh.tell() <= start:
             return None
     return None
+
+
+_MATROSKA_EPOCH = datetime(2001, 1, 1, tzinfo=UTC)
+_EBML_HEADER, _SEGMENT, _INFO, _DATE_UTC = 0x1A45DFA3, 0x18538067, 0x1549A966, 0x4461
+
+
+def matroska_creation_time(path: Path, limit: int = 1 << 20) -> str | None:
+    """`Segment/Info/DateUTC` of a Matroska or WebM file (nanoseconds since 2001-01-01 UTC), or None.
+
+    Only the first MiB is read: muxers write the Info element at the start of the segment.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit)
+    except OSError:
+        return None
+    if data[:4] != _EBML_HEADER.to_bytes(4, "big"):
+        return None
+    segment = _ebml_child(data, 0, len(data), _SEGMENT)
+    info = _ebml_child(data, *segment, _INFO) if segment else None
+    date = _ebml_child(data, *info, _DATE_UTC) if info else None
+    if date is None or date[1] - date[0] != 8:
+        return None
+    nanoseconds = int.from_bytes(data[date[0]:date[1]], "big", signed=True)
+    try:
+        return (_MATROSKA_EPOCH + timedelta(microseconds=nanoseconds // 1000)).isoformat(timespec="seconds")
+    except OverflowError:
+        return None
+
+
+def _ebml_child(data: bytes, start: int, end: int, wanted: int) -> tuple[int, int] | None:
+    """(start, end) of the body of the first element `wanted` among the elements in data[start:end]."""
+    position = start
+    while position < end:
+        element, position = _vint(data, position, keep_marker=True)
+        size, position = _vint(data, position, keep_marker=False)
+        if element is None or size is None:
+            return None
+        body_end = end if size == -1 else min(position + size, end)  # -1: "unknown size" (live streams)
+        if element == wanted:
+            return position, body_end
+        if size == -1:
+            return None
+        position = body_end
+    return None
+
+
+def _vint(data: bytes, position: int, keep_marker: bool) -> tuple[int | None, int]:
+    """An EBML variable-length integer (IDs keep their length marker, sizes drop it); -1 = unknown size."""
+    if position >= len(data) or data[position] == 0:
+        return None, position
+    length = 8 - data[position].bit_length() + 1
+    raw = data[position:position + length]
+    if len(raw) < length:
+        return None, position
+    value = int.from_bytes(raw, "big")
+    if keep_marker:
+        return value, position + length
+    value &= (1 << (7 * length)) - 1
+    return (-1 if value == (1 << (7 * length)) - 1 else value), position + length
+
