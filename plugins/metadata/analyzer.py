@@ -126,13 +126,13 @@ def _facts(analyzer_id: str, report: _Report) -> Facts:
 
 
 def _video_section(report: _Report, info: VideoInfo) -> None:
-    """The container's facts. Only the MP4/MOV header's creation time is read; other containers'
-    tags (and per-stream metadata) are not parsed yet, so their absence proves nothing."""
+    """The container's facts. The creation time is read from MP4/MOV and Matroska/WebM headers only;
+    other containers' tags (and per-stream metadata) are not parsed yet, so their absence proves nothing."""
     report.add("Video", info.facts())
     if info.creation_time is None:
         report.findings.append(
-            "The container records no creation time (or one we do not read: only MP4/MOV headers are "
-            "parsed). Re-encoding by apps and platforms often resets or removes it."
+            "The container records no creation time (or one we do not read: only MP4/MOV and Matroska/WebM "
+            "headers are parsed). Re-encoding by apps and platforms often resets or removes it."
         )
     if info.rotation:
         report.findings.append(
