@@ -74,8 +74,8 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Timing, Any]:
     for _ in range(repeat):
         c0, s0, t0 = time.process_time(), os.times().system, time.perf_counter()
         out = fn()
-        runs.append(Timing(time.perf_counter() - t0, time.perf_counter() - t0, time.process_time() - c0,
-                           os.times().system - s0))
+        wall = time.perf_counter() - t0
+        runs.append(Timing(wall, wall, time.process_time() - c0, os.times().system - s0))
     return Timing.over(runs), out
 
 

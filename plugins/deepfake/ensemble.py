@@ -17,7 +17,7 @@ import numpy as np
 
 from plugins.deepfake.aggregation import RULES, Aggregation, combine, ensemble_faces, frame_maxima
 from plugins.deepfake.faces import YUNET_ID, FaceDetector, YuNetDetector, face_detector
-from plugins.deepfake.members import Member, family_manifests, load_members, vote
+from plugins.deepfake.members import Member, any_member_installed, load_members, vote
 from plugins.deepfake.scan import FaceScan, FaceScanParams, SampledFrame, scan_faces
 from workbench.core.media import Media, MediaKind
 from workbench.core.models import TEST_MODEL_LABEL, ModelStore
@@ -63,8 +63,7 @@ class EnsembleAnalyzer(Analyzer):
     card_file = Path(__file__).with_name("ensemble.md")
 
     def members_ready(self, store: ModelStore) -> bool:
-        """At least one member is installed (`registry.ready`: the CLI's default plan runs it then)."""
-        return any(store.status(m.id).installed for m in family_manifests(store))
+        return any_member_installed(store)
 
     def run(self, media: Media, params: EnsembleParams, ctx: RunContext) -> Verdict:
         store = ModelStore()

@@ -96,6 +96,12 @@ def family_manifests(store: ModelStore, family: str = FAMILY) -> list[Manifest]:
     return [m for m in store.manifests().values() if m.extra.get("family") == family]
 
 
+def any_member_installed(store: ModelStore, family: str = FAMILY) -> bool:
+    """At least one model of the family is installed (`registry.ready`: the CLI's default plan runs
+    the family's analyzer then)."""
+    return any(store.status(m.id).installed for m in family_manifests(store, family))
+
+
 def load_members(store: ModelStore, device: str) -> tuple[list[Member], list[dict[str, Any]]]:
     """The installed members, loaded and verified, and a vote for each installed one that failed.
 

@@ -332,7 +332,8 @@ def quantization_tables(media: Media) -> dict[int, np.ndarray] | None:
     """The file's JPEG quantisation tables as 8×8 arrays (natural order), or None if not a JPEG."""
     if media.format not in ("JPEG", "MPO"):
         return None
-    tables = getattr(Image.open(io.BytesIO(media.raw_bytes())), "quantization", None) or {}  # header only
+    with Image.open(media.path) as im:  # parses the header only, unlike reading the whole file
+        tables = getattr(im, "quantization", None) or {}
     return {k: np.asarray(v, dtype=np.float64).reshape(8, 8) for k, v in tables.items()} or None
 
 
@@ -352,7 +353,7 @@ def decoded_luma(media: Media) -> np.ndarray:
     round trip, so far more coefficients come out as exact multiples of the quantisation step.
     Files that are not YCbCr/greyscale JPEGs fall back to `luminance` of the RGB pixels.
     """
-    return _decoded_plane(media).astype(np.float64)
+    return per_image(_decoded_plane, media).astype(np.float64)
 
 
 def _decoded_plane(media: Media) -> np.ndarray:
@@ -438,7 +439,7 @@ def jpeg_luma(media: Media) -> JpegLuma:
 def _jpeg_luma(media: Media) -> JpegLuma:
     """Computed band by band of block rows, without image-sized float64 arrays."""
     qtable = luma_quantization(media, "double-quantisation analysis")
-    decoded = np.asarray(_decoded_plane(media), dtype=np.float32)
+    decoded = np.asarray(per_image(_decoded_plane, media), dtype=np.float32)
     rgb_luma = media_luminance(media)
     rows, cols = decoded.shape[0] // 8, decoded.shape[1] // 8
     coefficients = np.empty((rows, cols, 8, 8), np.int16)

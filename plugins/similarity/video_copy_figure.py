@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from workbench.core.render import colorize
+from workbench.core.render import ascii_text, colorize, time_ticks
 from workbench.core.results import Segments
 
 LOW = 0.5
@@ -68,10 +68,10 @@ def _matrix_panel(result: Segments, width: int) -> np.ndarray:
     panel[margin_top : margin_top + h, margin_left : margin_left + w] = image
     _text(panel, f"reference (s) -> {result.matrix_reference}", (margin_left, 12), 0.4)
     _text(panel, "query (s)", (4, margin_top - 6), 0.35)
-    for seconds in ticks(cols * step):
+    for seconds in time_ticks(cols * step, 5):
         x = margin_left + round(seconds / step * scale)
         _text(panel, f"{seconds:g}", (x - 4, margin_top - 6), 0.35)
-    for seconds in ticks(rows * step):
+    for seconds in time_ticks(rows * step, 5):
         y = margin_top + round(seconds / step * scale)
         _text(panel, f"{seconds:g}", (margin_left - 30, y + 4), 0.35)
     segments = result.rows if result.rows is not None else np.zeros((0, 5))
@@ -121,13 +121,5 @@ def _text_panel(text: str, width: int) -> np.ndarray:
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], size: float) -> None:
-    """Black text; characters OpenCV's font lacks (non-ASCII file names) become '?'."""
-    ascii_text = text.encode("ascii", "replace").decode("ascii")
-    cv2.putText(image, ascii_text, origin, FONT, size, BLACK, 1, cv2.LINE_AA)
-
-
-def ticks(duration: float, count: int = 5) -> list[float]:
-    """A few round tick times from 0 up to `duration` seconds."""
-    raw = max(duration / count, 1e-6)
-    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, np.inf) if s >= raw)
-    return [float(t) for t in np.arange(0, duration + 1e-9, step)] if np.isfinite(step) else [0.0]
+    """Black text in OpenCV's ASCII-only font (accents folded, other characters as '?')."""
+    cv2.putText(image, ascii_text(text), origin, FONT, size, BLACK, 1, cv2.LINE_AA)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from plugins.deepfake.members import any_member_installed, family_manifests
 from workbench.core.media import Media
 from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelStore, loaded_model
 from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param
@@ -44,11 +45,6 @@ class DetectorParams:
     threshold: float = param(
         0.5, "Decision threshold", "mean P(AI-generated) at or above which the label says so", min=0.0, max=1.0,
     )
-
-
-def members(store: ModelStore) -> list[Manifest]:
-    """Every AI-generated-image detector the store knows, installed or not."""
-    return [m for m in store.manifests().values() if m.extra.get("family") == FAMILY]
 
 
 def network_input(rgb: np.ndarray, spec: dict[str, Any], max_side: int) -> np.ndarray:
@@ -125,12 +121,11 @@ class SyntheticDetectorAnalyzer(Analyzer):
     card_file = Path(__file__).with_name("detector.md")
 
     def members_ready(self, store: ModelStore) -> bool:
-        """At least one member is installed (`registry.ready`: the CLI's default plan runs it then)."""
-        return any(store.status(m.id).installed for m in members(store))
+        return any_member_installed(store, FAMILY)
 
     def run(self, media: Media, params: DetectorParams, ctx: RunContext) -> Verdict:
         store = ModelStore()
-        candidates = members(store)
+        candidates = family_manifests(store, FAMILY)
         rgb = media.pixels()
         if min(rgb.shape[:2]) < MIN_SIDE:
             raise ValueError(f"image too small for the detectors: {rgb.shape[1]}×{rgb.shape[0]} pixels, "

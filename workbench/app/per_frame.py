@@ -5,11 +5,11 @@ over time as a line plot, boxes over a frame."""
 from __future__ import annotations
 
 import math
-import unicodedata
 
 import cv2
 import numpy as np
 
+from workbench.core.render import ascii_text, time_ticks
 from workbench.core.results import Boxes, Verdict
 
 PLOT_LINE = (31, 119, 180)  # RGB
@@ -76,7 +76,7 @@ def line_plot(times: np.ndarray, values: np.ndarray, duration: float, title: str
     for v in np.linspace(lo, hi, 5):
         cv2.line(out, (left, y_of(v)), (width - right, y_of(v)), PLOT_GRID, 1)
         cv2.putText(out, f"{v:.3g}", (4, y_of(v) + 4), FONT, 0.35, PLOT_AXIS, 1, cv2.LINE_AA)
-    for t in _ticks(span):
+    for t in time_ticks(span):
         cv2.line(out, (x_of(t), height - bottom), (x_of(t), height - bottom + 4), PLOT_AXIS, 1)
         cv2.putText(out, f"{t:g} s", (x_of(t) - 10, height - 8), FONT, 0.35, PLOT_AXIS, 1, cv2.LINE_AA)
     cv2.rectangle(out, (left, top), (width - right, height - bottom), PLOT_AXIS, 1)
@@ -95,13 +95,6 @@ def line_plot(times: np.ndarray, values: np.ndarray, duration: float, title: str
             cv2.circle(out, p, 2, PLOT_LINE, -1, cv2.LINE_AA)
         run = []
     return out
-
-
-def _ticks(span: float, most: int = 10) -> list[float]:
-    step = next(s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
-                if span / s <= most)
-    step = step if math.isfinite(step) else span
-    return [i * step for i in range(int(span / step + 1e-9) + 1)]
 
 
 def box_labels(result: Boxes) -> list[str]:
@@ -136,10 +129,3 @@ def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, labels: list[str]) -> np.ndar
             cv2.rectangle(out, (x0, y - h - 3), (x0 + w + 4, y + 3), (0, 0, 0), -1)
             cv2.putText(out, text, (x0 + 2, y), FONT, scale, BOX_RGB, 1, cv2.LINE_AA)
     return out
-
-
-def ascii_text(text: str) -> str:
-    """OpenCV's fonts draw ASCII only: dashes and accents folded, anything else as "?"."""
-    text = text.translate({0x2013: "-", 0x2014: "-", 0x2018: "'", 0x2019: "'", 0xD7: "x", 0xB0: " deg"})
-    folded = unicodedata.normalize("NFKD", text)
-    return "".join(c if c.isascii() else "?" for c in folded if not unicodedata.combining(c))

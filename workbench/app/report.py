@@ -21,7 +21,7 @@ from workbench.app.case import Case, Evidence, Run
 from workbench.app.per_frame import box_labels, draw_boxes, line_plot, timecode, verdict_line
 from workbench.core import registry
 from workbench.core.hashing import sha256_file
-from workbench.core.media import Media, MediaError
+from workbench.core.media import Media, MediaError, open_media
 from workbench.core.plugin import current_user
 from workbench.core.render import blend, colorize, contact_sheet, draw_pairs, legend_bar
 from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
@@ -54,14 +54,18 @@ class Report:
 
 
 MediaOf = Callable[[], Media | None]
-"""The evidence re-opened (hash checked again) on first use, None when it cannot be."""
+"""The evidence re-opened on first use, None when it cannot be or failed the hash check."""
 
 
-def _reopener(case: Case, evidence: Evidence) -> MediaOf:
+def _reopener(evidence: Evidence, check: HashCheck) -> MediaOf:
+    """Opens the file without hashing it a second time: `check` has just hashed it."""
+
     @functools.cache
     def media() -> Media | None:
+        if not check.ok:
+            return None
         try:
-            return case.open_media(evidence)
+            return open_media(evidence.path, sha256=evidence.sha256)
         except MediaError:
             return None
 
@@ -110,7 +114,7 @@ def build_report(case: Case) -> Report:
         parts.append(f"<h2>Evidence #{item.id}: {_e(item.name)}</h2>")
         if not checks[item.id].ok:
             parts.append(f"<p class='bad'>{_e(checks[item.id].text)}</p>")
-        media = _reopener(case, item)
+        media = _reopener(item, checks[item.id])
         if item.kind == "video":
             parts.append(_video_facts_html(media))
         if not runs[item.id]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 import cv2
 import numpy as np
 
@@ -72,3 +75,20 @@ def contact_sheet(maps: dict[str, np.ndarray], columns: int = 5, width: int = 18
         tiles.append(blank)
     rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
     return np.vstack(rows)
+
+
+def ascii_text(text: str) -> str:
+    """OpenCV's fonts draw ASCII only: dashes and accents folded, anything else as "?"."""
+    text = text.translate({0x2013: "-", 0x2014: "-", 0x2018: "'", 0x2019: "'", 0xD7: "x", 0xB0: " deg"})
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c if c.isascii() else "?" for c in folded if not unicodedata.combining(c))
+
+
+TICK_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+
+def time_ticks(span: float, most: int = 10) -> list[float]:
+    """Round tick times (seconds) from 0 to `span`, at most `most` + 1 of them, for figures' time axes."""
+    step = next((s for s in TICK_STEPS_S if span / s <= most), math.inf)
+    step = step if math.isfinite(step) else span
+    return [i * step for i in range(int(span / step + 1e-9) + 1)] if step > 0 else [0.0]

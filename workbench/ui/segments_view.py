@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from plugins.similarity.video_copy import store_for
-from plugins.similarity.video_copy_figure import frame_step, matrix_rgb, segment_colour, ticks
+from plugins.similarity.video_copy_figure import frame_step, matrix_rgb, segment_colour
 from workbench.app.case import Case, Run
 from workbench.app.per_frame import timecode
-from workbench.core.media import MediaError, open_media
+from workbench.core.render import time_ticks
 from workbench.core.results import Segments
-from workbench.core.video import VideoReader
+from workbench.core.video import VideoError, VideoReader, probe
 from workbench.ui.images import to_qimage
 from workbench.ui.result_views import ResultView
 from workbench.ui.viewer import ImageView
@@ -199,10 +199,9 @@ class FramePane(QWidget):
         if path is None:
             self.heading.setText(f"<b>{self.title}</b>: ⚠ {html.escape(label)}: the video file was not found")
             return
-        try:
-            media = open_media(path)
-            self.reader = media.reader()
-        except MediaError as exc:
+        try:  # frames to look at: no hash needed (the analysis verified it), so no full read of the file
+            self.reader = VideoReader(path, probe(path))
+        except (VideoError, OSError) as exc:
             self.heading.setText(f"<b>{self.title}</b>: ⚠ {html.escape(str(exc))}")
             return
         self.heading.setText(f"<b>{self.title}</b>: {html.escape(path.name)}")
@@ -268,10 +267,10 @@ class MatrixWidget(QWidget):
         painter.drawImage(target, self.image)
         painter.drawText(QPointF(self.MARGIN_LEFT, 12), f"reference → {self.result.matrix_reference}")
         painter.drawText(QPointF(2, 12), "query ↓")
-        for seconds in ticks(self.image.width() * self.step):
+        for seconds in time_ticks(self.image.width() * self.step, 5):
             painter.drawText(QPointF(self.MARGIN_LEFT + seconds / self.step * cell - 4, self.MARGIN_TOP - 6),
                              f"{seconds:g}")
-        for seconds in ticks(self.image.height() * self.step):
+        for seconds in time_ticks(self.image.height() * self.step, 5):
             painter.drawText(QPointF(6, self.MARGIN_TOP + seconds / self.step * cell + 4), f"{seconds:g} s")
         for n, rect in self.segment_rects():
             painter.setPen(QPen(_qcolour(n), 2))
