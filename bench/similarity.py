@@ -48,6 +48,7 @@ from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import MIN_INLIERS, mirrored, sift_features, verify
 from plugins.similarity.phash import dhash, phash
 from plugins.similarity.search import Query, Rerank, query_from_media, search
+from workbench.core.device import usable_cores
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext
 from workbench.synthetic.photos import load, package_dir, random_view, source_photos
@@ -660,7 +661,7 @@ def set_threads(n: int) -> None:
 def thread_rows(coll: Collection, rgb: np.ndarray, run_threads: int, repeat: int, seed: int) -> list[str]:
     """One CNN pass and one FAISS search over 10k vectors with 1 thread and with all cores, interleaved so
     both see the same load; the run's setting is restored afterwards."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     settings = sorted({1, cores})
     vectors = l2_normalize(np.random.default_rng([seed, 5]).standard_normal((10_000, coll.index.dim), np.float32))
     with tempfile.TemporaryDirectory() as tmp:
@@ -731,7 +732,7 @@ def header_lines(data: Path, manifest: dict[str, Any], args: argparse.Namespace,
     roles = Counter(e["role"] for e in manifest["db"])
     dscenes = Counter(e["scene"] for e in manifest["db"] if e["role"] == "distractor")
     load_avg = os.getloadavg()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     return [
         "# Similar-image search bench",
         "",

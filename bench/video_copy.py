@@ -43,6 +43,7 @@ from plugins.similarity.video_copy_features import (
     similarity_matrix,
 )
 from plugins.similarity.video_metrics import SegmentMatch, micro_average_precision, segment_average_precision
+from workbench.core.device import usable_cores
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Segments
@@ -329,7 +330,7 @@ def header(emit: Callable[[str], None], args: argparse.Namespace, references: li
            generation: float, indexing: float, report: object, load_start: tuple[float, float, float]) -> None:
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     ref_seconds = sum(open_media(p).video.duration for p in references)
     query_seconds = sum(open_media(q.path).video.duration for q in queries)
     emit(f"- Data (`bench/video_copy.py`, seed {args.seed}): {len(references)} reference videos "

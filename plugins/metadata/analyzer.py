@@ -83,6 +83,7 @@ class MetadataAnalyzer(Analyzer):
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = MetadataParams
     card_file = Path(__file__).with_name("card.md")
+    cost_per_mp = 0.001
 
     def run(self, media: Media, params: MetadataParams, ctx: RunContext) -> Facts:
         report = _Report()

@@ -6,6 +6,7 @@ Importing torch costs over a second, so callers resolve this off the GUI thread.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 
 def resolve_device(preference: str = "auto") -> tuple[str, str]:
@@ -21,3 +22,10 @@ def resolve_device(preference: str = "auto") -> tuple[str, str]:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps", "Apple MPS"
     return "cpu", f"CPU ({torch.get_num_threads()} threads, PyTorch {torch.__version__})"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it, else all of them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -93,6 +93,10 @@ class Analyzer:
     by_default: ClassVar[bool] = True
     """False for analyzers that need more than the image (e.g. a reference collection): the CLI's
     default plan leaves them out, so a plain `analyze` does not fail for want of that input."""
+    cost_per_mp: ClassVar[float] = 0.05
+    """Rough CPU seconds per megapixel (bench/localization_speed.py measures the localisation
+    signals'). Only for scheduling: the analyses of one image run side by side, costliest first,
+    so the last one to finish is a short one."""
 
     @property
     def card(self) -> str:

@@ -1,0 +1,81 @@
+"""Running a plan on one evidence item: side by side on an image, stored in plan order, progress as
+one fraction, and the same results as one analyzer at a time."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.app.analysis import Planned, analyze
+from workbench.app.case import Case
+from workbench.core import registry
+from workbench.core.device import usable_cores
+from workbench.core.media import Media
+from workbench.core.plugin import Analyzer, RunContext
+from workbench.core.results import Result, Status
+
+
+@dataclass
+class NoParams:
+    pass
+
+
+class Rendezvous(Analyzer):
+    """Records when it starts; with a barrier, waits until the barrier's other party runs too (and
+    fails after a timeout if it never does)."""
+
+    title = "Rendezvous"
+    version = "1"
+    Params = NoParams
+    card_file = Path(__file__)
+
+    def __init__(self, name: str, cost: float, barrier: threading.Barrier | None, started: list[str]) -> None:
+        self.id, self.cost_per_mp, self.barrier, self.started = name, cost, barrier, started
+
+    def run(self, media: Media, params: NoParams, ctx: RunContext) -> Result:
+        self.started.append(self.id)
+        ctx.progress(0.5, "waiting")
+        if self.barrier is not None:
+            self.barrier.wait(timeout=20)
+        return Result(self.id, Status.OK, "")
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    case = Case.create(tmp_path / "case", name="Plans")
+    yield case
+    case.close()
+
+
+def planned(analyzer: Analyzer) -> Planned:
+    return Planned(analyzer, analyzer.params_from({}))
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="needs two cores to run analyzers side by side")
+def test_image_analyses_run_side_by_side_costliest_first(case: Case, jpeg_photo: Path) -> None:
+    evidence = case.add_evidence(jpeg_photo)
+    barrier, started = threading.Barrier(2), []
+    cheap = Rendezvous("cheap", 0.01, None, started)
+    costly, middling = (Rendezvous(name, cost, barrier, started) for name, cost in (("costly", 5.0), ("mid", 1.0)))
+    seen: list[float] = []
+    runs = analyze(case, evidence, [planned(a) for a in (cheap, costly, middling)], lambda f, m: seen.append(f))
+    assert [r.result.analyzer for r in runs] == ["cheap", "costly", "mid"]  # stored in plan order
+    assert set(started[:2]) == {"costly", "mid"}  # started first, and each waited for the other
+    assert [r.result.status for r in runs] == [Status.OK] * 3
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert [r.result.analyzer for r in case.latest_runs(evidence.id)] == ["cheap", "costly", "mid"]
+
+
+def test_side_by_side_results_equal_one_at_a_time(case: Case, jpeg_photo: Path) -> None:
+    evidence = case.add_evidence(jpeg_photo)
+    names = ["ela", "ela_sweep", "jpeg_ghost", "blk", "noise_median"]
+    together = analyze(case, evidence, [planned(registry.get(n)) for n in names])
+    for name, run in zip(names, together, strict=True):
+        [alone] = analyze(case, evidence, [planned(registry.get(name))])
+        assert run.result.status is Status.OK and alone.result.analyzer == name
+        np.testing.assert_array_equal(run.result.map, alone.result.map)
+        assert run.result.score == alone.result.score and run.result.stats == alone.result.stats
