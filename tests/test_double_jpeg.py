@@ -12,7 +12,8 @@ import scipy.io
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from plugins.localization.common import normalize
+from plugins.localization import double_jpeg
+from plugins.localization.common import block_dct, coefficient_histogram, jpeg_luma, normalize, zigzag
 from plugins.localization.double_jpeg import STACK_BIANCHI, STACK_LIN, AdqAnalyzer
 from tests.analyzer_runs import write_splice
 from workbench.app.sample import load_photo
@@ -120,3 +121,14 @@ def test_tiny_images(tmp_path: Path, size: tuple[int, int]) -> None:
         assert result.status is Status.ERROR and "8×8 block" in result.message
     else:
         assert result.status is Status.OK and result.map.shape == size
+
+
+def test_shifted_priors_are_the_histograms_of_the_shifted_block_dct(tmp_path: Path) -> None:
+    write_splice(tmp_path / "splice.jpg", 70, 90)
+    luma = jpeg_luma(open_media(tmp_path / "splice.jpg"))
+    shifted = block_dct(luma.decoded[1:, 1:])
+    positions = zigzag(15)
+    expected = [coefficient_histogram(shifted[:, :, row, col] / luma.qtable[row, col]) for row, col in positions]
+    got, expected = double_jpeg._shifted_histograms(luma, positions), np.stack(expected)
+    # Equal here; another BLAS build may round a coefficient lying on a bin edge the other way.
+    assert got.shape == expected.shape and np.abs(got - expected).sum() <= 1e-4 * expected.sum()

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from plugins.localization import common
 from plugins.localization.common import (
     block_dct,
     dct_matrix,
     expand_blocks,
+    expanded_percentiles,
     jpeg_luma,
     jpeg_roundtrip,
     luminance,
@@ -150,7 +152,56 @@ def test_banded_luma_and_block_dct_equal_the_whole_image_formulas() -> None:
     d = dct_matrix(8)
     channel = whole[..., 1]
     direct = d @ common.blocks(channel.astype(np.float64) - 128.0, 8) @ d.T
-    np.testing.assert_array_equal(block_dct(channel), direct)
+    np.testing.assert_allclose(block_dct(channel), direct, rtol=0, atol=1e-9)
+
+
+def test_banded_block_transforms_equal_the_per_block_products() -> None:
+    # Two BLAS products per band of block rows give the per-block products' values for every width
+    # (block counts of each residue modulo 8: the padding keeps BLAS off its edge kernels) — bit for
+    # bit with this machine's OpenBLAS; another build may add the products in another order.
+    d = dct_matrix(8)
+    qtable = RNG.integers(1, 40, (8, 8)).astype(np.float64)
+    for width in range(64, 136, 9):
+        channel = RNG.integers(0, 256, (77, width)).astype(np.float32)
+        direct = d @ common.blocks(channel.astype(np.float64) - 128.0, 8) @ d.T
+        np.testing.assert_allclose(block_dct(channel), direct, rtol=0, atol=1e-9)
+        for band, coefficients in common.dct_bands(channel, 5):  # only the modes below (5, 5)
+            np.testing.assert_allclose(coefficients.swapaxes(1, 2), direct[band, :, :5, :5], rtol=0, atol=1e-9)
+        quantized = np.round(direct / qtable).astype(np.int16)
+        rows, cols = quantized.shape[:2]
+        expected = (d.T @ (quantized * qtable) @ d).swapaxes(1, 2).reshape(8 * rows, 8 * cols) + 128.0
+        np.testing.assert_allclose(common.block_idct(quantized, qtable), expected, rtol=0, atol=1e-9)
+        unquantized = (d.T @ direct @ d).swapaxes(1, 2).reshape(expected.shape) + 128.0
+        np.testing.assert_allclose(common.block_idct(direct), unquantized, rtol=0, atol=1e-9)
+
+
+def test_coefficient_bins_round_half_up_and_clip_floats_and_integers() -> None:
+    values = np.array([-3000.0, -2048.6, -2048.4, -1.5, -0.5, -0.49, 0.5, 1.5, 2047.4, 2047.6, 5000.0])
+    expected = np.clip(np.floor(values + 0.5) + 2048, 0, 4095).astype(np.int64)
+    for dtype in (np.float64, np.float32):
+        np.testing.assert_array_equal(common.coefficient_bins(values.astype(dtype)), expected)
+    integers = np.array([-3000, -2049, -2048, -1, 0, 2047, 2048, 3000], np.int16)
+    np.testing.assert_array_equal(common.coefficient_bins(integers), np.clip(integers.astype(np.int64) + 2048, 0, 4095))
+
+
+def test_mode_planes_are_the_coefficients_of_each_mode() -> None:
+    coeffs = RNG.integers(-50, 50, (6, 9, 8, 8)).astype(np.int16)
+    positions = [(0, 0), (1, 0), (4, 3), (7, 7)]
+    expected = np.stack([coeffs[:, :, row, col] for row, col in positions])
+    np.testing.assert_array_equal(common.mode_planes(coeffs, positions), expected)
+
+
+def test_decoded_luma_is_the_y_plane_of_a_ycbcr_decode(jpeg_photo: Path) -> None:
+    with Image.open(jpeg_photo) as im:
+        im.draft("YCbCr", im.size)
+        y_plane = np.asarray(im)[..., 0]
+    np.testing.assert_array_equal(common.decoded_luma(open_media(jpeg_photo)), y_plane)
+
+
+def test_decoded_luma_of_an_rgb_coded_jpeg_is_its_luminance(tmp_path: Path, astronaut: np.ndarray) -> None:
+    Image.fromarray(astronaut[:64, :64]).save(tmp_path / "rgb.jpg", quality=90, keep_rgb=True)  # Adobe transform 0
+    media = open_media(tmp_path / "rgb.jpg")
+    np.testing.assert_array_equal(common.decoded_luma(media), luminance(media.pixels()))
 
 
 def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path) -> None:
@@ -169,3 +220,15 @@ def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path
 def test_jpeg_luma_of_a_file_that_is_not_a_jpeg_is_a_clear_error(png_image: Path) -> None:
     with pytest.raises(ValueError, match="requires a JPEG file"):
         jpeg_luma(open_media(png_image))
+
+
+@pytest.mark.parametrize("shape", [(3000, 4000), (37, 21), (5, 7), (9, 20)])
+def test_percentiles_of_a_block_map_equal_those_of_its_expansion(shape: tuple[int, int]) -> None:
+    h, w = shape
+    block_map = np.random.default_rng(h).random((-(-h // 8), -(-w // 8))).astype(np.float32)
+    block_map[0, :] = 0.5  # ties
+    rows, cols = np.arange(h) // 8, np.arange(w) // 8
+    q = [0.1, 1, 50, 99, 99.9, 100]
+    expected = percentiles(block_map[rows][:, cols], q)
+    got = expanded_percentiles(block_map, rows, cols, q)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)

@@ -12,7 +12,8 @@ import scipy.io
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from plugins.localization.common import normalize
+from plugins.localization import nadq as nadq_module
+from plugins.localization.common import bins_histogram, coefficient_bins, jpeg_luma, normalize
 from plugins.localization.nadq import NadqAnalyzer
 from workbench.app.sample import decode, jpeg_bytes, load_photo
 from workbench.core.media import open_media
@@ -96,3 +97,50 @@ def test_tiny_images(tmp_path: Path, size: tuple[int, int]) -> None:
         assert result.status is Status.ERROR and "2×2 blocks" in result.message
     else:
         assert result.status is Status.OK and result.map.shape == size
+
+
+def _reference_model(calibrated: np.ndarray, step: int, bias: float, sigma: float) -> np.ndarray:
+    """The quantised model of one step as first written: one convolution per cell and blur."""
+    cell = np.ones(step) if step % 2 else np.concatenate(([0.5], np.ones(step - 1), [0.5]))
+    half = step // 2
+    mass = np.convolve(calibrated, cell)
+    model = np.zeros(nadq_module.BINS)
+    model[nadq_module.CENTER :: step] = mass[nadq_module.CENTER + half : mass.size - half : step]
+    model[nadq_module.CENTER :: -step] = mass[nadq_module.CENTER + half : half - 1 : -step]
+    taps = np.arange(-int(np.ceil(3 * sigma)), int(np.ceil(3 * sigma)) + 1)
+    model = np.convolve(model, np.exp(-((taps + bias) ** 2) / sigma**2 / 2), mode="same")
+    model /= model.sum()
+    n = calibrated.sum()
+    return (model * n + 1) / (n + nadq_module.BINS)
+
+
+def test_models_of_all_steps_at_once_equal_the_per_step_convolutions() -> None:
+    values = np.random.default_rng(0).laplace(0, 40, 200_000)
+    calibrated = np.bincount(coefficient_bins(values), minlength=nadq_module.BINS).astype(np.float64)
+    steps = np.arange(2, 40)
+    for bias, sigma in [(0.1, 0.9), (-0.3, 2.5), (0.0, 9.5)]:
+        expected = np.stack([_reference_model(calibrated, int(step), bias, sigma) for step in steps])
+        # The cell sums are exact; the blur adds in another order: within float rounding.
+        models = nadq_module._quantized_models(calibrated, steps, bias, sigma)
+        np.testing.assert_allclose(models, expected, rtol=1e-14, atol=0)
+
+
+def test_grid_coefficients_and_histograms_equal_filter2d(tmp_path: Path) -> None:
+    # Bit for bit with this machine's OpenBLAS; another BLAS build may add the products in another order.
+    path = tmp_path / "x.jpg"
+    path.write_bytes(jpeg_bytes(load_photo("astronaut.png")[:203, :171], 85))  # blocks past both edges
+    padded = nadq_module._decompressed(jpeg_luma(open_media(path)))
+    pixels = padded[:-8, :-8]
+    modes = nadq_module.MODE_ORDER[1:]  # nine: two products
+    for phase in [(0, 1), (3, 5), (7, 7)]:
+        on_grid = nadq_module._phase_coefficients(padded, phase, modes)
+        for plane, (row, col) in zip(on_grid, modes, strict=True):
+            expected = nadq_module._shifted_coefficients(pixels, row, col)[phase[0] :: 8, phase[1] :: 8]
+            np.testing.assert_allclose(plane, expected, rtol=0, atol=1e-9)
+    dc = nadq_module._shifted_coefficients(pixels, 0, 0)
+    for coefficient in (dc, 4 * dc):  # the second reaches past the bins: clipped into the end bins
+        histograms = nadq_module._phase_histograms(coefficient)
+        for k1, k2 in [(0, 0), (2, 5), (7, 3)]:
+            expected = bins_histogram(coefficient_bins(coefficient[k1::8, k2::8]))
+            np.testing.assert_array_equal(histograms[k1, k2], expected)
+    assert np.abs(4 * dc).max() > 2048

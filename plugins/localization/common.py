@@ -161,10 +161,14 @@ def resave_error(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def resave_errors(rgb: np.ndarray, qualities: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(quality, `resave_error`) for each quality, those another analyzer is computing last, so
-    two analyzers running at once each re-save different qualities instead of waiting."""
-    busy = [q for q in qualities if _MEMO.pending(rgb, (_resave_error, int(q)))]
-    for quality in [q for q in qualities if q not in busy] + busy:
+    """(quality, `resave_error`) for each quality, in the order that avoids waiting: each time,
+    one that no other analyzer is computing right now (done or not started), so two analyzers
+    running at once re-save different qualities; one being computed elsewhere only when no other
+    is left."""
+    remaining = [int(q) for q in qualities]
+    while remaining:
+        quality = next((q for q in remaining if not _MEMO.pending(rgb, (_resave_error, q))), remaining[0])
+        remaining.remove(quality)
         yield quality, resave_error(rgb, quality)
 
 
@@ -298,6 +302,36 @@ def map_score(heat: np.ndarray) -> float:
     return float(np.clip(p99 - median, 0.0, 1.0))
 
 
+def weighted_percentiles(values: np.ndarray, counts: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """`percentiles` (numpy's linear method) of the data that holds each of `values` `counts`
+    times (non-negative integers, same shape), the same result bit for bit, from the values alone."""
+    values, counts = np.ravel(values), np.ravel(counts)
+    order = np.argsort(values)
+    ends = np.cumsum(counts[order])  # ranks below ends[i] hold values[order[i]]
+    n = int(ends[-1])
+    virtual = (n - 1) * np.true_divide(q, 100)
+    previous = np.minimum(np.floor(virtual), n - 1)
+    lower, upper = previous.astype(np.intp), np.minimum(previous + 1, n - 1).astype(np.intp)
+    a, b = (values[order[np.searchsorted(ends, ranks, side="right")]] for ranks in (lower, upper))
+    t = virtual - previous
+    result = np.add(a, (b - a) * t)
+    np.subtract(b, (b - a) * (1 - t), out=result, where=t >= 0.5, casting="unsafe")
+    return result
+
+
+def expanded_percentiles(block_map: np.ndarray, rows: np.ndarray, cols: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """`percentiles(block_map[rows][:, cols], q)` of a nearest-neighbour expansion to the image,
+    from the block map weighted by the pixels each block covers: no image-sized selection."""
+    counts = np.outer(np.bincount(rows, minlength=len(block_map)), np.bincount(cols, minlength=block_map.shape[1]))
+    return weighted_percentiles(block_map, counts, q)
+
+
+def expanded_map_score(block_map: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> float:
+    """`map_score(block_map[rows][:, cols])`, without the expansion (see `expanded_percentiles`)."""
+    p99, median = expanded_percentiles(block_map, rows, cols, [99, 50])
+    return float(np.clip(p99 - median, 0.0, 1.0))
+
+
 def dct_matrix(n: int = 8) -> np.ndarray:
     """Orthonormal DCT-II matrix D, so that coefficients = D @ block @ D.T (JPEG's transform)."""
     k = np.arange(n)[:, None]
@@ -307,25 +341,81 @@ def dct_matrix(n: int = 8) -> np.ndarray:
     return d.astype(np.float64)
 
 
+BLAS_MULTIPLY_ADDS = 1 << 18
+"""The largest matrix product (multiply-adds) that OpenBLAS runs in the calling thread; larger ones
+wake its threads, which spin when both cores are busy."""
+PRODUCT_COLUMNS = BLAS_MULTIPLY_ADDS // 64
+"""Columns per product of 8 × 8 by 8 × columns in the block transforms."""
+
+
+def _block_products(band: np.ndarray, left: np.ndarray, right: np.ndarray, rows: int = 8) -> np.ndarray:
+    """`left @ B @ right` for every 8×8 block B of a band of block rows in image layout ((r, 8, w)
+    float64, w a multiple of 64), as (r, rows, w / 8, 8) in image layout: its first `rows` rows only.
+
+    Each output is the same sum in the same order as in the per-block products `left @ tiles @ right`
+    (OpenBLAS's kernels add the 8 products of an element one after another), so the values are the
+    same bit for bit, but numpy makes two BLAS calls per block row instead of two per block. The
+    width padded to whole 8-block groups keeps every call on the kernels' full-size path (their edge
+    paths add in another order).
+    """
+    r, _, width = band.shape
+    half = np.empty((r, 8, width))
+    for start in range(0, width, PRODUCT_COLUMNS):
+        columns = slice(start, start + PRODUCT_COLUMNS)
+        np.matmul(left, band[..., columns], out=half[..., columns])
+    return np.matmul(half.reshape(r, 8, width // 8, 8)[:, :rows], right)
+
+
+def _padded_width(cols: int) -> int:
+    """Pixels per row in the block transforms' buffers: `cols` blocks rounded up to whole groups of 8
+    (see `_block_products`), the rest zeros."""
+    return 64 * -(-cols // 8)
+
+
+def dct_bands(channel: np.ndarray, rows: int = 8) -> Iterator[tuple[slice, np.ndarray]]:
+    """`block_dct` of `channel` band by band of block rows (`block_bands`): (block rows, their
+    coefficients in image layout (r, rows, cols, rows): mode (k, l) of block (i, j) at [i, k, j, l]),
+    only the modes with k, l < `rows`.
+
+    The values are `block_dct`'s bit for bit; without its full-size float64 result or its
+    transposing copy, a caller reads the band while it is in cache.
+    """
+    d = dct_matrix(8)
+    grid = (channel.shape[0] // 8, channel.shape[1] // 8)
+    width = 8 * grid[1]
+    buffer = np.zeros((8 * min(grid[0], _band_step(grid[1])), _padded_width(grid[1])))
+    for band in block_bands(grid):
+        r = min(band.stop, grid[0]) - band.start
+        pixels = buffer[: 8 * r]
+        top = 8 * band.start
+        np.copyto(pixels[:, :width], channel[top : top + 8 * r, :width])
+        pixels[:, :width] -= 128.0
+        coefficients = _block_products(pixels.reshape(r, 8, -1), d, d.T, rows)
+        yield slice(band.start, band.start + r), coefficients[:, :, : grid[1], :rows]
+
+
 def block_dct(channel: np.ndarray) -> np.ndarray:
     """8×8 block DCT of a [0, 255] channel level-shifted by 128, shape (rows, cols, 8, 8).
 
     Applied to decoded pixels this re-estimates the JPEG coefficients (up to rounding), which
     is how the double-quantisation methods read the compression history.
     """
-    d = dct_matrix(8)
-    tiles = blocks(channel, 8)
-    out = np.empty(tiles.shape, np.float64)
-    for band in block_bands(tiles.shape[:2]):
-        out[band] = d @ (tiles[band].astype(np.float64) - 128.0) @ d.T
+    out = np.empty((channel.shape[0] // 8, channel.shape[1] // 8, 8, 8))
+    for band, coefficients in dct_bands(channel):
+        out[band] = coefficients.swapaxes(1, 2)
     return out
 
 
 def block_bands(grid: tuple[int, int]) -> Iterator[slice]:
     """Bands of block rows of about BAND_PIXELS pixels: per-band float64 temporaries stay small."""
     rows, cols = grid
-    step = max(1, BAND_PIXELS // (64 * max(cols, 1)))
+    step = _band_step(cols)
     return (slice(top, top + step) for top in range(0, rows, step))
+
+
+def _band_step(cols: int) -> int:
+    """Block rows per band of `block_bands` (the last band may have fewer)."""
+    return max(1, BAND_PIXELS // (64 * max(cols, 1)))
 
 
 def quantization_tables(media: Media) -> dict[int, np.ndarray] | None:
@@ -360,11 +450,10 @@ def _decoded_plane(media: Media) -> np.ndarray:
     """`decoded_luma` as the decoder gave it: uint8 (or float32 `luminance` for other files)."""
     if media.format in ("JPEG", "MPO"):
         im = Image.open(io.BytesIO(media.raw_bytes()))
-        im.draft("YCbCr", im.size)
+        if im.mode == "RGB" and im.info.get("adobe_transform") != 0:  # YCbCr-coded (0: RGB-coded)
+            im.draft("L", im.size)  # libjpeg then decodes Y alone, its values as in a YCbCr decode
         if im.mode == "L":
             return np.asarray(im)
-        if im.mode == "YCbCr":
-            return np.asarray(im)[..., 0]
     return media_luminance(media)
 
 
@@ -386,6 +475,12 @@ def cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
     if hf < h and wf < w:
         out[-1, -1] = values[hf:, wf:].sum()
     return out
+
+
+def cell_counts(shape: tuple[int, ...], cell: int) -> np.ndarray:
+    """Pixels per `cell`×`cell` cell, the last row/column partial (as `cell_sums` of ones)."""
+    rows, cols = (np.minimum(cell, n - np.arange(0, n, cell)) for n in shape[:2])
+    return np.outer(rows, cols).astype(np.float32)
 
 
 def ycbcr_luma(rgb: np.ndarray) -> np.ndarray:
@@ -417,7 +512,8 @@ class JpegLuma:
     qtable: np.ndarray
     """The luminance quantisation table, 8×8 (natural order)."""
     decoded: np.ndarray
-    """`decoded_luma`, float32 (lossless: 8-bit values, or float32 luminance for other files)."""
+    """The luma plane as the decoder gave it (`decoded_luma` before its float64 conversion): uint8,
+    or float32 luminance for files that are not YCbCr/greyscale JPEGs."""
     coefficients: np.ndarray
     """The integer DCT coefficients re-estimated from `decoded`, (rows, cols, 8, 8) int16."""
     error_mean: np.ndarray
@@ -437,31 +533,72 @@ def jpeg_luma(media: Media) -> JpegLuma:
 
 
 def _jpeg_luma(media: Media) -> JpegLuma:
-    """Computed band by band of block rows, without image-sized float64 arrays."""
+    """Computed band by band of block rows (`dct_bands`), without image-sized float64 arrays.
+
+    The statistics sum the blocks in the same order as over a (rows, cols, 8, 8) array, so they
+    are the same bit for bit: each band goes to that block layout by cv2.transpose (a block row in
+    image layout is an 8 × cols matrix of 8-value rows; float64 ones go as two 32-byte halves).
+    """
     qtable = luma_quantization(media, "double-quantisation analysis")
-    decoded = np.asarray(per_image(_decoded_plane, media), dtype=np.float32)
-    rgb_luma = media_luminance(media)
+    decoded = per_image(_decoded_plane, media)
     rows, cols = decoded.shape[0] // 8, decoded.shape[1] // 8
     coefficients = np.empty((rows, cols, 8, 8), np.int16)
-    sums, squares = np.zeros((8, 8)), np.zeros((8, 8))
-    for band in block_bands((rows, cols)):
-        pixels = (slice(8 * band.start, 8 * band.stop), slice(0, 8 * cols))
-        quantized = block_dct(decoded[pixels])
-        quantized /= qtable
+    steps = np.repeat(qtable[:, None, :], cols, axis=1)  # in image layout, as `dct_bands` gives them
+    error = np.empty((min(rows, _band_step(cols)), cols, 2, 8, 4))  # per block: the halves of its rows
+    sums, squares = np.zeros((2, 8, 4)), np.zeros((2, 8, 4))
+    for (band, quantized), (_, rgb) in zip(dct_bands(decoded), dct_bands(media_luminance(media)), strict=True):
+        quantized /= steps
         np.round(quantized, out=quantized)
-        coefficients[band] = quantized
-        error = quantized * qtable - block_dct(rgb_luma[pixels])
-        sums += error.sum(axis=(0, 1))
-        squares += np.einsum("ijkl,ijkl->kl", error, error)
+        integers = quantized.astype(np.int16)
+        quantized *= steps
+        quantized -= rgb
+        for i, block_row in enumerate(range(band.start, band.stop)):
+            cv2.transpose(integers[i], dst=coefficients[block_row])
+            cv2.transpose(quantized[i].reshape(8, 2 * cols, 4), dst=error[i].reshape(2 * cols, 8, 4))
+        band_error = error[: len(quantized)]
+        sums += band_error.sum(axis=(0, 1))
+        squares += np.einsum("ijabc,ijabc->abc", band_error, band_error)
+    sums, squares = (total.transpose(1, 0, 2).reshape(8, 8) for total in (sums, squares))
     mean = sums / (rows * cols)
     return JpegLuma(qtable, decoded, coefficients, mean, squares / (rows * cols) - mean**2)
 
 
-def block_idct(coeffs: np.ndarray) -> np.ndarray:
-    """Inverse of `block_dct`: (rows, cols, 8, 8) coefficients → [0, 255]-range channel, unrounded."""
+def idct_bands(coeffs: np.ndarray, qtable: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+    """`block_idct` band by band of block rows (`block_bands`): (block rows, their pixels in image
+    layout (r, 8, cols, 8), i.e. image rows 8·r × 8·cols), the values of `block_idct` bit for bit."""
     d = dct_matrix(8)
     rows, cols = coeffs.shape[:2]
-    return (d.T @ coeffs @ d).swapaxes(1, 2).reshape(rows * 8, cols * 8) + 128.0
+    buffer = np.zeros((min(rows, _band_step(cols)), 8, _padded_width(cols) // 8, 8))
+    steps = None if qtable is None else np.repeat(qtable[:, None, :], cols, axis=1)  # in image layout
+    for band in block_bands((rows, cols)):
+        r = min(band.stop, rows) - band.start
+        blocks_in_rows = buffer[:r, :, :cols]  # image layout: row k of block (i, j) at [i, k, j]
+        np.copyto(blocks_in_rows, coeffs[band].swapaxes(1, 2), casting="unsafe")
+        if steps is not None:
+            blocks_in_rows *= steps
+        pixels = _block_products(buffer[:r].reshape(r, 8, -1), d.T, d)[:, :, :cols]
+        yield slice(band.start, band.start + r), np.add(pixels, 128.0, out=pixels)
+
+
+def block_idct(coeffs: np.ndarray, qtable: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of `block_dct`: (rows, cols, 8, 8) coefficients, times `qtable` (8×8) if given (the
+    dequantised coefficients), → [0, 255]-range channel, unrounded.
+
+    The same values bit for bit as `(d.T @ coeffs @ d)` block by block (see `_block_products`).
+    """
+    rows, cols = coeffs.shape[:2]
+    out = np.empty((8 * rows, 8 * cols))
+    for band, pixels in idct_bands(coeffs, qtable):
+        out[8 * band.start : 8 * band.stop].reshape(-1, 8, cols, 8)[:] = pixels
+    return out
+
+
+def mode_planes(coeffs: np.ndarray, positions: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The coefficients (rows, cols, 8, 8) of the DCT modes at `positions` as planes (len(positions),
+    rows, cols): one pass over the coefficients, instead of one strided pass per mode."""
+    index = [8 * row + col for row, col in positions]
+    planes = np.take(coeffs.reshape(-1, 64), index, axis=1).T
+    return np.ascontiguousarray(planes).reshape(len(index), *coeffs.shape[:2])
 
 
 COEFFICIENT_RANGE = 2048
@@ -469,9 +606,11 @@ COEFFICIENT_RANGE = 2048
 
 
 def coefficient_bins(values: np.ndarray) -> np.ndarray:
-    """Histogram bin index (0 … 4095) of each rounded value; outliers go to the end bins."""
-    rounded = np.floor(np.asarray(values) + 0.5).astype(np.int64)
-    return np.clip(rounded + COEFFICIENT_RANGE, 0, 2 * COEFFICIENT_RANGE - 1)
+    """Histogram bin index (0 … 4095) of each value rounded as floor(x + ½); outliers go to the end bins."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":  # integers are whole already
+        values = np.floor(values + 0.5).astype(np.int64)
+    return np.add(np.clip(values, -COEFFICIENT_RANGE, COEFFICIENT_RANGE - 1), COEFFICIENT_RANGE, dtype=np.int64)
 
 
 def coefficient_histogram(values: np.ndarray) -> np.ndarray:

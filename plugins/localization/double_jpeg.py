@@ -18,13 +18,15 @@ import numpy as np
 from plugins.localization.common import (
     COEFFICIENT_RANGE,
     JpegLuma,
-    block_dct,
     coefficient_bins,
     coefficient_histogram,
+    dct_bands,
     expand_blocks,
     jpeg_luma,
     luma_quantization,
     map_score,
+    mode_planes,
+    per_image,
     zigzag,
 )
 from workbench.core.media import Media
@@ -101,16 +103,21 @@ def lin_map(coeffs: np.ndarray, modes: int) -> tuple[np.ndarray, list[int]]:
     """
     log_ratio = np.zeros(coeffs.shape[:2])
     periods = []
-    for row, col in zigzag(modes):
-        values = coeffs[:, :, row, col].astype(np.int64)
-        bins = values - (values.min() - 1)
-        hist = np.bincount(bins.ravel(), minlength=int(bins.max()) + 2).astype(np.float64)
+    for plane in _planes(coeffs, zigzag(modes)):
+        below = int(plane.min()) - 1
+        bins = np.subtract(plane, below, dtype=np.intp)
+        hist = np.bincount(bins.ravel(), minlength=int(plane.max()) - below + 2).astype(np.float64)
         period = _comb_period(hist)
         periods.append(period)
         if period > 1:
             with np.errstate(divide="ignore"):
                 log_ratio += np.log(_period_share(hist, period) * period)[bins]
     return _from_log_ratio(log_ratio), periods
+
+
+def _planes(coeffs: np.ndarray, positions: list[tuple[int, int]]) -> np.ndarray:
+    """`mode_planes`, shared by both detectors when they read the file's shared coefficients."""
+    return per_image(mode_planes, coeffs, tuple(positions))
 
 
 def _from_log_ratio(log_ratio: np.ndarray) -> np.ndarray:
@@ -121,12 +128,14 @@ def _from_log_ratio(log_ratio: np.ndarray) -> np.ndarray:
 def _floor2(x: np.ndarray) -> np.ndarray:
     """floor, but an exact integer k maps to k − ½ (a half-open interval bound)."""
     f = np.floor(x)
-    return np.where(np.abs(x - f) < 1e-12, x - 0.5, f)
+    np.subtract(x, 0.5, out=f, where=np.abs(x - f) < 1e-12)
+    return f
 
 
 def _ceil2(x: np.ndarray) -> np.ndarray:
     c = np.ceil(x)
-    return np.where(np.abs(x - c) < 1e-12, x + 0.5, c)
+    np.add(x, 0.5, out=c, where=np.abs(x - c) < 1e-12)
+    return c
 
 
 def _dq_gain(q1: np.ndarray, q2: float, bias: float, kernel: np.ndarray) -> np.ndarray:
@@ -135,7 +144,10 @@ def _dq_gain(q1: np.ndarray, q2: float, bias: float, kernel: np.ndarray) -> np.n
     each q2 bin, times q1/q2), blurred by the rounding-error kernel."""
     x = np.arange(-COEFFICIENT_RANGE, COEFFICIENT_RANGE) + bias / q2
     ratio = (q2 / q1)[:, None]
-    gain = q1[:, None] / q2 * (_floor2(ratio * (x + 0.5)) - _ceil2(ratio * (x - 0.5)) + 1)
+    gain = _floor2(ratio * (x + 0.5))
+    gain -= _ceil2(ratio * (x - 0.5))
+    gain += 1
+    gain *= q1[:, None] / q2
     return cv2.filter2D(gain, -1, kernel[None, :], borderType=cv2.BORDER_CONSTANT)
 
 
@@ -146,12 +158,19 @@ def _fit_primary_step(
     α × (double-compressed model) + (1 − α) × (single prior), zero bin excluded."""
     q1 = np.arange(1, q1_max + 1, dtype=np.float64)
     keep = np.arange(2 * COEFFICIENT_RANGE) != COEFFICIENT_RANGE
-    a1 = 0.5 * (_dq_gain(q1, q2, bias, kernel) * prior - prior)[:, keep]
+    a1 = _dq_gain(q1, q2, bias, kernel)
+    a1 *= prior
+    a1 -= prior
+    a1 = a1[:, keep]
+    a1 *= 0.5
     a2 = 0.5 * (prior - hist)[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.minimum(-(a1 @ a2) / np.einsum("ij,ij->i", a1, a1), 1.0)
     # The 0.5 weight is applied twice here, as in the reference implementation.
-    error = np.sum((0.5 * (alpha[:, None] * a1 + a2)) ** 2, axis=1)
+    residual = alpha[:, None] * a1
+    residual += a2
+    residual *= 0.5
+    error = np.sum(np.square(residual, out=residual), axis=1)
     divides = np.fmod(q2, q1) == 0
     alpha[divides] = 1.0
     error[divides] = np.sum(a2**2)
@@ -169,21 +188,20 @@ def bianchi_map(luma: JpegLuma, modes: int) -> tuple[np.ndarray, list[int]]:
     """
     coeffs, qtable = luma.coefficients, luma.qtable
     rows, cols = coeffs.shape[:2]
-    shifted = block_dct(luma.decoded[1:, 1:])
+    positions = zigzag(modes)
+    priors = _shifted_histograms(luma, positions)
     sigma_e = max(float(np.sqrt(luma.error_variance())), 1e-3)
     log_ratio = np.zeros((rows, cols))
     primary = []
-    for i, (row, col) in enumerate(zigzag(modes)):
+    for i, ((row, col), values) in enumerate(zip(positions, _planes(coeffs, positions), strict=True)):
         q2 = float(qtable[row, col])
-        values = coeffs[:, :, row, col]
         hist = coefficient_histogram(values)
-        prior = coefficient_histogram(shifted[:, :, row, col] / q2)
         bias = float(luma.error_mean[0, 0]) if i == 0 else 0.0
         sigma = sigma_e / q2
         taps = np.arange(-np.ceil(6 * sigma), np.ceil(6 * sigma) + 1)
         kernel = np.exp(-(taps**2) / sigma**2 / 2)
         kernel /= kernel.sum()
-        q1, alpha = _fit_primary_step(hist, prior, q2, bias, kernel, Q1_SEARCH_MAX[i])
+        q1, alpha = _fit_primary_step(hist, priors[i], q2, bias, kernel, Q1_SEARCH_MAX[i])
         primary.append(q1)
         if np.fmod(q2, q1) == 0:
             continue  # no double-quantisation comb for this mode
@@ -193,6 +211,28 @@ def bianchi_map(luma: JpegLuma, modes: int) -> tuple[np.ndarray, list[int]]:
         vote[COEFFICIENT_RANGE] = 0.0  # zeros carry no information
         log_ratio += vote[coefficient_bins(values)]
     return _median5(_from_log_ratio(log_ratio)), primary
+
+
+def _shifted_histograms(luma: JpegLuma, positions: list[tuple[int, int]]) -> np.ndarray:
+    """Per DCT mode at `positions`, the histogram of the coefficients of the decoded luma shifted by
+    one pixel down and right, quantised with the file's steps: (modes, bins) float64.
+
+    Counted band by band from `dct_bands`, only the modes needed, binned in place as
+    `coefficient_bins` bins (floor(x + ½), clipped): no full-size coefficient array.
+    """
+    rows, cols = (np.array(axis) for axis in zip(*positions, strict=True))
+    steps = luma.qtable[rows, cols][:, None, None]
+    first_bin = (2 * COEFFICIENT_RANGE * np.arange(len(positions)) + COEFFICIENT_RANGE)[:, None, None]
+    counts = np.zeros(len(positions) * 2 * COEFFICIENT_RANGE, np.int64)
+    for _, coefficients in dct_bands(luma.decoded[1:, 1:], int(max(rows.max(), cols.max())) + 1):
+        values = coefficients[:, rows, :, cols]  # (modes, block rows, blocks)
+        values /= steps
+        values += 0.5
+        np.floor(values, out=values)
+        np.clip(values, -COEFFICIENT_RANGE, COEFFICIENT_RANGE - 1, out=values)
+        values += first_bin
+        counts += np.bincount(values.astype(np.intp).ravel(), minlength=counts.size)
+    return counts.reshape(len(positions), -1).astype(np.float64)
 
 
 def _median5(block_map: np.ndarray) -> np.ndarray:
@@ -208,6 +248,7 @@ class AdqAnalyzer(Analyzer):
     version = "1.0"
     Params = AdqParams
     card_file = Path(__file__).with_name("double_jpeg.md")
+    cost_per_mp = 0.031
 
     def run(self, media: Media, params: AdqParams, ctx: RunContext) -> Heatmap:
         qtable = luma_quantization(media, "ADQ")

@@ -9,6 +9,8 @@ Bianchi & Piva (2012) find that grid and step by expectation-maximisation on a m
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +18,15 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import (
+    BLAS_MULTIPLY_ADDS,
     COEFFICIENT_RANGE,
     JpegLuma,
     bins_histogram,
     block_bands,
-    block_idct,
     coefficient_bins,
     dct_matrix,
+    expand_blocks,
+    idct_bands,
     jpeg_luma,
     luma_quantization,
     map_score,
@@ -69,27 +73,46 @@ class _Fit:
     log_likelihood: float
 
 
-def _quantized_model(calibrated: np.ndarray, step: int, bias: float, sigma: float) -> np.ndarray:
-    """P(value | quantised with `step` by the first compression), per bin.
+def _quantized_models(calibrated: np.ndarray, steps: np.ndarray, bias: float, sigma: float) -> np.ndarray:
+    """P(value | quantised with step q by the first compression), per bin, for each q in `steps`:
+    (len(steps), bins).
 
     The never-quantised histogram (from a grid one pixel off) is integrated over each step-wide
     cell and put on the multiples of the step, then blurred by the second quantisation and the
-    rounding noise (Gaussian, std `sigma`, offset `bias`); Laplace-corrected.
+    rounding noise (Gaussian, std `sigma`, offset `bias`); Laplace-corrected. All steps at once: the
+    cell sums from cumulative sums (exact: counts and halves), the blur in one filter.
     """
-    if step % 2:
-        cell, half = np.ones(step), (step - 1) // 2
-    else:
-        cell, half = np.concatenate(([0.5], np.ones(step - 1), [0.5])), step // 2
-    mass = np.convolve(calibrated, cell)
-    model = np.zeros(BINS)
-    model[CENTER::step] = mass[CENTER + half : mass.size - half : step]
-    model[CENTER::-step] = mass[CENTER + half : half - 1 : -step]
-    reach = int(np.ceil(3 * sigma))
-    taps = np.arange(-reach, reach + 1)
-    model = np.convolve(model, np.exp(-((taps + bias) ** 2) / sigma**2 / 2), mode="same")
-    model /= model.sum()
     n = calibrated.sum()
-    return (model * n + 1) / (n + BINS)
+    row, center, half, even = _cells(tuple(int(step) for step in steps))
+    span = int(half.max()) + 1
+    padded = np.zeros(BINS + 2 * span)
+    padded[span:-span] = calibrated
+    cumulative = np.zeros(padded.size + 1)
+    np.cumsum(padded, out=cumulative[1:])
+    at = center + span
+    mass = cumulative[at + half + 1] - cumulative[at - half]  # the counts in [bin − half, bin + half]
+    mass -= np.where(even, 0.5 * (padded[at - half] + padded[at + half]), 0.0)  # even steps: half the ends
+    models = np.zeros((len(steps), BINS))
+    models[row, center] = mass
+    reach = int(np.ceil(3 * sigma))
+    taps = np.arange(reach, -reach - 1, -1)  # reversed: OpenCV correlates
+    blur = np.exp(-((taps + bias) ** 2) / sigma**2 / 2)
+    models = cv2.sepFilter2D(models, -1, blur, np.ones(1), anchor=(reach, 0), borderType=cv2.BORDER_CONSTANT)
+    models /= models.sum(axis=1, keepdims=True)
+    return (models * n + 1) / (n + BINS)
+
+
+@functools.lru_cache(maxsize=64)
+def _cells(steps: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The cells of `_quantized_models`, flattened over the steps: the row (step) and centre bin of
+    every multiple of each step within the bins, its half width, whether the step is even."""
+    centers = [np.arange(CENTER % step, BINS, step) for step in steps]
+    row = np.repeat(np.arange(len(steps)), [c.size for c in centers])
+    step = np.asarray(steps)[row]
+    cells = row, np.concatenate(centers), step // 2, step % 2 == 0
+    for array in cells:
+        array.setflags(write=False)
+    return cells
 
 
 @dataclass
@@ -102,10 +125,10 @@ class _Calibration:
     """(len(steps), bins)"""
 
     @staticmethod
-    def of(bins: np.ndarray, steps: np.ndarray, bias: float, sigma: float) -> _Calibration:
-        calibrated = bins_histogram(bins)
+    def of(calibrated: np.ndarray, steps: np.ndarray, bias: float, sigma: float) -> _Calibration:
+        """From the calibration grid's histogram."""
         single = (calibrated + 1) / (calibrated.sum() + BINS)
-        return _Calibration(steps, single, np.stack([_quantized_model(calibrated, int(q), bias, sigma) for q in steps]))
+        return _Calibration(steps, single, _quantized_models(calibrated, steps, bias, sigma))
 
 
 def _fit_first_step(counts: np.ndarray, models: _Calibration) -> tuple[_Fit, int]:
@@ -118,18 +141,19 @@ def _fit_first_step(counts: np.ndarray, models: _Calibration) -> tuple[_Fit, int
     used = np.flatnonzero(counts)
     weights = counts[used]
     h0 = models.single[used]
-    h1 = models.quantized[:, used]
+    h1 = np.take(models.quantized, used, axis=1)
     alpha = np.full(len(steps), 0.95)
     previous = np.full(len(steps), -np.inf)
     best, best_index = _Fit(int(steps[0]), 0.95, -np.inf), 0
     improvement = np.inf
+    single, mixture, logs = np.empty(h1.shape), np.empty(h1.shape), np.empty(h1.shape)
+    _mix(h0, h1, alpha, single, mixture)
     for _ in range(20):
         if improvement <= 5:
             break
-        a = alpha[:, None]
-        alpha = (h0 * a / (h0 * a + h1 * (1 - a))) @ weights / weights.sum()
-        a = alpha[:, None]
-        likelihood = np.log(a * h0 + (1 - a) * h1) @ weights
+        alpha = np.divide(single, mixture, out=single) @ weights / weights.sum()
+        _mix(h0, h1, alpha, single, mixture)
+        likelihood = cv2.log(mixture, logs) @ weights  # OpenCV's log: 5× faster than numpy's, within an ulp
         running = np.maximum.accumulate(np.concatenate(([best.log_likelihood], likelihood)))[:-1]
         new_best = likelihood > running
         if new_best.any():
@@ -140,6 +164,15 @@ def _fit_first_step(counts: np.ndarray, models: _Calibration) -> tuple[_Fit, int
     return best, best_index
 
 
+def _mix(h0: np.ndarray, h1: np.ndarray, alpha: np.ndarray, single: np.ndarray, mixture: np.ndarray) -> None:
+    """α·h0 into `single` and α·h0 + (1 − α)·h1 into `mixture`, per step: the EM update's numerator and
+    denominator, the latter also the mixture whose likelihood the round reports (computed once)."""
+    a = alpha[:, None]
+    np.multiply(a, h0, out=single)
+    np.multiply(1 - a, h1, out=mixture)
+    mixture += single
+
+
 def _calibration_phase(phase: int) -> int:
     """A grid one pixel off the candidate, toward the block's middle (never the aligned grid)."""
     return phase + 1 if phase < 4 else phase - 1
@@ -147,9 +180,55 @@ def _calibration_phase(phase: int) -> int:
 
 def _shifted_coefficients(pixels: np.ndarray, row: int, col: int) -> np.ndarray:
     """DCT coefficient (row, col) of the 8×8 block starting at every pixel (zeros beyond the edge)."""
+    return cv2.filter2D(pixels, -1, _basis(row, col), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+
+
+def _basis(row: int, col: int) -> np.ndarray:
     d = dct_matrix(8)
-    basis = np.outer(d[row], d[col]).astype(np.float32)
-    return cv2.filter2D(pixels, -1, basis, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    return np.outer(d[row], d[col]).astype(np.float32)
+
+
+KERNELS_PER_PRODUCT = 7
+"""At most this many kernels (and at least 2) per matrix product in `_phase_coefficients`: the
+product shapes for which OpenBLAS's sgemm kernels add as filter2D does (8 to 12 columns do so only
+for some row counts, 16 and more never, 1 goes to another routine)."""
+
+
+def _phase_coefficients(padded: np.ndarray, phase: tuple[int, int], modes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """`_shifted_coefficients` of each of `modes` on one grid only, the 8×8 blocks starting at
+    `phase` + 8·(i, j): (len(modes), rows, cols) float32, for 1/64 of filter2D's work. `padded`:
+    the pixels (8·rows × 8·cols) followed by 8 rows and columns of zeros, where blocks reach past.
+
+    The same values bit for bit: filter2D adds the 64 products of a pixel one after another with
+    fused multiply-adds, in kernel order, and so do OpenBLAS's sgemm kernels for the product of the
+    blocks (one per row, 64 pixels in that order) with the flattened kernels (KERNELS_PER_PRODUCT).
+    """
+    rows, cols = padded.shape[0] // 8 - 1, padded.shape[1] // 8 - 1
+    if not modes:
+        return np.empty((0, rows, cols), np.float32)
+    kernels = {}  # by the index of their first mode
+    for start in range(0, len(modes), KERNELS_PER_PRODUCT):
+        group = modes[start : start + KERNELS_PER_PRODUCT]
+        kernels[start] = np.zeros((64, max(2, len(group))), np.float32)
+        for column, (row, col) in enumerate(group):
+            kernels[start][:, column] = _basis(row, col).ravel()
+    per_product = BLAS_MULTIPLY_ADDS // (64 * KERNELS_PER_PRODUCT)
+    out = np.empty((len(modes), rows * cols), np.float32)
+    bands = list(block_bands((rows, cols)))
+    band_blocks = max(min(band.stop, rows) - band.start for band in bands) * cols
+    blocks = np.zeros((-(-band_blocks // per_product) * per_product, 64), np.float32)
+    for band in bands:
+        r = min(band.stop, rows) - band.start
+        for i in range(r):  # a block row's blocks, each one row of `blocks`: 32-byte rows of 8 pixels transposed
+            top = phase[0] + 8 * (band.start + i)
+            window = padded[top : top + 8, phase[1] : phase[1] + 8 * cols].reshape(8, cols, 8)
+            cv2.transpose(window, dst=blocks[i * cols : (i + 1) * cols].reshape(cols, 8, 8))
+        used = -(-r * cols // per_product) * per_product
+        for start, columns in kernels.items():
+            count = min(KERNELS_PER_PRODUCT, len(modes) - start)
+            products = np.matmul(blocks[:used].reshape(-1, per_product, 64), columns).reshape(used, -1)
+            out[start : start + count, band.start * cols : band.stop * cols] = products[: r * cols, :count].T
+    return out.reshape(len(modes), rows, cols)
 
 
 def _step_range(qtable: np.ndarray, row: int, col: int) -> np.ndarray:
@@ -168,10 +247,22 @@ def _log_ratio(poly: np.ndarray, models: _Calibration, index: int) -> np.ndarray
     return np.log(models.quantized[index] / models.single)[poly]
 
 
-def _phase_bins(coefficient: np.ndarray, offsets: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
-    """Histogram bins of the coefficient on the grids at `offsets` and at their calibration phases."""
-    phases = {*offsets, *map(_calibration_grid, offsets)}
-    return {(k1, k2): coefficient_bins(coefficient[k1::8, k2::8]) for k1, k2 in phases}
+def _phase_histograms(coefficient: np.ndarray) -> np.ndarray:
+    """`bins_histogram(coefficient_bins(coefficient[k1::8, k2::8]))` for every grid (k1, k2): (8, 8, bins).
+
+    The grids of one row phase are the channels of an 8-channel view of its rows: one cv2.split
+    gathers them, then each is rounded in place as `coefficient_bins` does (in float32).
+    """
+    smallest, largest, _, _ = cv2.minMaxLoc(coefficient)
+    if smallest < -COEFFICIENT_RANGE or largest > COEFFICIENT_RANGE - 1:  # into the end bins, as there
+        coefficient = np.clip(coefficient, -COEFFICIENT_RANGE, COEFFICIENT_RANGE - 1)
+    histograms = np.empty((8, 8, BINS))
+    for k1 in range(8):
+        for k2, values in enumerate(cv2.split(coefficient[k1::8].reshape(-1, coefficient.shape[1] // 8, 8))):
+            values += np.float32(0.5)
+            np.floor(values, out=values)
+            histograms[k1, k2] = np.bincount(values.astype(np.int32).ravel() + CENTER, minlength=BINS)
+    return histograms
 
 
 def nadq_log_ratio(
@@ -186,22 +277,21 @@ def nadq_log_ratio(
     step found for each mode.
     """
     qtable = luma.qtable
-    rows, cols = luma.coefficients.shape[:2]
-    pixels = np.empty((8 * rows, 8 * cols), np.float32)
-    for band in block_bands((rows, cols)):
-        pixels[8 * band.start : 8 * band.stop] = block_idct(luma.coefficients[band] * qtable) - 128.0
+    padded = _decompressed(luma)
+    pixels = padded[:-8, :-8]
     bias = float(luma.error_mean[0, 0])
     sigma = float(np.sqrt(qtable[0, 0] ** 2 / 12 + luma.error_var[0, 0]))
     steps = _step_range(qtable, 0, 0)
     offsets = [(k1, k2) for k1 in range(8) for k2 in range(8) if k1 or k2]  # (0, 0) is the aligned case: ADQ's
-    dc = _phase_bins(_shifted_coefficients(pixels, 0, 0), offsets)
+    dc = _shifted_coefficients(pixels, 0, 0)
+    histograms = _phase_histograms(dc)
     calibrations: dict[tuple[int, int], _Calibration] = {}  # 36 calibration grids serve the 63 candidates
     best: tuple[_Fit, int, tuple[int, int]] | None = None
     for offset in offsets:
         grid = _calibration_grid(offset)
         if grid not in calibrations:
-            calibrations[grid] = _Calibration.of(dc[grid], steps, bias, sigma)
-        fit, index = _fit_first_step(bins_histogram(dc[offset]), calibrations[grid])
+            calibrations[grid] = _Calibration.of(histograms[grid], steps, bias, sigma)
+        fit, index = _fit_first_step(histograms[offset], calibrations[grid])
         if best is None or fit.log_likelihood > best[0].log_likelihood:
             best = (fit, index, offset)
         if ctx is not None and offset[1] == 7:
@@ -209,26 +299,39 @@ def nadq_log_ratio(
             ctx.progress(0.2 + 0.5 * (offset[0] + 1) / 8, "searching the first compression's grid")
     assert best is not None
     fit, index, offset = best
-    total = _log_ratio(dc[offset], calibrations[_calibration_grid(offset)], index)
+    grid = _calibration_grid(offset)
+    total = _log_ratio(coefficient_bins(dc[offset[0] :: 8, offset[1] :: 8]), calibrations[grid], index)
     first_steps = [fit.step]
-    for mode, (row, col) in enumerate(MODE_ORDER[1:modes], start=1):
+    ac_modes = MODE_ORDER[1:modes]
+    on_grid, on_calibration = (_phase_coefficients(padded, phase, ac_modes) for phase in (offset, grid))
+    for mode, (row, col) in enumerate(ac_modes, start=1):
         bias = float(luma.error_mean[row, col]) if mode == 1 else 0.0
         sigma = float(np.sqrt(qtable[row, col] ** 2 / 12 + luma.error_var[row, col]))
-        bins = _phase_bins(_shifted_coefficients(pixels, row, col), [offset])
-        models = _Calibration.of(bins[_calibration_grid(offset)], _step_range(qtable, row, col), bias, sigma)
-        fit, index = _fit_first_step(bins_histogram(bins[offset]), models)
+        calibrated = bins_histogram(coefficient_bins(on_calibration[mode - 1]))
+        models = _Calibration.of(calibrated, _step_range(qtable, row, col), bias, sigma)
+        bins = coefficient_bins(on_grid[mode - 1])
+        fit, index = _fit_first_step(bins_histogram(bins), models)
         first_steps.append(fit.step)
-        total = total + _log_ratio(bins[offset], models, index)
+        total = total + _log_ratio(bins, models, index)
     return total, offset, first_steps
+
+
+def _decompressed(luma: JpegLuma) -> np.ndarray:
+    """The level-shifted, unrounded decompressed luma (float32), followed by 8 rows and columns of
+    zeros, where blocks on a shifted grid reach past the edge (`_phase_coefficients`)."""
+    rows, cols = luma.coefficients.shape[:2]
+    padded = np.empty((8 * rows + 8, 8 * cols + 8), np.float32)
+    padded[8 * rows :], padded[:, 8 * cols :] = 0.0, 0.0
+    for band, pixels in idct_bands(luma.coefficients, luma.qtable):
+        np.subtract(pixels, 128.0, out=padded[8 * band.start : 8 * band.stop, : 8 * cols].reshape(pixels.shape))
+    return padded
 
 
 def _on_image_grid(block_map: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     """Blocks that start at `offset` pixels → full-resolution map (edges repeat)."""
-    up = np.repeat(np.repeat(block_map, 8, axis=0), 8, axis=1)
-    up = np.pad(up, ((offset[0], 0), (offset[1], 0)), mode="edge")
     h, w = shape
-    up = np.pad(up, ((0, max(0, h - up.shape[0])), (0, max(0, w - up.shape[1]))), mode="edge")
-    return up[:h, :w].astype(np.float32)
+    up = expand_blocks(block_map, 8, (h - offset[0], w - offset[1]))
+    return cv2.copyMakeBorder(up, offset[0], 0, offset[1], 0, cv2.BORDER_REPLICATE)
 
 
 class NadqAnalyzer(Analyzer):
@@ -238,6 +341,7 @@ class NadqAnalyzer(Analyzer):
     version = "1.0"
     Params = NadqParams
     card_file = Path(__file__).with_name("nadq.md")
+    cost_per_mp = 0.025
 
     def run(self, media: Media, params: NadqParams, ctx: RunContext) -> Heatmap:
         luma_quantization(media, "NADQ")
