@@ -16,6 +16,7 @@ from skimage.metrics import structural_similarity
 
 from plugins.localization import cfa
 from plugins.localization.cfa import BAYER_TILES, CfaAnalyzer, detect_bayer
+from plugins.localization.common import expand_blocks, map_score
 from workbench.core.results import Heatmap, Result, Status
 
 TOOLBOX = Path("/work/shared/reference/toolbox")
@@ -156,8 +157,41 @@ def test_cancel_is_honoured(camera_splice: Path) -> None:
 def test_bands_do_not_change_the_result(camera_splice: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
     """The full-size passes run in bands of rows; any band height gives the whole-image result."""
     whole = heatmap(camera_splice, block=block)
-    monkeypatch.setattr(cfa, "BAND_ROWS", 32)
+    monkeypatch.setattr(cfa, "BAND_PIXELS", 40 * 512)  # bands of 32 rows (30 for blocks of 10)
     banded = heatmap(camera_splice, block=block)
     assert banded.stats == whole.stats
     assert np.array_equal(banded.map, whole.map)
     assert all(np.array_equal(banded.stack[name], whole.stack[name]) for name in whole.stack)
+
+
+def masked_error_sums(rgb: np.ndarray, c: int, phases: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """The reference's re-demosaicing error per 16×16 block: the channel kept at `phases` only,
+    filtered with the bilinear kernel, rounded half up, in float64 over the whole image."""
+    plane = rgb[..., c].astype(np.float64)
+    layer = np.zeros_like(plane)
+    for y, x in phases:
+        layer[y::2, x::2] = plane[y::2, x::2]
+    kernel = (cfa.MAJOR_KERNEL if c == 1 else cfa.MINOR_KERNEL).astype(np.float64)
+    interp = np.floor(cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_CONSTANT) + 0.5)
+    for y, x in phases:
+        interp[y::2, x::2] = plane[y::2, x::2]
+    squares = (plane - interp) ** 2
+    h, w = plane.shape
+    return np.array([[squares[i : i + 16, j : j + 16].sum() for j in range(0, w, 16)] for i in range(0, h, 16)])
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (64, 48)])
+def test_error_sums_equal_the_masked_re_demosaicing(shape: tuple[int, int]) -> None:
+    # The shared unmasked 16-bit filters give the reference's sums exactly, odd sizes included.
+    rgb = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    keys = list({(c, cfa.sample_phases(tile, c)) for tile in BAYER_TILES.values() for c in range(3)})
+    sums = cfa.error_sums(rgb, keys)
+    for key in keys:
+        assert np.array_equal(sums[key], masked_error_sums(rgb, *key)), key
+
+
+@pytest.mark.parametrize(("block", "shape"), [(8, (104, 136)), (8, (109, 143)), (6, (79, 102))])
+def test_score_from_the_block_map(block: int, shape: tuple[int, int]) -> None:
+    block_map = np.random.default_rng(2).random((shape[0] // block, shape[1] // block)).astype(np.float32)
+    block_map[:4] = 0.5  # ties
+    assert cfa.block_map_score(block_map, block, shape) == map_score(expand_blocks(block_map, block, shape))

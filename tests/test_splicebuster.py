@@ -13,6 +13,7 @@ from analyzer_runs import heatmap_of, run_file
 from PIL import Image
 from scipy.stats import rankdata
 
+from plugins.localization import splicebuster
 from plugins.localization.splicebuster import CLASS_TABLE, SplicebusterAnalyzer, quantized_residuals
 from workbench.app.sample import decode, jpeg_bytes, load_photo
 from workbench.core.results import Heatmap, Result, Status
@@ -160,3 +161,16 @@ def test_cancel_is_honoured(noisy_host_splice: tuple[Path, np.ndarray]) -> None:
 def test_out_of_range_params(values: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="outside"):
         SplicebusterAnalyzer().params_from(values)
+
+
+def test_unusable_mask_in_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mask runs in bands of rows (with the 10 rows its morphology reads); any band gives the whole-image mask."""
+    rng = np.random.default_rng(3)
+    blobs = rng.choice([2.0, 128.0, 254.0], size=(30, 20), p=[0.15, 0.7, 0.15]).astype(np.float32)
+    lum = cv2.resize(blobs, (200, 300), interpolation=cv2.INTER_NEAREST)  # dark and bright 10×10 areas
+    lum[rng.random(lum.shape) < 0.05] = 255.0  # isolated clipped pixels, which the opening drops
+    whole = splicebuster.unusable_pixels(lum)
+    assert 0 < np.count_nonzero(whole) < whole.size
+    for rows in (1, 7, 64):
+        monkeypatch.setattr(splicebuster, "MASK_PIXELS", (rows + 2 * splicebuster.MASK_MARGIN) * 200)
+        assert np.array_equal(splicebuster.unusable_pixels(lum), whole), rows

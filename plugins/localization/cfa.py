@@ -3,13 +3,14 @@ correlation that a camera's colour-filter-array interpolation leaves behind?"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_sums, expand_blocks, map_score
+from plugins.localization.common import cell_counts, cell_sums, expand_blocks, expanded_map_score
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -55,70 +56,117 @@ class CfaParams:
     )
 
 
-BAND_ROWS = 256
-"""Rows per band of the full-size passes (a multiple of DETECTION_BLOCK; the variance passes round
-it to whole blocks): the float32 work stays in cache, and no image-sized planes are allocated
-(fresh memory costs about as much as the arithmetic)."""
+BAND_PIXELS = 1 << 20
+"""Pixels per band of the full-size passes, with the rows around it that the filters read: the
+work stays in cache, no image-sized planes are allocated (fresh memory costs about as much as the
+arithmetic), and OpenCV filters each band in the calling thread (it splits images of more than 2²⁰
+pixels into parallel stripes, which costs more CPU time, far more when the other core is busy)."""
 
 
-def channel_planes(rgb: np.ndarray) -> list[np.ndarray]:
-    """R, G and B as contiguous float32 planes."""
-    return [np.ascontiguousarray(rgb[..., c], dtype=np.float32) for c in range(3)]
+def band_rows(width: int, unit: int, margin: int) -> int:
+    """Rows per band of `width` columns: a multiple of `unit` that fits in BAND_PIXELS with `margin`
+    rows on each side (at least `unit`)."""
+    return max(1, (BAND_PIXELS // max(1, width) - 2 * margin) // unit) * unit
 
 
-def cell_counts(shape: tuple[int, ...], cell: int) -> np.ndarray:
-    """Pixels per `cell`×`cell` cell, the last row/column partial (as `cell_sums` of ones)."""
-    rows, cols = (np.minimum(cell, n - np.arange(0, n, cell)) for n in shape[:2])
-    return np.outer(rows, cols).astype(np.float32)
+ROUND_HALF_UP = 1.0 / 64
+"""Added before OpenCV's rounding to the nearest integer: re-demosaiced values are multiples of ¼, so
+this rounds their halves up, as the reference's floor(x + ½) does, and creates no ties."""
 
 
-def channel_error_sums(rgb: np.ndarray, c: int, phases: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """Per 16×16 block, the summed squared difference between channel `c` and its bilinear
-    re-demosaicing from the samples at `phases` (rounded like pixels); computed in bands of rows."""
+def channel_bands(rgb: np.ndarray) -> Iterator[tuple[list[np.ndarray], slice]]:
+    """The R, G and B planes (uint8) of bands of whole 16×16 blocks (`band_rows`), each with the 2
+    rows around it that the 3×3 filters read (an even margin keeps the mosaic phase), and where the
+    band lies in them."""
     h = rgb.shape[0]
-    kernel = MAJOR_KERNEL if c == 1 else MINOR_KERNEL
-    parts = []
-    for top in range(0, h, BAND_ROWS):
-        bottom = min(h, top + BAND_ROWS)
-        lo, hi = max(0, top - 2), min(h, bottom + 2)  # an even margin keeps the mosaic phase
-        plane = rgb[lo:hi, :, c].astype(np.float32)
-        layer = np.zeros_like(plane)
-        for y, x in phases:
-            layer[y::2, x::2] = plane[y::2, x::2]
-        interp = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-        np.floor(interp + np.float32(0.5), out=interp)
-        for y, x in phases:
-            interp[y::2, x::2] = layer[y::2, x::2]
-        np.subtract(plane, interp, out=interp)
-        inner = np.square(interp, out=interp)[top - lo : bottom - lo]
-        parts.append(cell_sums(inner, DETECTION_BLOCK))
-    return np.concatenate(parts)
+    rows = band_rows(rgb.shape[1], DETECTION_BLOCK, 2)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - 2), min(h, bottom + 2)
+        yield list(cv2.split(rgb[lo:hi])), slice(top - lo, bottom - lo)
 
 
-def reinterpolation_mse(
-    rgb: np.ndarray, tile: np.ndarray, computed: dict[tuple, np.ndarray] | None = None
-) -> np.ndarray:
-    """Per 16×16 block and channel, the mean squared difference between the image and its bilinear
-    re-demosaicing from the samples the arrangement `tile` would have kept (rounded like pixels).
-    `computed` keeps each channel's sums by sample phases, for arrangements that share them."""
-    computed = {} if computed is None else computed
+def prediction_kernel(c: int, phases: tuple[tuple[int, int], ...], at: tuple[int, int]) -> np.ndarray:
+    """The 3×3 filter that gives, at the mosaic phase `at` (not sampled), channel `c`'s bilinear
+    re-demosaicing from the samples at `phases` minus the pixel itself: the bilinear kernel without
+    the taps that fall on other phases, −1 at the centre. It reads the unmasked channel, so keys with
+    the same neighbour layout (beside, above and below, diagonal or around) share one filter."""
+    kernel = (MAJOR_KERNEL if c == 1 else MINOR_KERNEL).copy()
+    for dy in range(3):
+        for dx in range(3):
+            if ((at[0] + dy - 1) % 2, (at[1] + dx - 1) % 2) not in phases:
+                kernel[dy, dx] = 0.0
+    kernel[1, 1] = -1.0
+    return kernel
+
+
+def error_sums(rgb: np.ndarray, keys: list[tuple[int, tuple[tuple[int, int], ...]]]) -> dict[tuple, np.ndarray]:
+    """Per 16×16 block and (channel, sample phases) key: the summed squared difference between the
+    channel and its bilinear re-demosaicing from the samples at those phases (rounded like pixels).
+
+    Each key sums, over the phases it does not sample, the squares of a `prediction_kernel` filter
+    (the other phases add 0). In bands of rows, on the 8-bit planes: every value is an integer or a
+    multiple of ¼ and every sum below 2²⁴, so 16-bit filtering and float32 sums are exact."""
+    filters: dict[tuple[int, bytes], tuple[np.ndarray, set[tuple[int, int]]]] = {}  # kernel, phases read
+    terms: dict[tuple, list[tuple[tuple[int, bytes], tuple[int, int]]]] = {key: [] for key in keys}
+    for c, phases in keys:
+        for at in ((y, x) for y in range(2) for x in range(2) if (y, x) not in phases):
+            kernel = prediction_kernel(c, phases, at)
+            name = (c, kernel.tobytes())
+            filters.setdefault(name, (kernel, set()))[1].add(at)
+            terms[c, phases].append((name, at))
+    cols = -(-rgb.shape[1] // DETECTION_BLOCK)
+    parts: dict[tuple, list[np.ndarray]] = {key: [] for key in keys}
+    for planes, inner in channel_bands(rgb):
+        grid = (-(-(inner.stop - inner.start) // DETECTION_BLOCK), cols)
+        sums = {}
+        for name, (kernel, read) in filters.items():
+            negated = cv2.filter2D(planes[name[0]], cv2.CV_16S, kernel, delta=ROUND_HALF_UP,
+                                   borderType=cv2.BORDER_CONSTANT)[inner]
+            sums |= {(name, at): phase_square_sums(negated, at, grid) for at in read}
+        for key, key_terms in terms.items():
+            parts[key].append(sum(sums[term] for term in key_terms))
+    return {key: np.concatenate(part) for key, part in parts.items()}
+
+
+def phase_square_sums(values: np.ndarray, at: tuple[int, int], grid: tuple[int, int]) -> np.ndarray:
+    """Per 16×16 block of `values` (`grid` blocks, the last ones partial), the sum of the squares of
+    its pixels at the mosaic phase `at` (float32)."""
+    out = np.zeros(grid, np.float32)
+    squares = np.square(values[at[0] :: 2, at[1] :: 2], dtype=np.float32)
+    if squares.size:
+        found = cell_sums(squares, DETECTION_BLOCK // 2)
+        out[: found.shape[0], : found.shape[1]] = found
+    return out
+
+
+def sample_phases(tile: np.ndarray, c: int) -> tuple[tuple[int, int], ...]:
+    """Where the arrangement `tile` samples channel `c`."""
+    return tuple((y, x) for y in range(2) for x in range(2) if tile[y, x] == c)
+
+
+def reinterpolation_mse(sums: dict[tuple, np.ndarray], tile: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Per 16×16 block and channel, the mean squared re-demosaicing error for the arrangement `tile`,
+    from the `error_sums` of an image of `shape`."""
+    mse = np.stack([sums[c, sample_phases(tile, c)] for c in range(3)], axis=-1)
+    return mse / cell_counts(shape, DETECTION_BLOCK)[..., None]
+
+
+def textured_blocks(rgb: np.ndarray) -> np.ndarray:
+    """Per 16×16 block and channel: sample standard deviation above SMOOTH_STD (exact float32 sums,
+    in bands of rows)."""
+    sums: list[list[np.ndarray]] = [[], [], []]
+    squares: list[list[np.ndarray]] = [[], [], []]
+    for planes, inner in channel_bands(rgb):
+        for c, plane in enumerate(planes):
+            values = plane[inner].astype(np.float32)
+            sums[c].append(cell_sums(values, DETECTION_BLOCK))
+            squares[c].append(cell_sums(np.square(values, out=values), DETECTION_BLOCK))
+    counts = cell_counts(rgb.shape, DETECTION_BLOCK).astype(np.float64)
     out = []
     for c in range(3):
-        phases = tuple((y, x) for y in range(2) for x in range(2) if tile[y, x] == c)
-        if (c, phases) not in computed:
-            computed[c, phases] = channel_error_sums(rgb, c, phases)
-        out.append(computed[c, phases])
-    return np.stack(out, axis=-1) / cell_counts(rgb.shape, DETECTION_BLOCK)[..., None]
-
-
-def textured_blocks(planes: list[np.ndarray]) -> np.ndarray:
-    """Per 16×16 block and channel: sample standard deviation above SMOOTH_STD."""
-    counts = cell_counts(planes[0].shape, DETECTION_BLOCK).astype(np.float64)
-    out = []
-    for plane in planes:
-        sums = cell_sums(plane, DETECTION_BLOCK).astype(np.float64)
-        squares = cell_sums(plane * plane, DETECTION_BLOCK).astype(np.float64)
-        out.append((squares - sums**2 / counts) / np.maximum(counts - 1, 1) > SMOOTH_STD**2)
+        total, energy = np.concatenate(sums[c]).astype(np.float64), np.concatenate(squares[c]).astype(np.float64)
+        out.append((energy - total**2 / counts) / np.maximum(counts - 1, 1) > SMOOTH_STD**2)
     return np.stack(out, axis=-1)
 
 
@@ -135,11 +183,13 @@ def detect_bayer(rgb: np.ndarray) -> tuple[str, dict[str, float]]:
     whose bilinear re-demosaicing reproduces the image best over textured blocks. Also returns each
     candidate's mean squared error."""
     crop = central_crop(rgb, DETECTION_MAX_SIDE, DETECTION_BLOCK)
-    textured = textured_blocks(channel_planes(crop))
-    computed: dict[tuple, np.ndarray] = {}
+    textured = textured_blocks(crop)
+    if not textured.any():
+        return next(iter(BAYER_TILES)), dict.fromkeys(BAYER_TILES, float("inf"))
+    keys = list(dict.fromkeys((c, sample_phases(tile, c)) for tile in BAYER_TILES.values() for c in range(3)))
+    sums = error_sums(crop, keys)  # the arrangements with the same green lattice share its sums
     errors = {
-        name: float(reinterpolation_mse(crop, tile, computed)[textured].mean()) if textured.any() else float("inf")
-        for name, tile in BAYER_TILES.items()
+        name: float(reinterpolation_mse(sums, tile, crop.shape)[textured].mean()) for name, tile in BAYER_TILES.items()
     }
     return min(errors, key=errors.get), errors
 
@@ -153,15 +203,15 @@ def arrangement_margin(errors: dict[str, float]) -> float:
 def green_share(rgb: np.ndarray, tile: np.ndarray) -> np.ndarray:
     """Per 16×16 block: green's share of the re-demosaicing error (the toolbox's CFA2 / Dirik–Memon F1
     map; 0 where no channel has any error)."""
-    mse = reinterpolation_mse(rgb, tile)
+    mse = reinterpolation_mse(error_sums(rgb, [(c, sample_phases(tile, c)) for c in range(3)]), tile, rgb.shape)
     total = mse.sum(axis=-1)
     return np.divide(mse[..., 1], total, out=np.zeros_like(total), where=total > 0)
 
 
 def green_pattern(tile: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean map of the positions where the sensor measured green."""
+    """1.0 at the positions where the sensor measured green, 0.0 elsewhere (float32)."""
     h, w = shape
-    return np.tile(tile == 1, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+    return np.tile((tile == 1).astype(np.float32), ((h + 1) // 2, (w + 1) // 2))[:h, :w]
 
 
 def _quincunx_taps() -> tuple[np.ndarray, np.ndarray]:
@@ -174,23 +224,28 @@ def _quincunx_taps() -> tuple[np.ndarray, np.ndarray]:
     return (g * scale).astype(np.float32), (s * scale).astype(np.float32)
 
 
+QUINCUNX_TAPS = _quincunx_taps()
+
+
 def quincunx_mean(values: np.ndarray) -> np.ndarray:
     """Gaussian-weighted local mean over the pixels of each pixel's own quincunx (its CFA lattice)."""
-    g, s = _quincunx_taps()
-    border = cv2.BORDER_REPLICATE
-    return cv2.sepFilter2D(values, -1, g, g, borderType=border) + cv2.sepFilter2D(values, -1, s, s, borderType=border)
+    (g, s), border = QUINCUNX_TAPS, cv2.BORDER_REPLICATE
+    mean = cv2.sepFilter2D(values, -1, g, g, borderType=border)
+    return cv2.add(mean, cv2.sepFilter2D(values, -1, s, s, borderType=border), dst=mean)
 
 
 def local_variance(green: np.ndarray) -> np.ndarray:
-    """Local variance of the bilinear prediction error among same-lattice pixels.
+    """Local variance of the bilinear prediction error among same-lattice pixels, from 8-bit green.
 
     The error is (almost) zero where the camera interpolated green and sensor noise where it
     measured green. Computed in float32 (OpenCV's fast path; the reference uses float64) and, unlike
     the reference, without masking the other lattice, which only matters within 3 pixels of the border.
     """
-    error = cv2.filter2D(green, -1, PREDICTOR, borderType=cv2.BORDER_REPLICATE)
+    error = cv2.filter2D(green, cv2.CV_32F, PREDICTOR, borderType=cv2.BORDER_REPLICATE)
     mean = quincunx_mean(error)
-    return np.maximum(quincunx_mean(error * error) - mean * mean, 0.0)
+    variance = quincunx_mean(np.square(error, out=error))
+    variance -= np.square(mean, out=mean)
+    return np.maximum(variance, 0.0, out=variance)
 
 
 @dataclass
@@ -202,17 +257,24 @@ class BlockFeature:
     informative: np.ndarray
 
 
-def lattice_sums(variance: np.ndarray, pattern: np.ndarray, block: int) -> np.ndarray:
+def lattice_sums(variance: np.ndarray, lattices: tuple[np.ndarray, np.ndarray], block: int) -> np.ndarray:
     """Per block (whole blocks of `variance`): the summed log variance over the acquired and over the
-    interpolated lattice, and how many positive variances each has (last axis, in that order)."""
+    interpolated lattice (`lattices`: 1.0 on each, else 0.0), and how many positive variances each has
+    (last axis, in that order). The counts are a constant where every variance is positive, as in most
+    bands."""
+    acquired_lattice, interpolated_lattice = lattices
     positive = variance > 0.0
-    logs = cv2.log(np.where(positive, variance, np.float32(1.0)))
-    return np.stack([
-        cell_sums(np.where(pattern, logs, 0.0), block),
-        cell_sums(np.where(pattern, 0.0, logs), block),
-        cell_sums((positive & pattern).astype(np.float32), block),
-        cell_sums((positive & ~pattern).astype(np.float32), block),
-    ], axis=-1)
+    everywhere = bool(positive.all())
+    logs = cv2.log(variance if everywhere else np.where(positive, variance, np.float32(1.0)))
+    acquired = cell_sums(cv2.multiply(logs, acquired_lattice), block)
+    interpolated = cell_sums(cv2.multiply(logs, interpolated_lattice), block)
+    if everywhere:
+        n_acquired = n_interpolated = np.full(acquired.shape, block * block / 2, np.float32)
+    else:
+        n_positive = positive.astype(np.float32)
+        n_acquired = cell_sums(cv2.multiply(n_positive, acquired_lattice), block)
+        n_interpolated = cell_sums(n_positive, block) - n_acquired
+    return np.stack([acquired, interpolated, n_acquired, n_interpolated], axis=-1)
 
 
 def green_lattice_sums(rgb: np.ndarray, tile: np.ndarray, block: int) -> np.ndarray:
@@ -220,13 +282,15 @@ def green_lattice_sums(rgb: np.ndarray, tile: np.ndarray, block: int) -> np.ndar
     computed in bands of rows (each with the 4 rows around it that the filters read)."""
     h, w = rgb.shape[:2]
     whole_h, whole_w = h - h % block, w - w % block
-    rows = block * max(1, BAND_ROWS // block)
+    rows = band_rows(w, block, 4)
+    acquired = green_pattern(tile, (min(rows, whole_h), whole_w))
+    interpolated = 1.0 - acquired
     parts = []
     for top in range(0, whole_h, rows):
         bottom = min(whole_h, top + rows)
         lo, hi = max(0, top - 4), min(h, bottom + 4)  # an even margin keeps the mosaic phase
-        variance = local_variance(rgb[lo:hi, :, 1].astype(np.float32))[top - lo : bottom - lo, :whole_w]
-        parts.append(lattice_sums(variance, green_pattern(tile, variance.shape), block))
+        variance = local_variance(cv2.extractChannel(rgb[lo:hi], 1))[top - lo : bottom - lo, :whole_w]
+        parts.append(lattice_sums(variance, (acquired[: bottom - top], interpolated[: bottom - top]), block))
     return np.concatenate(parts)
 
 
@@ -314,12 +378,20 @@ def no_trace_probability(feature: BlockFeature, max_iterations: int) -> tuple[np
     return probability.astype(np.float32), mixture
 
 
+def block_map_score(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> float:
+    """`map_score` of `expand_blocks(block_map, block, shape)` (the last row and column of blocks
+    stretched to the border), from the blocks alone: the same value without the full-size map."""
+    rows, cols = (np.minimum(np.arange(n) // block, m - 1) for n, m in zip(shape, block_map.shape, strict=True))
+    return expanded_map_score(block_map, rows, cols)
+
+
 class CfaAnalyzer(Analyzer):
     id = "cfa"
     title = "CFA demosaicing artefacts"
     version = "1.0"
     Params = CfaParams
     card_file = Path(__file__).with_name("cfa.md")
+    cost_per_mp = 0.04
 
     def run(self, media: Media, params: CfaParams, ctx: RunContext) -> Heatmap:
         ctx.progress(0.05, "decoding")
@@ -347,7 +419,7 @@ class CfaAnalyzer(Analyzer):
         return Heatmap(
             analyzer=self.id,
             message=f"Bayer arrangement {arrangement} (the closest bilinear re-demosaicing)",
-            score=map_score(heat),
+            score=block_map_score(probability, block, (h, w)),
             score_meaning=(
                 "uncalibrated heterogeneity of the map in [0, 1] (99th percentile minus median): higher "
                 "means some blocks lose the CFA trace that the rest has; not a probability"

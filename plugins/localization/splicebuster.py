@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_sums, luminance, map_score, normalize, per_image, resize_map
+from plugins.localization.common import cell_counts, luminance, map_score, normalize, per_image, resize_map
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -85,23 +85,30 @@ def quantized_residuals(lum: np.ndarray, step: float) -> tuple[np.ndarray, np.nd
     return quantise(horizontal), quantise(vertical)
 
 
-def cooccurrence_classes(q: np.ndarray, axis: int, shape: tuple[int, int]) -> np.ndarray:
-    """Symmetry class of each 4 consecutive quantised residuals along `axis`, cropped to `shape`."""
+def cooccurrence_codes(q: np.ndarray, axis: int, shape: tuple[int, int]) -> np.ndarray:
+    """Base-3 code (0…80) of each 4 consecutive quantised residuals along `axis`, cropped to `shape`
+    (uint8; neighbours paired first, then the pairs)."""
     h, w = shape
-    take = (lambda k: q[k : k + h, :w]) if axis == 0 else (lambda k: q[:h, k : k + w])
-    code = take(0) + 3 * take(1) + 9 * take(2) + 27 * take(3)
-    return cv2.LUT(code, CLASS_TABLE)
+    if axis == 0:
+        pairs = q[: h + 2, :w] + 3 * q[1 : h + 3, :w]
+        return pairs[:h] + 9 * pairs[2:]
+    pairs = q[:h, : w + 2] + 3 * q[:h, 1 : w + 3]
+    return pairs[:, :w] + 9 * pairs[:, 2:]
 
 
-def usable_pixels(lum: np.ndarray) -> np.ndarray:
-    """Pixels away from clipped areas. As in the reference code, the masks of dark (< SATURATED_LOW) and
-    bright (> SATURATED_HIGH) pixels are opened with a disk of radius 3 (2), which drops isolated pixels,
-    and the rest eroded by 9×9; unlike it, on luminance rather than on each channel, so that a saturated
-    colour whose luminance still varies (a deep red) stays usable."""
-    low = cv2.compare(lum, SATURATED_LOW, cv2.CMP_LT)  # 0 / 255 masks, straight from OpenCV
-    high = cv2.compare(lum, SATURATED_HIGH, cv2.CMP_GT)
-    clipped = cv2.morphologyEx(low, cv2.MORPH_OPEN, _disk(3)) | cv2.morphologyEx(high, cv2.MORPH_OPEN, _disk(2))
-    return cv2.dilate(clipped, np.ones((9, 9), np.uint8)) == 0
+DISCARD = 2 * CLASSES
+"""The bin after the 50 features: it collects the co-occurrences of unusable pixels."""
+
+
+def _feature_tables() -> tuple[np.ndarray, np.ndarray]:
+    """`CLASS_TABLE` for the classes across the filter direction (bins 0…24) and along it (25…49),
+    code 255 (an unusable pixel) sent to DISCARD."""
+    across, along = CLASS_TABLE.copy(), CLASS_TABLE + np.uint8(CLASSES)
+    across[255] = along[255] = DISCARD
+    return across, along
+
+
+FEATURE_TABLES = _feature_tables()
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -109,38 +116,62 @@ def _disk(radius: int) -> np.ndarray:
     return (x * x + y * y <= radius * radius).astype(np.uint8)
 
 
-def cell_histograms(lum: np.ndarray, usable: np.ndarray, step: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per stride×stride cell: the 50 co-occurrence counts (float32; classes across the filter direction,
-    then along it, each summed over the horizontal and vertical residual) and the number of usable pixels.
+DISK_3, DISK_2, SQUARE_9 = _disk(3), _disk(2), np.ones((9, 9), np.uint8)
 
-    Counted band by band of cell rows: small index arrays that stay in the CPU cache, instead of
-    image-sized ones (3× faster on 12 MP)."""
-    horizontal, vertical = quantized_residuals(lum, step)
+
+MASK_PIXELS = 1 << 20
+"""Pixels per band of `unusable_pixels`, margins included: OpenCV runs morphology on images of more
+than 2²⁰ pixels in parallel stripes, which costs 2–3× the CPU time when the other core is busy."""
+MASK_MARGIN = 3 + 3 + 4
+"""Rows around a band that the mask reads: the openings' erosion and dilation, then the 9×9 dilation."""
+
+
+def unusable_pixels(lum: np.ndarray) -> np.ndarray:
+    """255 near clipped areas, 0 elsewhere (uint8). As in the reference code, the masks of dark
+    (< SATURATED_LOW) and bright (> SATURATED_HIGH) pixels are opened with a disk of radius 3 (2), which
+    drops isolated pixels, and the rest dilated by 9×9; unlike it, on luminance rather than on each
+    channel, so that a saturated colour whose luminance still varies (a deep red) stays usable.
+    Computed in bands of MASK_PIXELS (the same result)."""
+    h = lum.shape[0]
+    rows = max(1, MASK_PIXELS // max(1, lum.shape[1]) - 2 * MASK_MARGIN)
+    out = np.empty(lum.shape, np.uint8)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - MASK_MARGIN), min(h, bottom + MASK_MARGIN)
+        low = cv2.compare(lum[lo:hi], SATURATED_LOW, cv2.CMP_LT)  # 0 / 255 masks, straight from OpenCV
+        high = cv2.compare(lum[lo:hi], SATURATED_HIGH, cv2.CMP_GT)
+        clipped = cv2.morphologyEx(low, cv2.MORPH_OPEN, DISK_3) | cv2.morphologyEx(high, cv2.MORPH_OPEN, DISK_2)
+        out[top:bottom] = cv2.dilate(clipped, SQUARE_9)[top - lo : bottom - lo]
+    return out
+
+
+def cell_histograms(lum: np.ndarray, unusable: np.ndarray, step: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per stride×stride cell: the 50 co-occurrence counts (float32; classes across the filter direction,
+    then along it, each summed over the horizontal and vertical residual) followed by the DISCARD bin,
+    where each unusable pixel adds its 4 co-occurrences; and the number of usable pixels.
+
+    Computed band by band of cell rows from the residuals on: small arrays that stay in the CPU cache,
+    instead of image-sized ones."""
     h, w = lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN
-    usable = usable[MARGIN : MARGIN + h, MARGIN : MARGIN + w]
-    rows, cols = -(-h // stride), -(-w // stride)
-    bins = 2 * CLASSES
-    classes = [
-        cooccurrence_classes(q, axis, (h, w)) + np.uint8(offset)
-        for q, axis, offset in (
-            (horizontal, 0, 0), (vertical, 1, 0),  # across the filter direction
-            (horizontal, 1, CLASSES), (vertical, 0, CLASSES),  # along it
-        )
-    ]
-    band = stride * max(1, BAND_ROWS // stride)
-    cell_of_column = np.arange(w, dtype=np.intp) // stride * bins
-    discard = cols * bins  # unusable pixels go to one extra, discarded cell per cell row
-    counts = np.empty((rows, cols + 1, bins), np.float32)  # exact: at most 2·stride² per bin
-    usable_count = np.empty((rows, cols), np.float32)
+    rows, cols, bins = -(-h // stride), -(-w // stride), DISCARD + 1
+    band = min(h, stride * max(1, BAND_ROWS // stride))
+    cell = (np.arange(band)[:, None] // stride * cols + np.arange(w) // stride) * bins
+    index = np.empty((4, band, w), np.intp)
+    counts = np.empty((rows, cols, bins), np.float32)  # exact: at most 4·stride² per bin
+    across, along = FEATURE_TABLES
     for top in range(0, h, band):
-        part = slice(top, min(top + band, h))
-        cell_rows = slice(top // stride, -(-part.stop // stride))
-        cell_row = np.arange(part.stop - top, dtype=np.intp)[:, None] // stride * ((cols + 1) * bins)
-        index = np.where(usable[part], cell_of_column, discard) + cell_row
-        found = sum(np.bincount((index + c[part]).ravel(), minlength=counts[cell_rows].size) for c in classes)
-        counts[cell_rows] = found.reshape(-1, cols + 1, bins)
-        usable_count[cell_rows] = cell_sums(usable[part].astype(np.float32), stride)
-    return counts[:, :cols], usable_count.astype(np.float64)
+        n = min(band, h - top)
+        horizontal, vertical = quantized_residuals(lum[top : top + n + 2 * MARGIN], step)
+        mask = unusable[MARGIN + top : MARGIN + top + n, MARGIN : MARGIN + w]
+        for k, (q, axis, table) in enumerate((
+            (horizontal, 0, across), (vertical, 1, across), (horizontal, 1, along), (vertical, 0, along)
+        )):
+            code = np.bitwise_or(cooccurrence_codes(q, axis, (n, w)), mask)
+            np.add(cell[:n], cv2.LUT(code, table), out=index[k, :n])
+        cell_rows = slice(top // stride, -(-(top + n) // stride))
+        found = np.bincount(index[:, :n].ravel(), minlength=counts[cell_rows].size)
+        counts[cell_rows] = found.reshape(-1, cols, bins)
+    return counts, cell_counts((h, w), stride) - counts[..., DISCARD] / 4.0
 
 
 def window_features(
@@ -148,24 +179,56 @@ def window_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell, the window of cells_per_window² cells around the cell's top-left corner: its features
     (square roots of the two normalised histograms, a variance-stabilising step before PCA), its usable
-    share, and whether it lies wholly inside the image."""
+    share, and whether it lies wholly inside the image. `cells` are `cell_histograms` (the DISCARD bin
+    is summed with the rest, which spares OpenCV a contiguous copy, and left out of the features)."""
     box = {"ddepth": -1, "ksize": (cells_per_window,) * 2, "normalize": False, "borderType": cv2.BORDER_CONSTANT}
-    sums = cv2.boxFilter(np.asarray(cells, np.float32), **box)
+    sums = cv2.boxFilter(cells, **box)[..., :DISCARD]
     count = cv2.boxFilter(usable.astype(np.float32), **box)
     area = cv2.boxFilter(inside.astype(np.float32), **box)
     full = area >= cells_per_window**2 * float(inside.max()) - 0.5
-    features = np.sqrt(sums / np.maximum(2.0 * count, 1.0)[..., None])
+    features = np.sqrt(np.divide(sums, np.maximum(2.0 * count, 1.0)[..., None], out=sums), out=sums)
     return features.reshape(-1, 2 * CLASSES), (count / np.maximum(area, 1.0)).ravel(), full.ravel()
 
 
+SINGLE_THREAD_PRODUCT = 1 << 18
+"""Multiply-adds of the largest matrix product that numpy's OpenBLAS runs in the calling thread. A
+larger one (or LAPACK's eigensolver) wakes its threads, which then spin for about 0.1 s: CPU time
+taken from the other analyzer when both cores are busy, and a slower core for this one. Products
+are computed in row blocks of at most this size (numpy's einsum, single-threaded, is 4× slower)."""
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in float64, in row blocks that OpenBLAS multiplies in the calling thread."""
+    out = np.empty((a.shape[0], b.shape[1]))
+    rows = max(1, SINGLE_THREAD_PRODUCT // b.size)
+    for top in range(0, len(a), rows):
+        np.matmul(a[top : top + rows], b, out=out[top : top + rows])
+    return out
+
+
+def gram(a: np.ndarray) -> np.ndarray:
+    """aᵀa in float64, summed over row blocks that OpenBLAS multiplies in the calling thread."""
+    out = np.zeros((a.shape[1], a.shape[1]))
+    rows = max(1, SINGLE_THREAD_PRODUCT // out.size)
+    for top in range(0, len(a), rows):
+        block = np.asarray(a[top : top + rows], np.float64)
+        out += block.T @ block
+    return out
+
+
 def whitening(samples: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and projection onto the `dims` leading principal components, scaled to unit variance."""
+    """Mean and projection onto the `dims` leading principal components, scaled to unit variance.
+    OpenCV's eigensolver: numpy's (LAPACK's) wakes OpenBLAS's threads (see SINGLE_THREAD_PRODUCT)."""
     mean = samples.mean(axis=0)
-    centred = samples - mean
-    values, vectors = np.linalg.eigh(np.einsum("ni,nj->ij", centred, centred) / len(samples))
-    order = np.argsort(values)[::-1][:dims]
-    values = np.maximum(values[order], np.finfo(np.float64).eps * max(values.max(), 1e-30))
-    return mean, vectors[:, order] / np.sqrt(values)
+    _, values, vectors = cv2.eigen(gram(samples - mean) / len(samples))  # descending, one vector per row
+    values = values.ravel()
+    top = np.maximum(values[:dims], np.finfo(np.float64).eps * max(values[0], 1e-30))
+    return mean, vectors[:dims].T / np.sqrt(top)
+
+
+def squared_norms(z: np.ndarray) -> np.ndarray:
+    """Squared Euclidean norm of each row."""
+    return np.einsum("ij,ij->i", z, z)
 
 
 @dataclass
@@ -177,11 +240,16 @@ class GaussianUniform:
     inlier: float
     loss: float = -np.inf
 
+    def whitener(self) -> tuple[np.ndarray, float]:
+        """L⁻¹ for the Cholesky factor L of the covariance (|L⁻¹(x − mean)|² is the squared Mahalanobis
+        distance), and the log-determinant term."""
+        chol = np.linalg.cholesky(self.cov)
+        return np.linalg.inv(chol), float(np.log(np.diag(chol)).sum())
+
     def squared_mahalanobis(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Squared Mahalanobis distances to the host Gaussian, and the log-determinant term."""
-        chol = np.linalg.cholesky(self.cov)
-        z = np.einsum("ni,ji->nj", x - self.mean, np.linalg.inv(chol))
-        return np.einsum("ij,ij->i", z, z), float(np.log(np.diag(chol)).sum())
+        inverse, half_logdet = self.whitener()
+        return squared_norms(product(x - self.mean, inverse.T)), half_logdet
 
     def inlier_posterior(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Per sample, the posterior of the host class, and the mean log-likelihood."""
@@ -212,7 +280,7 @@ def fit_gaussian_uniform(x: np.ndarray, iterations: int, rng: np.random.Generato
                 model.inlier = float(np.clip(gamma.mean(), 1e-6, 1.0 - 1e-6))
                 model.mean = np.einsum("n,ni->i", gamma, x) / gamma.sum()
                 centred = (x - model.mean) * np.sqrt(gamma)[:, None]
-                model.cov = np.einsum("ni,nj->ij", centred, centred) / gamma.sum() + ridge
+                model.cov = gram(centred) / gamma.sum() + ridge
                 gamma, new_loss = model.inlier_posterior(x)
                 converged = 0.0 <= new_loss - loss < EM_TOLERANCE * abs(new_loss)
                 loss = new_loss
@@ -224,6 +292,27 @@ def fit_gaussian_uniform(x: np.ndarray, iterations: int, rng: np.random.Generato
         if model.loss > best.loss:
             best = model
     return best
+
+
+PROJECTION_ROWS = 8192
+"""Windows whose distances are computed at once (their float64 copies stay small)."""
+
+
+def host_distances(
+    features: np.ndarray, mean: np.ndarray, projection: np.ndarray, model: GaussianUniform
+) -> tuple[np.ndarray, float]:
+    """`model.squared_mahalanobis` of the whitened features `(features − mean) @ projection`, as one
+    affine map of the raw features applied chunk by chunk: one product instead of two, and no
+    full-size float64 copies."""
+    inverse, half_logdet = model.whitener()
+    matrix = projection @ inverse.T
+    offset = (mean @ projection + model.mean) @ inverse.T
+    d2 = np.empty(len(features))
+    for top in range(0, len(features), PROJECTION_ROWS):
+        rows = slice(top, top + PROJECTION_ROWS)
+        z = product(features[rows], matrix)
+        d2[rows] = squared_norms(np.subtract(z, offset, out=z))
+    return d2, half_logdet
 
 
 @dataclass
@@ -258,8 +347,8 @@ def splicebuster_maps(rgb: np.ndarray, params: SplicebusterParams, ctx: RunConte
     """Window features on the stride grid, a Gaussian + uniform model of them fitted by EM, and each
     window's distance to the Gaussian (the image's dominant noise model)."""
     lum = per_image(luminance, rgb)
-    cells, usable = cell_histograms(lum, usable_pixels(lum), params.quantization, params.stride)
-    inside = cell_sums(np.ones((lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN), np.float32), params.stride)
+    cells, usable = cell_histograms(lum, unusable_pixels(lum), params.quantization, params.stride)
+    inside = cell_counts((lum.shape[0] - 2 * MARGIN, lum.shape[1] - 2 * MARGIN), params.stride)
     ctx.check_cancelled()
     ctx.progress(0.5, "window histograms")
     k = effective_window(params.window, params.stride, lum.shape)
@@ -274,13 +363,13 @@ def splicebuster_maps(rgb: np.ndarray, params: SplicebusterParams, ctx: RunConte
     fit_rows = np.flatnonzero(fitted)
     if fit_rows.size > FIT_SAMPLES:
         fit_rows = np.sort(rng.choice(fit_rows, size=FIT_SAMPLES, replace=False))
-    mean, projection = whitening(features[fit_rows].astype(np.float64), params.pca_dims)
-    features = (features - mean) @ projection
+    samples = features[fit_rows].astype(np.float64)
+    mean, projection = whitening(samples, params.pca_dims)
     ctx.progress(0.7, "fitting the host model (EM)")
-    model = fit_gaussian_uniform(features[fit_rows], params.em_iterations, rng)
+    model = fit_gaussian_uniform(product(samples - mean, projection), params.em_iterations, rng)
     ctx.check_cancelled()
-    d2, half_logdet = model.squared_mahalanobis(features)
-    inlier, _ = model.posterior(d2, half_logdet, features.shape[1])
+    d2, half_logdet = host_distances(features, mean, projection, model)
+    inlier, _ = model.posterior(d2, half_logdet, projection.shape[1])
     shape, full = cells.shape[:2], full.reshape(cells.shape[:2])
     return SplicebusterMaps(
         fill_partial_windows(np.where(scored, np.sqrt(d2), 0.0).reshape(shape), full),
@@ -301,7 +390,7 @@ def to_image(grid: np.ndarray, stride: int, window: int, shape: tuple[int, int])
     if shift < 0:
         up, shift = up[-shift:, -shift:], 0
     up = up[: h - shift, : w - shift]
-    return np.pad(up, ((shift, h - shift - up.shape[0]), (shift, w - shift - up.shape[1])), mode="edge")
+    return cv2.copyMakeBorder(up, shift, h - shift - up.shape[0], shift, w - shift - up.shape[1], cv2.BORDER_REPLICATE)
 
 
 class SplicebusterAnalyzer(Analyzer):
@@ -310,6 +399,7 @@ class SplicebusterAnalyzer(Analyzer):
     version = "1.0"
     Params = SplicebusterParams
     card_file = Path(__file__).with_name("splicebuster.md")
+    cost_per_mp = 0.048
 
     def run(self, media: Media, params: SplicebusterParams, ctx: RunContext) -> Heatmap:
         ctx.progress(0.05, "decoding")
