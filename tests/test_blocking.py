@@ -12,7 +12,13 @@ import scipy.io
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from plugins.localization.blocking import STUDIO_SWING, BlockingAnalyzer, block_artifact_grid, block_values
+from plugins.localization.blocking import (
+    STUDIO_SWING,
+    BlockingAnalyzer,
+    _median_along_rows,
+    block_artifact_grid,
+    block_values,
+)
 from plugins.localization.common import luminance, normalize
 from tests.analyzer_runs import write_splice
 from workbench.app.sample import load_photo
@@ -48,16 +54,31 @@ def test_agrees_with_reference_toolbox() -> None:
 
 
 def test_sparse_running_median_is_close_to_the_exact_one() -> None:
-    from plugins.localization.blocking import _running_median
+    from plugins.localization.blocking import _subtract_running_median
 
     rng = np.random.default_rng(0)
     smooth = cv2.boxFilter(rng.random((200, 300)).astype(np.float32) * 50, -1, (33, 1), normalize=False)
-    exact, sparse = _running_median(smooth, 33, axis=0), _running_median(smooth, 33, axis=0, line_step=4)
-    assert exact.shape == sparse.shape and np.array_equal(exact[:, ::4], sparse[:, ::4])
-    assert np.abs(exact - sparse).mean() < 0.05 * np.abs(exact).mean()
+    exact, sparse = smooth.copy(), smooth.copy()
+    _subtract_running_median(exact, 33, axis=0)
+    _subtract_running_median(sparse, 33, axis=0, line_step=4)
+    assert np.array_equal(exact[:, ::4], sparse[:, ::4])
+    assert np.abs(exact - sparse).mean() < 0.05 * np.abs(smooth - exact).mean()
     # along rows it is the same computation on the transposed array
-    across = _running_median(np.ascontiguousarray(smooth.T), 33, axis=1, line_step=4)
+    across = np.ascontiguousarray(smooth.T)
+    _subtract_running_median(across, 33, axis=1, line_step=4)
     np.testing.assert_array_equal(across, sparse.T)
+
+
+@pytest.mark.parametrize("length", [9, 33, 65])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (4, 40), (5, 301)])
+def test_running_median_equals_the_median_of_every_window(shape: tuple[int, int], length: int) -> None:
+    rng = np.random.default_rng(length)
+    rows = rng.random(shape).astype(np.float32)
+    rows[:, ::3] = np.round(rows[:, ::3] * 4)  # ties
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(rows, ((0, 0), (length // 2, length // 2)), mode="symmetric"), length, axis=1
+    )
+    np.testing.assert_array_equal(_median_along_rows(rows, length), np.median(windows, axis=-1))
 
 
 def test_region_without_the_grid_stands_out(tmp_path: Path) -> None:

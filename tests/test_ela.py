@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from plugins.localization.ela import error_levels
 from workbench.core import registry
 from workbench.core.media import Media, open_media
 from workbench.core.plugin import RunContext, run_analyzer
@@ -32,6 +33,14 @@ def test_map_is_float32_in_unit_range_at_image_size(png_image: Path) -> None:
     assert result.score is None and "not a detector" in result.score_meaning
     assert set(result.stats) == {"mean_error", "p99_error", "max_error"}
     assert result.provenance.params == {"quality": 90, "scale": 20.0}
+
+
+def test_error_statistics_are_those_of_the_error_image(jpeg_photo: Path) -> None:
+    media = open_media(jpeg_photo)
+    errors = error_levels(media.pixels(), 90)
+    stats = ela(media).stats
+    assert stats["p99_error"] == float(np.percentile(errors, 99))
+    assert stats["max_error"] == float(errors.max())
 
 
 def test_splice_stands_out(spliced_jpeg: tuple[Path, np.ndarray]) -> None:

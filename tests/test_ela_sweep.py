@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import scipy.io
@@ -14,7 +15,7 @@ from skimage.metrics import structural_similarity
 
 from plugins.localization.common import jpeg_roundtrip, normalize
 from plugins.localization.ela import ElaAnalyzer
-from plugins.localization.ela_sweep import ElaSweepAnalyzer, ElaSweepParams
+from plugins.localization.ela_sweep import ElaSweepAnalyzer, ElaSweepParams, block_means
 from workbench.app.sample import load_photo, make_splice
 from workbench.core.media import open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
@@ -105,6 +106,15 @@ def test_map_shape_range_and_stats(png_image: Path) -> None:
     assert set(result.stats) == {"shown_quality", "shown_heterogeneity", "least_change_quality", "least_mean_error"}
     # An uncompressed original changes least at the highest quality, and a lot even there.
     assert result.stats["least_change_quality"] == 95.0 and result.stats["least_mean_error"] > 2.0
+
+
+@pytest.mark.parametrize("shape", [(70, 90), (5, 7), (12, 40)])
+def test_block_means_equal_an_area_reduction(shape: tuple[int, int]) -> None:
+    errors = np.random.default_rng(shape[0]).integers(0, 256, shape, dtype=np.uint8)
+    block = min(16, *shape)
+    whole = errors[: shape[0] // block * block, : shape[1] // block * block].astype(np.float32)
+    expected = cv2.resize(whole, (shape[1] // block, shape[0] // block), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(block_means(errors), expected)
 
 
 def test_reversed_quality_range_is_a_clear_error(jpeg_photo: Path) -> None:

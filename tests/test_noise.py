@@ -12,8 +12,14 @@ import scipy.io
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from plugins.localization.common import normalize, ycbcr_luma
-from plugins.localization.noise import NoiseMedianAnalyzer, NoiseWaveletAnalyzer, block_noise_sigma
+from plugins.localization.common import block_reduce, map_score, normalize, ycbcr_luma
+from plugins.localization.noise import (
+    MAD_TO_SIGMA,
+    NoiseMedianAnalyzer,
+    NoiseWaveletAnalyzer,
+    block_noise_sigma,
+    diagonal_detail,
+)
 from workbench.core.media import open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
@@ -45,6 +51,13 @@ def test_block_sigmas_equal_the_toolbox_values(image: str, mat: str, key: str) -
     assert sigma.shape == reference.shape
     # Same channel, wavelet, extension and block grid: equal up to float32 rounding (measured ≤ 0.02).
     np.testing.assert_allclose(sigma, reference, atol=0.05)
+
+
+@pytest.mark.parametrize("block", [2, 3, 8])
+def test_block_sigmas_are_the_median_of_each_block(block: int) -> None:
+    luma = np.random.default_rng(block).integers(16, 236, (70, 90)).astype(np.float32)
+    expected = block_reduce(np.abs(diagonal_detail(luma)), block, "median") / MAD_TO_SIGMA
+    np.testing.assert_array_equal(block_noise_sigma(luma, block), expected)
 
 
 @pytest.mark.parametrize(("image", "mat", "key"), REFERENCES)
@@ -98,6 +111,16 @@ def test_map_shape_range_and_stats(png_image: Path, analyzer: Analyzer) -> None:
     assert all(np.isfinite(v) for v in result.stats.values())
     for layer in result.stack.values():
         assert layer.shape == (400, 600) and layer.dtype == np.float32
+
+
+@pytest.mark.parametrize("analyzer", [NoiseWaveletAnalyzer(), NoiseMedianAnalyzer()])
+def test_score_is_the_map_score_convention(png_image: Path, noisy_square: tuple[Path, np.ndarray],
+                                           analyzer: Analyzer) -> None:
+    # Both compute it without a selection over the full-size map: the same value, to rounding (and
+    # for the median filter map to the clip at 1, which moves the map's own 99th percentile a hair).
+    for path in (png_image, noisy_square[0], TOOLBOX / "168_image.jpg"):
+        result = run(analyzer, path)
+        assert result.score == pytest.approx(map_score(result.map), abs=1e-4)
 
 
 def test_wavelet_stats_are_in_grey_levels(png_image: Path) -> None:

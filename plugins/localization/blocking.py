@@ -8,14 +8,15 @@ resized or retouched after the last save carries no grid, or a shifted one, and 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from plugins.localization.common import SCORE_MEANING, blocks, expand_blocks, map_score, media_luminance, normalize
+from plugins.localization.common import SCORE_MEANING, expand_blocks, expanded_map_score, media_luminance, normalize
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -26,6 +27,9 @@ its last save 0.98, quality 95 1.09; quality 90 → 1.9, quality 60 → 2.2)."""
 
 MEDIAN_GROUP = 6
 """Positions whose running medians are selected together (see `_median_along_rows`)."""
+
+GRID_BAND = 64
+"""Rows of the grid computed at once (a multiple of 8)."""
 
 STUDIO_SWING = 219.0 / 255.0
 """The toolbox takes Y from MATLAB's rgb2ycbcr (studio swing); the edge threshold is on that scale."""
@@ -49,78 +53,147 @@ class BlkParams:
     )
 
 
-def _running_median(values: np.ndarray, length: int, axis: int, line_step: int = 1) -> np.ndarray:
-    """Median over `length` consecutive values along `axis`, mirrored at the ends (MATLAB medfilt2
-    'symmetric').
+def _subtract_running_median(values: np.ndarray, length: int, axis: int, line_step: int = 1) -> None:
+    """Subtract in place the median over `length` consecutive values along `axis`, mirrored at the
+    ends (MATLAB medfilt2 'symmetric').
 
     With `line_step` > 1 the median is taken on every step-th line across `axis` only and
     interpolated linearly in between: exact enough where the values are already smoothed that way.
     """
+    medians, picked = _line_medians(values, length, axis, line_step)
+    for lines, median in _interpolated(medians, picked, values, axis):
+        np.subtract(lines, median, out=lines)
+
+
+def _line_medians(values: np.ndarray, length: int, axis: int, line_step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The running median along `axis` of every `line_step`-th line across it and of the last one:
+    one row of medians per line, and the lines' indices."""
     across = values.shape[1 - axis]
     picked = np.arange(across)
     if line_step > 1 and across > 2 * line_step:
         picked = np.unique(np.r_[0:across:line_step, across - 1])
     lines = np.take(values, picked, axis=1 - axis)
-    sparse = _median_along_rows(np.ascontiguousarray(lines.T if axis == 0 else lines), length)
-    sparse = sparse.T if axis == 0 else sparse
-    return sparse if len(picked) == across else _interpolate(sparse, picked, across, 1 - axis)
+    return _median_along_rows(cv2.transpose(lines) if axis == 0 else lines, length), picked
 
 
 def _median_along_rows(rows: np.ndarray, length: int) -> np.ndarray:
     """Running median (odd `length`) along each row of a 2-D array, mirrored at the ends.
 
-    The windows of `group` consecutive positions share length − group + 1 values, sorted once per
-    group: the smallest half − group + 1 of them lie below each of these windows' medians and the
-    ones past the middle above, so each median is the middle of the shared run's `group` middle
-    values (sorted) and the window's own group − 1 values (sorted by a small network): the
-    group-th smallest of two sorted lists, min over splits of the larger end. Same result as a
-    partition of every window, ~3× faster.
+    The windows of `group` consecutive positions share length − group + 1 values: the smallest
+    half − group + 1 of them lie below each of these windows' medians and the ones past the middle
+    above, so each median is the group-th smallest of the shared values' `group` middle ones and
+    the window's own group − 1 values, both sorted: min over splits of the larger end. Middle and
+    own values come from min/max networks run on whole planes of positions at once (values split
+    by position mod group, so every plane is contiguous): same result as a partition of every
+    window, ~6× faster.
     """
     half = length // 2
     group = min(MEDIAN_GROUP, half + 1)
     n, size = rows.shape
     shared, own = length - group + 1, group - 1
-    groups = -(-size // group)
-    padded = np.pad(rows, ((0, 0), (half, half + groups * group - size)), mode="symmetric")
-    others = np.array([[p for p in range(j, j + length) if not own <= p < own + shared] for j in range(group)])
+    groups, reach = -(-size // group), -(-(length - 1) // group)
+    padded = cv2.copyMakeBorder(rows, 0, 0, half, (groups + reach) * group - size - half, cv2.BORDER_REFLECT)
+    others = [[p for p in range(j, j + length) if not own <= p < own + shared] for j in range(group)]
+    middle_ranks = tuple(range(half - own, half + 1))
     out = np.empty((n, groups, group), rows.dtype)
-    chunk = max(1, 2**20 // (groups * group * rows.itemsize))  # ~1 MB per value plane
+    chunk = max(1, 2**18 // (groups * rows.itemsize))  # ~256 kB per plane
     for top in range(0, n, chunk):
-        spans = sliding_window_view(padded[top : top + chunk], group + length - 1, axis=1)[:, ::group]
-        middle = np.sort(spans[..., own : own + shared], axis=-1)[..., half - own : half + 1]
-        mine = [spans[..., others[:, k]] for k in range(own)]
-        for sweep in range(own):  # odd-even transposition sort of each window's own values
-            for k in range(sweep % 2, own - 1, 2):
-                low = np.minimum(mine[k], mine[k + 1])
-                np.maximum(mine[k], mine[k + 1], out=mine[k + 1])
-                mine[k] = low
-        best = np.repeat(middle[..., own:], group, axis=-1)  # all shared: its group-th smallest
-        for taken in range(1, group):  # `taken` from the shared run, group − taken of the window's own
-            np.minimum(best, np.maximum(middle[..., taken - 1 : taken], mine[own - taken]), out=best)
-        out[top : top + chunk] = best
+        block = padded[top : top + chunk]
+        planes = np.ascontiguousarray(block.reshape(len(block), -1, group).transpose(2, 0, 1))
+        at = [planes[p % group, :, p // group : p // group + groups] for p in range(group + length - 1)]
+        middle = _select(at[own : own + shared], middle_ranks)  # at[p]: position p of every group's span
+        for j, positions in enumerate(others):
+            mine = _select([at[p] for p in positions], tuple(range(own)))
+            best = middle[own].copy()  # all shared: its group-th smallest
+            for taken in range(1, group):  # `taken` from the shared run, group − taken of the window's own
+                np.minimum(best, np.maximum(middle[taken - 1], mine[own - taken]), out=best)
+            out[top : top + chunk, :, j] = best
     return out.reshape(n, -1)[:, :size]
 
 
-def _interpolate(sparse: np.ndarray, picked: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Linear interpolation along `axis` from the lines `picked` (increasing, ending at size − 1)."""
-    right = np.clip(np.searchsorted(picked, np.arange(size), side="right"), 1, len(picked) - 1)
-    left = right - 1
-    t = ((np.arange(size) - picked[left]) / (picked[right] - picked[left])).astype(np.float32)
-    t = t[None, :] if axis == 1 else t[:, None]
-    out = np.take(sparse, left, axis=axis)
-    out *= 1 - t
-    right_part = np.take(sparse, right, axis=axis)
-    right_part *= t
-    out += right_part
+def _select(values: list[np.ndarray], ranks: tuple[int, ...]) -> list[np.ndarray]:
+    """Element-wise order statistics of a list of arrays: the arrays of `ranks` (in that order) of
+    the values sorted at each position, by the min/max network of `_network`."""
+    wires = list(values)
+    for i, j, low, high in _network(len(values), ranks):
+        a, b = wires[i], wires[j]
+        if low:
+            wires[i] = np.minimum(a, b)
+        if high:
+            wires[j] = np.maximum(a, b)
+    return [wires[rank] for rank in ranks]
+
+
+@functools.cache
+def _network(size: int, ranks: tuple[int, ...]) -> list[tuple[int, int, bool, bool]]:
+    """Compare-exchanges (i, j, keep the min on i, keep the max on j) that put the values of `ranks`
+    on those wires: Batcher's odd-even merge sort for the next power of two (the wires past `size`
+    hold +∞, so their exchanges do nothing), without what no wanted output depends on."""
+    n = 1 << max(0, size - 1).bit_length()
+    exchanges = []
+    span = 1
+    while span < n:
+        k = span
+        while k >= 1:
+            for j in range(k % span, n - k, 2 * k):
+                for i in range(j, j + min(k, n - j - k)):
+                    if i // (2 * span) == (i + k) // (2 * span) and i + k < size:
+                        exchanges.append((i, i + k))
+            k //= 2
+        span *= 2
+    needed, kept = set(ranks), []
+    for i, j in reversed(exchanges):
+        if i in needed or j in needed:
+            kept.append((i, j, i in needed, j in needed))
+            needed |= {i, j}
+    return kept[::-1]
+
+
+def _interpolated(
+    medians: np.ndarray, picked: np.ndarray, target: np.ndarray, axis: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(lines of `target` across `axis`, their linear interpolation between the nearest `picked`
+    lines' `medians`) until every line is covered: the evenly spaced lines as one strided view per
+    offset, cut along `axis` into pieces that stay in cache (no image-sized temporaries)."""
+    if axis == 0:  # lines are columns: medians as columns too
+        medians = cv2.transpose(medians)
+    if len(picked) == target.shape[1 - axis]:
+        yield target, medians
+        return
+
+    def line(array: np.ndarray, index: slice, along: slice) -> np.ndarray:
+        return array[index, along] if axis == 1 else array[along, index]
+
+    step = int(picked[1] - picked[0])
+    uneven = np.diff(picked) != step
+    even = int(np.argmax(uneven)) if uneven.any() else len(picked) - 1  # intervals of `step` lines
+    piece = max(1, 2**16 // even)
+    for start in range(0, target.shape[axis], piece):
+        along = slice(start, start + piece)
+        before, after = line(medians, slice(0, even), along), line(medians, slice(1, even + 1), along)
+        for offset in range(step):
+            yield line(target, slice(offset, step * even, step), along), _lerp(before, after, offset / step)
+    for index in range(step * even, target.shape[1 - axis]):  # the last, shorter interval and the last line
+        right = min(int(np.searchsorted(picked, index, side="right")), len(picked) - 1)
+        t = (index - picked[right - 1]) / (picked[right] - picked[right - 1])
+        every = slice(None)
+        yield line(target, slice(index, index + 1), every), _lerp(
+            line(medians, slice(right - 1, right), every), line(medians, slice(right, right + 1), every), t
+        )
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """a · (1 − t) + b · t in float32 (t rounded to float32 first)."""
+    t = np.float32(t)
+    out = a * (1 - t)
+    out += b * t
     return out
 
 
-def _grid_lines(luma: np.ndarray, axis: int, accumulator: int, threshold: float) -> np.ndarray:
-    """Block artifact grid of the lines across `axis` (0: horizontal lines, where a JPEG block
-    border lies between rows): second difference along `axis` (real edges above `threshold`
-    dropped), summed across it over `accumulator` pixels, minus its running median along `axis`
-    (removes the image content), then the median of the values 8 and 16 pixels before and after
-    along `axis` (keeps what repeats every 8 pixels).
+def _excess(luma: np.ndarray, axis: int, accumulator: int, threshold: float) -> np.ndarray:
+    """Grid lines across `axis` (0: horizontal lines, where a JPEG block border lies between rows)
+    with the image content removed: second difference along `axis` (real edges above `threshold`
+    dropped), summed across it over `accumulator` pixels, minus its running median along `axis`.
     """
     kernel = np.array([-1.0, 2.0, -1.0], np.float32)[:, None]
     second = cv2.filter2D(luma, -1, kernel if axis == 0 else kernel.T, borderType=cv2.BORDER_REPLICATE)
@@ -130,12 +203,31 @@ def _grid_lines(luma: np.ndarray, axis: int, accumulator: int, threshold: float)
     # `summed` is a box sum over `accumulator` pixels across `axis`, so its running median barely
     # changes between neighbouring lines: taking it on every 4th line (33-pixel accumulator) and
     # interpolating cuts the costliest step ~4× (toolbox SSIM 1.000 → 0.997)
-    excess = cv2.subtract(summed, _running_median(summed, accumulator, axis, max(1, accumulator // 8)), dst=summed)
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (16, 16)
-    shifted = np.pad(excess, pad, mode="symmetric")
-    n = luma.shape[axis]
-    return _median5(*(shifted[k : k + n] if axis == 0 else shifted[:, k : k + n] for k in range(0, 33, 8)))
+    _subtract_running_median(summed, accumulator, axis, max(1, accumulator // 8))
+    return summed
+
+
+def _grid_bands(luma: np.ndarray, accumulator: int, threshold: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows of the BAG image) in bands of GRID_BAND rows: each line's excess keeps what
+    repeats every 8 pixels, the median of the values 8 and 16 pixels before and after it across
+    the line (mirrored at the image border); horizontal plus vertical lines. In bands, the five
+    shifted copies and the median network stay in cache."""
+    luma = np.asarray(luma, dtype=np.float32)
+    rows, cols = _excess(luma, 0, accumulator, threshold), _excess(luma, 1, accumulator, threshold)
+    h, w = luma.shape
+    for top in range(0, h, GRID_BAND):
+        bottom = min(h, top + GRID_BAND)
+        reach = np.arange(top - 16, bottom + 16)
+        around = rows[top - 16 : bottom + 16] if top >= 16 and bottom + 16 <= h else rows[_mirrored(reach, h)]
+        band = _median5(*(around[k : k + bottom - top] for k in range(0, 33, 8)))
+        around = cv2.copyMakeBorder(cols[top:bottom], 0, 0, 16, 16, cv2.BORDER_REFLECT)
+        yield top, cv2.add(band, _median5(*(around[:, k : k + w] for k in range(0, 33, 8))), dst=band)
+
+
+def _mirrored(index: np.ndarray, size: int) -> np.ndarray:
+    """Indices past either end reflected back into 0 … size − 1, the edge repeated (numpy 'symmetric')."""
+    index = index % (2 * size)
+    return np.where(index < size, index, 2 * size - 1 - index)
 
 
 def _median5(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -151,9 +243,10 @@ def _median5(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.n
 
 def block_artifact_grid(luma: np.ndarray, accumulator: int = 33, threshold: float = 50.0) -> np.ndarray:
     """The BAG image: horizontal plus vertical grid lines, same shape as `luma` (float32)."""
-    luma = np.asarray(luma, dtype=np.float32)
-    rows = _grid_lines(luma, 0, accumulator, threshold)
-    return cv2.add(rows, _grid_lines(luma, 1, accumulator, threshold), dst=rows)
+    grid = np.empty(np.shape(luma), np.float32)
+    for top, band in _grid_bands(luma, accumulator, threshold):
+        grid[top : top + len(band)] = band
+    return grid
 
 
 def block_values(grid: np.ndarray) -> np.ndarray:
@@ -163,12 +256,22 @@ def block_values(grid: np.ndarray) -> np.ndarray:
     a block without a grid, or with one shifted inside it, scores high. Partial blocks are zero-padded.
     """
     h, w = grid.shape
-    padded = np.pad(grid, ((0, -h % 8), (0, -w % 8)))
-    tiles = blocks(padded, 8)
-    inner = tiles[:, :, 1:7, 1:7]
-    column_lines = inner.sum(axis=2).max(axis=-1) - tiles[:, :, 1:7, [0, 7]].sum(axis=2).min(axis=-1)
-    row_lines = inner.sum(axis=3).max(axis=-1) - tiles[:, :, [0, 7], 1:7].sum(axis=3).min(axis=-1)
+    padded = np.pad(grid, ((0, -h % 8), (0, -w % 8))) if h % 8 or w % 8 else grid
+    rows, cols = padded.shape[0] // 8, padded.shape[1] // 8
+    down = _inner_sum(padded.reshape(rows, 8, -1).transpose(1, 0, 2)).reshape(rows, cols, 8)  # column lines
+    across = _inner_sum(padded.reshape(-1, cols, 8).transpose(2, 0, 1)).reshape(rows, 8, cols)  # row lines
+    column_lines = down[..., 1:7].max(axis=-1) - np.minimum(down[..., 0], down[..., 7])
+    row_lines = across[:, 1:7].max(axis=1) - np.minimum(across[:, 0], across[:, 7])
     return column_lines + row_lines
+
+
+def _inner_sum(lines: np.ndarray) -> np.ndarray:
+    """Sum of the inner six of eight stacked lines (1 … 6 along the first axis), added in order:
+    what numpy's sum over that axis gives, without its slow loop over six values per output."""
+    total = lines[1] + lines[2]
+    for k in range(3, 7):
+        total += lines[k]
+    return total
 
 
 class BlockingAnalyzer(Analyzer):
@@ -177,6 +280,7 @@ class BlockingAnalyzer(Analyzer):
     version = "1.0"
     Params = BlkParams
     card_file = Path(__file__).with_name("blocking.md")
+    cost_per_mp = 0.038
 
     def run(self, media: Media, params: BlkParams, ctx: RunContext) -> Heatmap:
         accumulator = params.accumulator | 1
@@ -184,12 +288,16 @@ class BlockingAnalyzer(Analyzer):
         luma = media_luminance(media) * STUDIO_SWING
         ctx.check_cancelled()
         ctx.progress(0.2, "extracting the block artifact grid")
-        grid = block_artifact_grid(luma, accumulator, params.edge_threshold)
+        h, w = luma.shape
+        values = np.empty((-(-h // 8), -(-w // 8)), np.float32)
+        energy = _GridEnergy(w)
+        for top, band in _grid_bands(luma, accumulator, params.edge_threshold):
+            values[top // 8 : (top + len(band) + 7) // 8] = block_values(band)
+            energy.add(top, band)
         ctx.check_cancelled()
         ctx.progress(0.9, "scoring blocks")
-        values = block_values(grid)
-        heat = expand_blocks(normalize(values, 0.1, 99.9), 8, (media.height, media.width))
-        contrast = grid_contrast(grid)
+        shown = normalize(values, 0.1, 99.9)
+        contrast = energy.contrast()
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -199,9 +307,9 @@ class BlockingAnalyzer(Analyzer):
                 if contrast < MIN_GRID_CONTRAST
                 else ""
             ),
-            score=map_score(heat),
+            score=expanded_map_score(shown, np.arange(h) // 8, np.arange(w) // 8),
             score_meaning=f"{SCORE_MEANING}; grid_contrast says whether the image has a JPEG grid at all",
-            map=heat,
+            map=expand_blocks(shown, 8, (h, w)),
             legend_low="strong 8×8 JPEG grid aligned with the file's blocks",
             legend_high="grid missing or shifted (candidate pasted, resized or retouched region)",
             stats={
@@ -212,18 +320,29 @@ class BlockingAnalyzer(Analyzer):
         )
 
 
-def grid_contrast(grid: np.ndarray) -> float:
-    """Mean BAG magnitude on block-border rows/columns (0 and 7 mod 8) over that elsewhere.
+class _GridEnergy:
+    """BAG magnitude per column, summed over the block-border rows (0 and 7 mod 8) and over all
+    rows, accumulated band by band (float64)."""
 
-    Well above 1 when the image carries an aligned JPEG grid; about 1 when it has none.
-    """
-    h, w = grid.shape
-    rows, cols = np.arange(h) % 8 % 7 == 0, np.arange(w) % 8 % 7 == 0
-    if rows.all() or cols.all():
-        return 1.0
-    energy = np.abs(grid)
-    on_rows = energy[rows].sum(axis=0, dtype=np.float64)  # per column, border rows only
-    everywhere = energy.sum(axis=0, dtype=np.float64)
-    border = on_rows.sum() + (everywhere - on_rows)[cols].sum()
-    count = rows.sum() * w + (h - rows.sum()) * cols.sum()
-    return float(border / count) / max(float((everywhere.sum() - border) / (h * w - count)), 1e-9)
+    def __init__(self, width: int) -> None:
+        self.on_rows = np.zeros(width)
+        self.everywhere = np.zeros(width)
+        self.height = 0
+
+    def add(self, top: int, band: np.ndarray) -> None:
+        """Rows top … top + len(band) − 1 of the grid (`top` a multiple of 8)."""
+        energy = np.abs(band)
+        self.on_rows += energy[np.arange(len(band)) % 8 % 7 == 0].sum(axis=0, dtype=np.float64)
+        self.everywhere += energy.sum(axis=0, dtype=np.float64)
+        self.height = max(self.height, top + len(band))
+
+    def contrast(self) -> float:
+        """Mean BAG magnitude on block-border rows/columns over that elsewhere: well above 1 when the
+        image carries an aligned JPEG grid, about 1 when it has none."""
+        h, w = self.height, len(self.everywhere)
+        rows, cols = np.arange(h) % 8 % 7 == 0, np.arange(w) % 8 % 7 == 0
+        if rows.all() or cols.all():
+            return 1.0
+        border = self.on_rows.sum() + (self.everywhere - self.on_rows)[cols].sum()
+        count = rows.sum() * w + (h - rows.sum()) * cols.sum()
+        return float(border / count) / max(float((self.everywhere.sum() - border) / (h * w - count)), 1e-9)

@@ -34,14 +34,23 @@ class ElaSweepParams:
 
 
 def heterogeneity(errors: np.ndarray) -> float:
-    """99th percentile over median of the block-mean errors: how far the most reactive blocks stand
-    out from a typical block, independent of the overall error level (which just grows as the
-    quality drops)."""
-    block = max(1, min(BLOCK, *errors.shape))
-    whole = crop_to_blocks(np.asarray(errors, dtype=np.float32), block)
-    means = cv2.resize(whole, (whole.shape[1] // block, whole.shape[0] // block), interpolation=cv2.INTER_AREA)
-    p99, median = percentiles(means, [99, 50])
+    """99th percentile over median of the block-mean errors (uint8): how far the most reactive
+    blocks stand out from a typical block, independent of the overall error level (which just
+    grows as the quality drops)."""
+    p99, median = percentiles(block_means(errors), [99, 50])
     return float(p99 / (median + ERROR_FLOOR))
+
+
+def block_means(errors: np.ndarray) -> np.ndarray:
+    """Means of the uint8 `errors` over BLOCK×BLOCK blocks (smaller on a smaller image; partial
+    blocks dropped), float32: exact integer sums times the reciprocal of the block area, which is
+    what OpenCV's area reduction of the errors as float32 gives, without that image-sized copy."""
+    block = max(1, min(BLOCK, *errors.shape))
+    whole = crop_to_blocks(errors, block)
+    rows, cols = whole.shape[0] // block, whole.shape[1] // block
+    down = whole.reshape(rows, block, -1).sum(axis=1, dtype=np.uint16)  # ≤ 16 · 255
+    sums = down.reshape(rows, cols, block).sum(axis=-1, dtype=np.int32)
+    return sums.astype(np.float32) * (np.float32(1) / np.float32(block * block))
 
 
 class ElaSweepAnalyzer(Analyzer):
@@ -50,6 +59,7 @@ class ElaSweepAnalyzer(Analyzer):
     version = "1.0"
     Params = ElaSweepParams
     card_file = Path(__file__).with_name("ela_sweep.md")
+    cost_per_mp = 0.06
 
     def run(self, media: Media, params: ElaSweepParams, ctx: RunContext) -> Heatmap:
         if params.q_min > params.q_max:
@@ -59,13 +69,11 @@ class ElaSweepAnalyzer(Analyzer):
         stack: dict[str, np.ndarray] = {}
         spread: dict[int, float] = {}
         mean_error: dict[int, float] = {}
-        levels = np.empty(rgb.shape[:2], np.float32)
         for i, (quality, planes) in enumerate(resave_errors(rgb, qualities)):
             ctx.check_cancelled()
             ctx.progress(i / len(qualities), f"re-saving at quality {quality}")
             errors = strongest_channel(planes)
-            np.copyto(levels, errors)
-            spread[quality] = heterogeneity(levels)
+            spread[quality] = heterogeneity(errors)
             mean_error[quality] = cv2.mean(errors)[0]
             stack[f"q={quality}"] = ela_map(errors, params.scale)
         stack = {f"q={quality}": stack[f"q={quality}"] for quality in qualities}
