@@ -187,3 +187,15 @@ def test_cancel_is_honoured(jpeg_photo: Path) -> None:
     event.set()
     result = run_analyzer(JpegGhostAnalyzer(), open_media(jpeg_photo), GhostParams(), RunContext(cancel_event=event))
     assert result.status is Status.CANCELLED
+
+
+def test_differences_recomputed_beyond_the_memory_budget_give_the_same_maps(
+    ghost_scene: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = ghost(ghost_scene[0])
+    monkeypatch.setattr("plugins.localization.ghost.KEPT_BYTES", 0)
+    recomputed = ghost(ghost_scene[0])
+    np.testing.assert_array_equal(recomputed.map, kept.map)
+    assert recomputed.score == kept.score and recomputed.stats == kept.stats
+    for name, layer in kept.stack.items():
+        np.testing.assert_array_equal(recomputed.stack[name], layer)

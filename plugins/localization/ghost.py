@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import normalize, percentiles, resave_errors
+from plugins.localization.common import cell_counts, cell_sums, normalize, percentiles, resave_errors
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -22,10 +22,18 @@ MEDIAN_STRIDE = 4
 """The per-quality typical value is the median of every 4th pixel in each direction (fast, ample)."""
 
 STACK_SIDE = 1024
-"""The browsable per-quality layers are means over step×step pixels, the step chosen so that their
-longer side has at most this many values (but at least 4 per averaging window, over which each
-difference is already a mean): 11 full-size layers of a 12-MP image would take 528 MB and most of
-the analyzer's time."""
+"""The browsable per-quality layers are means over step×step cells (the last row and column of
+cells partial), the step chosen so that their longer side has at most this many values (but at
+least 4 per averaging window, over which each difference is already a mean): 11 full-size layers
+of a 12-MP image would take 528 MB and most of the analyzer's time."""
+
+
+BAND_ROWS = 64
+"""Rows per band of the second pass of `ghost_maps` (a multiple of the layers' step)."""
+
+KEPT_BYTES = 640 << 20
+"""The per-quality differences are kept between the two passes of `ghost_maps` while they take at
+most this much memory (11 qualities of 12 MP: 528 MB), and recomputed for larger images."""
 
 
 @dataclass
@@ -61,6 +69,17 @@ def ghost_differences(rgb: np.ndarray, qualities: list[int], window: int) -> np.
     return out
 
 
+def summed_squares_rows(planes: np.ndarray, window: int, rows: slice, out: np.ndarray) -> np.ndarray:
+    """`summed_squares` for `rows` only, into `out` (those rows' shape), from those rows and the
+    window//2 rows around them: the same values (box sums of integers below 2²⁴ are exact)."""
+    height, margin = planes.shape[1], window // 2
+    top, bottom = max(0, rows.start - margin), min(height, rows.stop + margin)
+    squares = np.empty((bottom - top, planes.shape[2]), np.float32)
+    summed_squares(planes[:, top:bottom], window, squares, np.empty_like(squares))
+    np.copyto(out, squares[rows.start - top : rows.stop - top])
+    return out
+
+
 def qualities_of(params: GhostParams) -> list[int]:
     if params.q_min > params.q_max:
         raise ValueError(f"q_min ({params.q_min}) must not exceed q_max ({params.q_max})")
@@ -90,50 +109,82 @@ class GhostMaps:
 
 
 def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ctx: RunContext) -> GhostMaps:
-    """All maps of the analyzer, at full resolution, without keeping a full-size map per quality.
+    """All maps of the analyzer, at full resolution.
 
     Closeness is 1 at the quality where a pixel's own difference is lowest and 0 where it is
     highest (texture, which scales all differences, cancels). A first pass over the qualities
-    finds each pixel's lowest and highest difference and keeps the samples the typical values
-    (median of every MEDIAN_STRIDE-th pixel) and the peaks need; a second pass recomputes each
-    difference (cheaper than keeping them all: 48 MB each at 12 MP) for the layers and for the
-    strength, max_q (closeness_q − median_q) · damping. Differences are taken as 3·δ_q: the
-    normalisation is scale-free, and FLAT_RANGE is scaled to match.
+    computes each difference and keeps the samples the typical values (median of every
+    MEDIAN_STRIDE-th pixel) and the peaks need; a second pass, in bands of rows, takes every
+    difference of a band again (kept from the first pass within KEPT_BYTES, recomputed beyond),
+    normalises it by the band's lowest and highest and gives the layers and the strength,
+    max_q (closeness_q − median_q) · damping. Differences are taken as 3·δ_q: the normalisation is
+    scale-free, and FLAT_RANGE is scaled to match.
     """
     shape = rgb.shape[:2]
-    flat_range = np.float32(3.0 * FLAT_RANGE)
-    errors, at_typical, curve = {}, {}, {}
-    summed, scratch = np.empty(shape, np.float32), np.empty(shape, np.float32)
-    low, high = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf, np.float32)
+    errors, at_typical, curve, kept = {}, {}, {}, {}
+    keep = len(qualities) * shape[0] * shape[1] * 4 <= KEPT_BYTES
+    summed = None if keep else np.empty(shape, np.float32)
+    scratch = np.empty(shape, np.float32)
     typical = (slice(None, None, MEDIAN_STRIDE),) * 2
     for i, (quality, error) in enumerate(resave_errors(rgb, qualities)):
         ctx.check_cancelled()
         ctx.progress(0.45 * i / len(qualities), f"re-saving at quality {quality}")
-        errors[quality] = error
+        if keep:
+            summed = kept[quality] = np.empty(shape, np.float32)
+        else:
+            errors[quality] = error
         summed_squares(error, window, summed, scratch)
-        cv2.min(low, summed, dst=low)
-        cv2.max(high, summed, dst=high)
         at_typical[quality] = summed[typical].copy()
         curve[quality] = cv2.mean(summed)[0] / 3.0
-    spread = cv2.subtract(high, low, dst=high)
-    damping = np.divide(spread, np.add(spread, flat_range, out=scratch), out=np.empty(shape, np.float32))
-    scale = np.divide(1.0, np.maximum(spread, np.float32(1e-6), out=spread), out=spread)
+    low, damping, scale = normalisation([at_typical[q] for q in qualities])
     medians, peaks = [], []
     for quality in qualities:
-        near = 1.0 - (at_typical[quality] - low[typical]) * scale[typical]
+        near = 1.0 - (at_typical[quality] - low) * scale
         medians.append(float(percentiles(near, 50)))
-        peaks.append(float(percentiles((near - medians[-1]) * damping[typical], 99)))
-    layer_size = (-(-shape[1] // step), -(-shape[0] // step))
-    layers, farthest = [], np.full(shape, np.inf, np.float32)
-    for i, (quality, median) in enumerate(zip(qualities, medians, strict=True)):
+        peaks.append(float(percentiles((near - medians[-1]) * damping, 99)))
+    # Second pass in bands of rows, every quality per band: the band's planes stay in the CPU cache,
+    # and the scratch plane, free again, takes the result (no fresh 48 MB at 12 MP).
+    strength = scratch
+    layers = [np.empty((-(-shape[0] // step), -(-shape[1] // step)), np.float32) for _ in qualities]
+    rows = max(1, BAND_ROWS // step) * step
+    work = np.empty((min(rows, shape[0]), shape[1]), np.float32)
+    recomputed = None if keep else np.empty((len(qualities), *work.shape), np.float32)
+    for top in range(0, shape[0], rows):
         ctx.check_cancelled()
-        ctx.progress(0.45 + 0.45 * i / len(qualities), f"ghost strength at quality {quality}")
-        far = summed_squares(errors[quality], window, summed, scratch)
-        cv2.multiply(cv2.subtract(far, low, dst=far), scale, dst=far)  # 1 − closeness
-        layers.append(1.0 - (far if step == 1 else cv2.resize(far, layer_size, interpolation=cv2.INTER_AREA)))
-        cv2.min(farthest, cv2.add(far, median, dst=far), dst=farthest)
-    strength = cv2.multiply(cv2.subtract(1.0, farthest, dst=farthest), damping, dst=farthest)
+        ctx.progress(0.45 + 0.45 * top / shape[0], "ghost strength")
+        band = slice(top, min(top + rows, shape[0]))
+        far, farthest = work[: band.stop - top], strength[band]
+        differences = [
+            kept[q][band] if keep else summed_squares_rows(errors[q], window, band, recomputed[i, : band.stop - top])
+            for i, q in enumerate(qualities)
+        ]
+        low, damping, scale = normalisation(differences)
+        farthest.fill(np.inf)
+        for layer, difference, median in zip(layers, differences, medians, strict=True):
+            cv2.multiply(cv2.subtract(difference, low, dst=far), scale, dst=far)  # 1 − closeness
+            np.subtract(1.0, cell_means(far, step), out=layer[top // step : -(-band.stop // step)])
+            cv2.min(farthest, cv2.add(far, median, dst=far), dst=farthest)
+        cv2.multiply(cv2.subtract(1.0, farthest, dst=farthest), damping, dst=farthest)
     return GhostMaps(np.maximum(strength, 0.0, out=strength), peaks, layers, [curve[q] for q in qualities])
+
+
+def normalisation(differences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel of the same-shaped `differences` (one per quality): the lowest, the flat-area damping
+    spread / (spread + FLAT_RANGE) and 1 / spread (spread = highest − lowest, at least 10⁻⁶)."""
+    low, high = differences[0].copy(), differences[0].copy()
+    for difference in differences[1:]:
+        cv2.min(low, difference, dst=low)
+        cv2.max(high, difference, dst=high)
+    spread = cv2.subtract(high, low, dst=high)
+    damping = np.divide(spread, np.add(spread, np.float32(3.0 * FLAT_RANGE)))
+    return low, damping, np.divide(1.0, np.maximum(spread, np.float32(1e-6), out=spread), out=spread)
+
+
+def cell_means(values: np.ndarray, cell: int) -> np.ndarray:
+    """Means over `cell`×`cell` cells (the last row/column of cells partial)."""
+    if cell == 1:
+        return values
+    return cell_sums(values, cell) / cell_counts(values.shape, cell)
 
 
 class JpegGhostAnalyzer(Analyzer):
@@ -142,6 +193,7 @@ class JpegGhostAnalyzer(Analyzer):
     version = "1.0"
     Params = GhostParams
     card_file = Path(__file__).with_name("ghost.md")
+    cost_per_mp = 0.12
 
     def run(self, media: Media, params: GhostParams, ctx: RunContext) -> Heatmap:
         qualities = qualities_of(params)
