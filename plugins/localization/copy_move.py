@@ -31,7 +31,7 @@ _CHUNK = 1024
 @dataclass
 class CopyMoveParams:
     max_side: int = param(
-        2048, "Analysis size (px)",
+        1600, "Analysis size (px)",
         "longer side the image is reduced to before keypoint detection; results are mapped back to full size",
         min=128, max=16384,
     )
@@ -312,6 +312,7 @@ class CopyMoveAnalyzer(Analyzer):
     version = "1.0"
     Params = CopyMoveParams
     card_file = Path(__file__).with_name("copy_move.md")
+    cost_per_mp = 0.05
 
     def run(self, media: Media, params: CopyMoveParams, ctx: RunContext) -> Heatmap:
         ctx.progress(0.05, "decoding")
