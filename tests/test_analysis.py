@@ -44,13 +44,6 @@ class Rendezvous(Analyzer):
         return Result(self.id, Status.OK, "")
 
 
-@pytest.fixture
-def case(tmp_path: Path) -> Case:
-    case = Case.create(tmp_path / "case", name="Plans")
-    yield case
-    case.close()
-
-
 def planned(analyzer: Analyzer) -> Planned:
     return Planned(analyzer, analyzer.params_from({}))
 

@@ -157,7 +157,7 @@ def test_cancel_is_honoured(camera_splice: Path) -> None:
 def test_bands_do_not_change_the_result(camera_splice: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
     """The full-size passes run in bands of rows; any band height gives the whole-image result."""
     whole = heatmap(camera_splice, block=block)
-    monkeypatch.setattr(cfa, "BAND_PIXELS", 40 * 512)  # bands of 32 rows (30 for blocks of 10)
+    monkeypatch.setattr("plugins.localization.common.SERIAL_PIXELS", 40 * 512)  # bands of 32 rows (30 for blocks of 10)
     banded = heatmap(camera_splice, block=block)
     assert banded.stats == whole.stats
     assert np.array_equal(banded.map, whole.map)

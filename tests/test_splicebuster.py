@@ -172,5 +172,5 @@ def test_unusable_mask_in_bands(monkeypatch: pytest.MonkeyPatch) -> None:
     whole = splicebuster.unusable_pixels(lum)
     assert 0 < np.count_nonzero(whole) < whole.size
     for rows in (1, 7, 64):
-        monkeypatch.setattr(splicebuster, "MASK_PIXELS", (rows + 2 * splicebuster.MASK_MARGIN) * 200)
+        monkeypatch.setattr("plugins.localization.common.SERIAL_PIXELS", (rows + 2 * splicebuster.MASK_MARGIN) * 200)
         assert np.array_equal(splicebuster.unusable_pixels(lum), whole), rows

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import SCORE_MEANING, expand_blocks, expanded_map_score, media_luminance, normalize
+from plugins.localization.common import SCORE_MEANING, block_map_score, expand_blocks, media_luminance, normalize
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -307,7 +307,7 @@ class BlockingAnalyzer(Analyzer):
                 if contrast < MIN_GRID_CONTRAST
                 else ""
             ),
-            score=expanded_map_score(shown, np.arange(h) // 8, np.arange(w) // 8),
+            score=block_map_score(shown, 8, (h, w)),
             score_meaning=f"{SCORE_MEANING}; grid_contrast says whether the image has a JPEG grid at all",
             map=expand_blocks(shown, 8, (h, w)),
             legend_low="strong 8×8 JPEG grid aligned with the file's blocks",

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_counts, cell_sums, expand_blocks, expanded_map_score
+from plugins.localization.common import band_rows, block_map_score, cell_counts, cell_sums, expand_blocks
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -54,19 +54,6 @@ class CfaParams:
         False, "Toolbox handling of flat areas", "treat zero-variance (flat, clipped) pixels as the reference "
         "code does; flat areas then tend to dominate the fit and light up"
     )
-
-
-BAND_PIXELS = 1 << 20
-"""Pixels per band of the full-size passes, with the rows around it that the filters read: the
-work stays in cache, no image-sized planes are allocated (fresh memory costs about as much as the
-arithmetic), and OpenCV filters each band in the calling thread (it splits images of more than 2²⁰
-pixels into parallel stripes, which costs more CPU time, far more when the other core is busy)."""
-
-
-def band_rows(width: int, unit: int, margin: int) -> int:
-    """Rows per band of `width` columns: a multiple of `unit` that fits in BAND_PIXELS with `margin`
-    rows on each side (at least `unit`)."""
-    return max(1, (BAND_PIXELS // max(1, width) - 2 * margin) // unit) * unit
 
 
 ROUND_HALF_UP = 1.0 / 64
@@ -376,13 +363,6 @@ def no_trace_probability(feature: BlockFeature, max_iterations: int) -> tuple[np
     llr = median_symmetric(np.clip(llr, -1e30, 1e30)).astype(np.float64)
     probability = 1.0 / (1.0 + np.exp(np.clip(llr, -700.0, 700.0)))
     return probability.astype(np.float32), mixture
-
-
-def block_map_score(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> float:
-    """`map_score` of `expand_blocks(block_map, block, shape)` (the last row and column of blocks
-    stretched to the border), from the blocks alone: the same value without the full-size map."""
-    rows, cols = (np.minimum(np.arange(n) // block, m - 1) for n, m in zip(shape, block_map.shape, strict=True))
-    return expanded_map_score(block_map, rows, cols)
 
 
 class CfaAnalyzer(Analyzer):

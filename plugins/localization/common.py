@@ -191,6 +191,19 @@ def block_reduce(arr: np.ndarray, block: int, func: str = "mean") -> np.ndarray:
     return getattr(np, func)(tiles, axis=(2, 3))
 
 
+SERIAL_PIXELS = 1 << 20
+"""Pixels per band of the full-size passes that must stay in the calling thread: OpenCV splits
+images of more than 2²⁰ pixels into parallel stripes, which costs more CPU time, far more when the
+other core is busy with another analyzer; the work of a band also stays in cache and needs no
+image-sized planes (fresh memory costs about as much as the arithmetic)."""
+
+
+def band_rows(width: int, unit: int, margin: int) -> int:
+    """Rows per band of `width` columns: a multiple of `unit` that fits in SERIAL_PIXELS with `margin`
+    rows on each side (at least `unit`)."""
+    return max(1, (SERIAL_PIXELS // max(1, width) - 2 * margin) // unit) * unit
+
+
 def expand_blocks(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour upsampling of a per-block map to `shape` (edges repeat the last block)."""
     rows, cols = block_map.shape
@@ -302,6 +315,13 @@ def map_score(heat: np.ndarray) -> float:
     return float(np.clip(p99 - median, 0.0, 1.0))
 
 
+def block_map_score(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> float:
+    """`map_score` of `expand_blocks(block_map, block, shape)` (the last row and column of blocks
+    stretched to the border), from the blocks alone: the same value without the full-size map."""
+    rows, cols = (np.minimum(np.arange(n) // block, m - 1) for n, m in zip(shape, block_map.shape, strict=True))
+    return expanded_map_score(block_map, rows, cols)
+
+
 def weighted_percentiles(values: np.ndarray, counts: np.ndarray, q: Sequence[float]) -> np.ndarray:
     """`percentiles` (numpy's linear method) of the data that holds each of `values` `counts`
     times (non-negative integers, same shape), the same result bit for bit, from the values alone."""
@@ -342,8 +362,9 @@ def dct_matrix(n: int = 8) -> np.ndarray:
 
 
 BLAS_MULTIPLY_ADDS = 1 << 18
-"""The largest matrix product (multiply-adds) that OpenBLAS runs in the calling thread; larger ones
-wake its threads, which spin when both cores are busy."""
+"""The largest matrix product (multiply-adds) that numpy's OpenBLAS runs in the calling thread; a
+larger one (or LAPACK's eigensolver) wakes its threads, which then spin for about 0.1 s: CPU time
+taken from the other analyzer when both cores are busy."""
 PRODUCT_COLUMNS = BLAS_MULTIPLY_ADDS // 64
 """Columns per product of 8 × 8 by 8 × columns in the block transforms."""
 

@@ -10,7 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_counts, luminance, map_score, normalize, per_image, resize_map
+from plugins.localization.common import (
+    BLAS_MULTIPLY_ADDS,
+    band_rows,
+    cell_counts,
+    luminance,
+    map_score,
+    normalize,
+    per_image,
+    resize_map,
+)
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -119,9 +128,6 @@ def _disk(radius: int) -> np.ndarray:
 DISK_3, DISK_2, SQUARE_9 = _disk(3), _disk(2), np.ones((9, 9), np.uint8)
 
 
-MASK_PIXELS = 1 << 20
-"""Pixels per band of `unusable_pixels`, margins included: OpenCV runs morphology on images of more
-than 2²⁰ pixels in parallel stripes, which costs 2–3× the CPU time when the other core is busy."""
 MASK_MARGIN = 3 + 3 + 4
 """Rows around a band that the mask reads: the openings' erosion and dilation, then the 9×9 dilation."""
 
@@ -131,9 +137,9 @@ def unusable_pixels(lum: np.ndarray) -> np.ndarray:
     (< SATURATED_LOW) and bright (> SATURATED_HIGH) pixels are opened with a disk of radius 3 (2), which
     drops isolated pixels, and the rest dilated by 9×9; unlike it, on luminance rather than on each
     channel, so that a saturated colour whose luminance still varies (a deep red) stays usable.
-    Computed in bands of MASK_PIXELS (the same result)."""
+    Computed in bands that OpenCV runs in the calling thread (`band_rows`; the same result)."""
     h = lum.shape[0]
-    rows = max(1, MASK_PIXELS // max(1, lum.shape[1]) - 2 * MASK_MARGIN)
+    rows = band_rows(lum.shape[1], 1, MASK_MARGIN)
     out = np.empty(lum.shape, np.uint8)
     for top in range(0, h, rows):
         bottom = min(h, top + rows)
@@ -190,17 +196,10 @@ def window_features(
     return features.reshape(-1, 2 * CLASSES), (count / np.maximum(area, 1.0)).ravel(), full.ravel()
 
 
-SINGLE_THREAD_PRODUCT = 1 << 18
-"""Multiply-adds of the largest matrix product that numpy's OpenBLAS runs in the calling thread. A
-larger one (or LAPACK's eigensolver) wakes its threads, which then spin for about 0.1 s: CPU time
-taken from the other analyzer when both cores are busy, and a slower core for this one. Products
-are computed in row blocks of at most this size (numpy's einsum, single-threaded, is 4× slower)."""
-
-
 def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b in float64, in row blocks that OpenBLAS multiplies in the calling thread."""
     out = np.empty((a.shape[0], b.shape[1]))
-    rows = max(1, SINGLE_THREAD_PRODUCT // b.size)
+    rows = max(1, BLAS_MULTIPLY_ADDS // b.size)
     for top in range(0, len(a), rows):
         np.matmul(a[top : top + rows], b, out=out[top : top + rows])
     return out
@@ -209,7 +208,7 @@ def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def gram(a: np.ndarray) -> np.ndarray:
     """aᵀa in float64, summed over row blocks that OpenBLAS multiplies in the calling thread."""
     out = np.zeros((a.shape[1], a.shape[1]))
-    rows = max(1, SINGLE_THREAD_PRODUCT // out.size)
+    rows = max(1, BLAS_MULTIPLY_ADDS // out.size)
     for top in range(0, len(a), rows):
         block = np.asarray(a[top : top + rows], np.float64)
         out += block.T @ block
@@ -218,7 +217,7 @@ def gram(a: np.ndarray) -> np.ndarray:
 
 def whitening(samples: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and projection onto the `dims` leading principal components, scaled to unit variance.
-    OpenCV's eigensolver: numpy's (LAPACK's) wakes OpenBLAS's threads (see SINGLE_THREAD_PRODUCT)."""
+    OpenCV's eigensolver: numpy's (LAPACK's) wakes OpenBLAS's threads (see BLAS_MULTIPLY_ADDS)."""
     mean = samples.mean(axis=0)
     _, values, vectors = cv2.eigen(gram(samples - mean) / len(samples))  # descending, one vector per row
     values = values.ravel()
