@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plugins.localization.common import per_image
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case
 from workbench.core import registry
@@ -61,6 +62,42 @@ def test_image_analyses_run_side_by_side_costliest_first(case: Case, jpeg_photo:
     assert [r.result.status for r in runs] == [Status.OK] * 3
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert [r.result.analyzer for r in case.latest_runs(evidence.id)] == ["cheap", "costly", "mid"]
+
+
+def slow_shared_value(media: Media, ready: threading.Event) -> str:
+    """A value shared per image whose computation lasts until `ready` is set (fails after a timeout)."""
+    if not ready.wait(timeout=20):
+        raise TimeoutError("nothing set ready while the value was computed")
+    return "shared"
+
+
+class Sharer(Rendezvous):
+    """Reads `slow_shared_value` (or, with `releases`, sets it ready) and returns it as its message."""
+
+    def __init__(self, name: str, cost: float, ready: threading.Event, started: list[str], releases: bool = False):
+        super().__init__(name, cost, None, started)
+        self.ready, self.releases = ready, releases
+
+    def run(self, media: Media, params: NoParams, ctx: RunContext) -> Result:
+        self.started.append(self.id)
+        if self.releases:
+            self.ready.set()
+            return Result(self.id, Status.OK, "released")
+        return Result(self.id, Status.OK, per_image(slow_shared_value, media, self.ready))
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="needs two cores to run analyzers side by side")
+def test_a_thread_waiting_for_a_shared_value_runs_the_next_analysis(case: Case, jpeg_photo: Path) -> None:
+    """The two costliest both need a value one of them computes; the cheapest, queued behind them, is
+    the one that lets the computation finish: it only runs if the waiting thread takes it meanwhile."""
+    evidence = case.add_evidence(jpeg_photo)
+    ready, started = threading.Event(), []
+    plan = [Sharer("first", 5.0, ready, started), Sharer("second", 1.0, ready, started),
+            Sharer("release", 0.01, ready, started, releases=True)]
+    runs = analyze(case, evidence, [planned(a) for a in plan])
+    assert [(r.result.analyzer, r.result.status, r.result.message) for r in runs] == [
+        ("first", Status.OK, "shared"), ("second", Status.OK, "shared"), ("release", Status.OK, "released")]
+    assert started[-1] == "release"
 
 
 def test_side_by_side_results_equal_one_at_a_time(case: Case, jpeg_photo: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from workbench.core.media import Media
+from workbench.core.waiting import computing_shared, wait_for
 
 T = TypeVar("T")
 
@@ -46,9 +47,10 @@ class _PerImageMemo:
             if mine:
                 future = entries[key] = Future()
         if not mine:
-            return future.result()
+            return wait_for(future)
         try:
-            value = _read_only(compute())
+            with computing_shared():
+                value = _read_only(compute())
         except BaseException as exc:
             with self._lock:
                 entries.pop(key, None)

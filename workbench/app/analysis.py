@@ -4,6 +4,7 @@ path behind the GUI's Run button and `workbench analyze`."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from workbench.core.frames import FrameSampling, PerFrame, runs_on_frames
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, MediaKind
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
+from workbench.core.waiting import lending
 
 
 @dataclass
@@ -56,7 +58,8 @@ def run_plan(
     """The planned analyzers' results on one media, in plan order.
 
     On an image they run side by side on the shared `analyzer_pool`, costliest first, so one image
-    uses every core. On a video, an analyzer made for images runs on the frames `sampling` picks
+    uses every core; a thread that would wait for a value another analysis is computing (a shared
+    re-save, the luma) runs the next queued analysis meanwhile. On a video, an analyzer made for images runs on the frames `sampling` picks
     (default: one per second) and gives a per-frame `Series`; video analyses run one after another
     (each decodes the video itself).
     """
@@ -79,9 +82,39 @@ def run_plan(
     if media.kind is not MediaKind.IMAGE or len(plan) < 2:
         return [run(i) for i in range(len(plan))]
     media.pixels()  # decoded once, before the workers share it
-    costliest_first = sorted(range(len(plan)), key=lambda i: -plan[i].analyzer.cost_per_mp)
-    results = dict(zip(costliest_first, analyzer_pool().map(run, costliest_first), strict=True))
-    return [results[i] for i in range(len(plan))]
+    queue = _Queue(sorted(range(len(plan)), key=lambda i: -plan[i].analyzer.cost_per_mp), run)
+    workers = [analyzer_pool().submit(queue.drain) for _ in range(min(usable_cores(), len(plan)))]
+    for worker in workers:
+        worker.result()
+    return queue.results()
+
+
+class _Queue:
+    """The analyses of one image, taken in order by the pool's threads; a thread that waits for a
+    value another analysis is computing runs the next one meanwhile (`workbench.core.waiting`)."""
+
+    def __init__(self, order: list[int], run: Callable[[int], Result]) -> None:
+        self._order = deque(order)
+        self._run = run
+        self._done: dict[int, Result] = {}
+        self._lock = threading.Lock()
+
+    def run_one(self) -> bool:
+        """Run the next queued analysis to its end; False when none is left."""
+        with self._lock:
+            if not self._order:
+                return False
+            i = self._order.popleft()
+        self._done[i] = self._run(i)
+        return True
+
+    def drain(self) -> None:
+        with lending(self.run_one):
+            while self.run_one():
+                pass
+
+    def results(self) -> list[Result]:
+        return [self._done[i] for i in sorted(self._done)]
 
 
 _POOL: ThreadPoolExecutor | None = None
