@@ -39,7 +39,12 @@ most this much memory (11 qualities of 12 MP: 528 MB), and recomputed for larger
 @dataclass
 class GhostParams:
     q_min: int = param(50, "Lowest quality", "first re-save quality of the sweep", min=1, max=100)
-    q_max: int = param(100, "Highest quality", "last re-save quality of the sweep", min=1, max=100)
+    q_max: int = param(
+        95, "Highest quality",
+        "last re-save quality of the sweep; 100 shows no ghost (nothing can have been saved at a lower quality "
+        "than 100 and then at 100 differently) and its re-save is the costliest",
+        min=1, max=100,
+    )
     step: int = param(
         5, "Quality step", "the toolbox uses 51–100 in steps of 1: finer but 5× slower and 5× the memory",
         min=1, max=50,
