@@ -12,8 +12,9 @@ import scipy.io
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from plugins.localization import common
 from plugins.localization import nadq as nadq_module
-from plugins.localization.common import bins_histogram, coefficient_bins, jpeg_luma, normalize
+from plugins.localization.common import bins_histogram, coefficient_bins, expand_blocks, jpeg_luma, normalize
 from plugins.localization.nadq import NadqAnalyzer
 from workbench.app.sample import decode, jpeg_bytes, load_photo
 from workbench.core.media import open_media
@@ -125,7 +126,13 @@ def test_models_of_all_steps_at_once_equal_the_per_step_convolutions() -> None:
         np.testing.assert_allclose(models, expected, rtol=1e-14, atol=0)
 
 
-def test_grid_coefficients_and_histograms_equal_filter2d(tmp_path: Path) -> None:
+def filter2d(pixels: np.ndarray, row: int, col: int) -> np.ndarray:
+    """DCT coefficient (row, col) of the 8×8 block starting at every pixel, by one filter2D (zeros beyond)."""
+    kernel = nadq_module._basis(row, col)
+    return cv2.filter2D(pixels, -1, kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+
+
+def test_grid_coefficients_and_histograms_equal_filter2d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Bit for bit with this machine's OpenBLAS; another BLAS build may add the products in another order.
     path = tmp_path / "x.jpg"
     path.write_bytes(jpeg_bytes(load_photo("astronaut.png")[:203, :171], 85))  # blocks past both edges
@@ -135,12 +142,25 @@ def test_grid_coefficients_and_histograms_equal_filter2d(tmp_path: Path) -> None
     for phase in [(0, 1), (3, 5), (7, 7)]:
         on_grid = nadq_module._phase_coefficients(padded, phase, modes)
         for plane, (row, col) in zip(on_grid, modes, strict=True):
-            expected = nadq_module._shifted_coefficients(pixels, row, col)[phase[0] :: 8, phase[1] :: 8]
+            expected = filter2d(pixels, row, col)[phase[0] :: 8, phase[1] :: 8]
             np.testing.assert_allclose(plane, expected, rtol=0, atol=1e-9)
-    dc = nadq_module._shifted_coefficients(pixels, 0, 0)
+    dc = filter2d(pixels, 0, 0)
+    for serial_pixels in (common.SERIAL_PIXELS, 40 * padded.shape[1]):  # one band; bands of 32 rows
+        monkeypatch.setattr(common, "SERIAL_PIXELS", serial_pixels)
+        np.testing.assert_array_equal(nadq_module._shifted_coefficients(padded, 0, 0), dc)
     for coefficient in (dc, 4 * dc):  # the second reaches past the bins: clipped into the end bins
         histograms = nadq_module._phase_histograms(coefficient)
         for k1, k2 in [(0, 0), (2, 5), (7, 3)]:
             expected = bins_histogram(coefficient_bins(coefficient[k1::8, k2::8]))
             np.testing.assert_array_equal(histograms[k1, k2], expected)
     assert np.abs(4 * dc).max() > 2048
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (203, 171), (17, 30)])
+def test_map_on_the_image_grid_repeats_the_edge_blocks(shape: tuple[int, int]) -> None:
+    for offset in [(0, 0), (5, 3), (7, 7)]:
+        grid = ((shape[0] - 8) // 8 + 1, (shape[1] - 8) // 8 + 1)  # the blocks of the decompressed luma
+        block_map = np.random.default_rng(0).random(grid).astype(np.float32)
+        on_grid = expand_blocks(block_map, 8, (shape[0] - offset[0], shape[1] - offset[1]))
+        expected = cv2.copyMakeBorder(on_grid, offset[0], 0, offset[1], 0, cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(nadq_module._on_image_grid(block_map, offset, shape), expected)

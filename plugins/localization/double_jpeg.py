@@ -18,8 +18,8 @@ import numpy as np
 from plugins.localization.common import (
     COEFFICIENT_RANGE,
     JpegLuma,
+    bins_histogram,
     coefficient_bins,
-    coefficient_histogram,
     dct_bands,
     expand_blocks,
     jpeg_luma,
@@ -195,7 +195,8 @@ def bianchi_map(luma: JpegLuma, modes: int) -> tuple[np.ndarray, list[int]]:
     primary = []
     for i, ((row, col), values) in enumerate(zip(positions, _planes(coeffs, positions), strict=True)):
         q2 = float(qtable[row, col])
-        hist = coefficient_histogram(values)
+        bins = coefficient_bins(values)
+        hist = bins_histogram(bins)
         bias = float(luma.error_mean[0, 0]) if i == 0 else 0.0
         sigma = sigma_e / q2
         taps = np.arange(-np.ceil(6 * sigma), np.ceil(6 * sigma) + 1)
@@ -209,7 +210,7 @@ def bianchi_map(luma: JpegLuma, modes: int) -> tuple[np.ndarray, list[int]]:
         with np.errstate(divide="ignore"):
             vote = np.log(gain / gain.mean())
         vote[COEFFICIENT_RANGE] = 0.0  # zeros carry no information
-        log_ratio += vote[coefficient_bins(values)]
+        log_ratio += vote[bins]
     return _median5(_from_log_ratio(log_ratio)), primary
 
 

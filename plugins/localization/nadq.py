@@ -21,11 +21,11 @@ from plugins.localization.common import (
     BLAS_MULTIPLY_ADDS,
     COEFFICIENT_RANGE,
     JpegLuma,
+    band_rows,
     bins_histogram,
     block_bands,
     coefficient_bins,
     dct_matrix,
-    expand_blocks,
     idct_bands,
     jpeg_luma,
     luma_quantization,
@@ -178,9 +178,21 @@ def _calibration_phase(phase: int) -> int:
     return phase + 1 if phase < 4 else phase - 1
 
 
-def _shifted_coefficients(pixels: np.ndarray, row: int, col: int) -> np.ndarray:
-    """DCT coefficient (row, col) of the 8×8 block starting at every pixel (zeros beyond the edge)."""
-    return cv2.filter2D(pixels, -1, _basis(row, col), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+def _shifted_coefficients(padded: np.ndarray, row: int, col: int) -> np.ndarray:
+    """DCT coefficient (row, col) of the 8×8 block starting at every pixel of the image in `padded`
+    (`_decompressed`: its zeros stand beyond the edge), float32, the image's shape.
+
+    filter2D in bands of rows below OpenCV's threading threshold (SERIAL_PIXELS): the same values
+    as one filter2D of the image with a zero border, for less CPU time.
+    """
+    height = padded.shape[0] - 8
+    out = np.empty(padded.shape, np.float32)
+    rows = band_rows(padded.shape[1], 8, 4)
+    for top in range(0, height, rows):
+        end = min(top + rows, height) + 7  # the band's last block reaches 7 rows further
+        cv2.filter2D(padded[top:end], -1, _basis(row, col), dst=out[top:end], anchor=(0, 0),
+                     borderType=cv2.BORDER_CONSTANT)  # its last 7 rows: overwritten by the next band
+    return out[:height, :-8]
 
 
 def _basis(row: int, col: int) -> np.ndarray:
@@ -278,12 +290,11 @@ def nadq_log_ratio(
     """
     qtable = luma.qtable
     padded = _decompressed(luma)
-    pixels = padded[:-8, :-8]
     bias = float(luma.error_mean[0, 0])
     sigma = float(np.sqrt(qtable[0, 0] ** 2 / 12 + luma.error_var[0, 0]))
     steps = _step_range(qtable, 0, 0)
     offsets = [(k1, k2) for k1 in range(8) for k2 in range(8) if k1 or k2]  # (0, 0) is the aligned case: ADQ's
-    dc = _shifted_coefficients(pixels, 0, 0)
+    dc = _shifted_coefficients(padded, 0, 0)
     histograms = _phase_histograms(dc)
     calibrations: dict[tuple[int, int], _Calibration] = {}  # 36 calibration grids serve the 63 candidates
     best: tuple[_Fit, int, tuple[int, int]] | None = None
@@ -323,15 +334,19 @@ def _decompressed(luma: JpegLuma) -> np.ndarray:
     padded = np.empty((8 * rows + 8, 8 * cols + 8), np.float32)
     padded[8 * rows :], padded[:, 8 * cols :] = 0.0, 0.0
     for band, pixels in idct_bands(luma.coefficients, luma.qtable):
-        np.subtract(pixels, 128.0, out=padded[8 * band.start : 8 * band.stop, : 8 * cols].reshape(pixels.shape))
+        pixels -= 128.0  # then to float32: 2× faster than subtracting into the float32 array
+        np.copyto(padded[8 * band.start : 8 * band.stop, : 8 * cols].reshape(pixels.shape), pixels, casting="same_kind")
     return padded
 
 
 def _on_image_grid(block_map: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-    """Blocks that start at `offset` pixels → full-resolution map (edges repeat)."""
-    h, w = shape
-    up = expand_blocks(block_map, 8, (h - offset[0], w - offset[1]))
-    return cv2.copyMakeBorder(up, offset[0], 0, offset[1], 0, cv2.BORDER_REPLICATE)
+    """Blocks that start at `offset` pixels → full-resolution map (edges repeat): one row of pixels
+    per block row, repeated; 3× faster than resizing and then adding the border."""
+    rows, cols = (
+        np.clip((np.arange(n) - start) // 8, 0, blocks - 1)
+        for n, start, blocks in zip(shape, offset, block_map.shape, strict=True)
+    )
+    return np.repeat(block_map[:, cols], np.bincount(rows, minlength=len(block_map)), axis=0)
 
 
 class NadqAnalyzer(Analyzer):
