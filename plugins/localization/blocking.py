@@ -16,7 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import SCORE_MEANING, block_map_score, expand_blocks, media_luminance, normalize
+from plugins.localization.common import (
+    SCORE_MEANING,
+    band_rows,
+    block_map_score,
+    expand_blocks,
+    media_luminance,
+    normalize,
+)
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -25,11 +32,20 @@ MIN_GRID_CONTRAST = 1.25
 """Below this, the image carries no usable JPEG grid (measured: PNG original 1.02, JPEG resized after
 its last save 0.98, quality 95 1.09; quality 90 → 1.9, quality 60 → 2.2)."""
 
-MEDIAN_GROUP = 6
-"""Positions whose running medians are selected together (see `_median_along_rows`)."""
+MEDIAN_GROUP = 16
+"""Neighbouring windows whose running medians are found together (see `_median_program`)."""
+
+MEDIAN_PLANE_BYTES = 1 << 18
+"""Bytes per plane of positions in `_median_along_rows`: large enough that numpy's per-call cost is
+small against the work, small enough that the network's planes stay in the shared cache."""
 
 GRID_BAND = 64
 """Rows of the grid computed at once (a multiple of 8)."""
+
+EXCESS_BAND_PIXELS = 1 << 18
+"""Pixels per band of the filters in `_excess` (cache-sized; bands along the box filter, which read
+rows around them, are as large as OpenCV runs serially). The box sums are exact, so bands do not
+change them."""
 
 STUDIO_SWING = 219.0 / 255.0
 """The toolbox takes Y from MATLAB's rgb2ycbcr (studio swing); the edge threshold is on that scale."""
@@ -79,82 +95,141 @@ def _line_medians(values: np.ndarray, length: int, axis: int, line_step: int) ->
 def _median_along_rows(rows: np.ndarray, length: int) -> np.ndarray:
     """Running median (odd `length`) along each row of a 2-D array, mirrored at the ends.
 
-    The windows of `group` consecutive positions share length − group + 1 values: the smallest
-    half − group + 1 of them lie below each of these windows' medians and the ones past the middle
-    above, so each median is the group-th smallest of the shared values' `group` middle ones and
-    the window's own group − 1 values, both sorted: min over splits of the larger end. Middle and
-    own values come from min/max networks run on whole planes of positions at once (values split
-    by position mod group, so every plane is contiguous): same result as a partition of every
-    window, ~6× faster.
+    The positions are split by position mod `group` into contiguous planes, so that a group of
+    consecutive windows is one column of every plane, and `_median_program`'s min/max network runs
+    on whole planes at once (in chunks of rows that stay in cache): the same result as a partition
+    of every window, ~12× faster.
     """
     half = length // 2
-    group = min(MEDIAN_GROUP, half + 1)
+    group = min(MEDIAN_GROUP, length)
     n, size = rows.shape
-    shared, own = length - group + 1, group - 1
     groups, reach = -(-size // group), -(-(length - 1) // group)
     padded = cv2.copyMakeBorder(rows, 0, 0, half, (groups + reach) * group - size - half, cv2.BORDER_REFLECT)
-    others = [[p for p in range(j, j + length) if not own <= p < own + shared] for j in range(group)]
-    middle_ranks = tuple(range(half - own, half + 1))
+    steps, registers = _median_program(length, group)
     out = np.empty((n, groups, group), rows.dtype)
-    chunk = max(1, 2**18 // (groups * rows.itemsize))  # ~256 kB per plane
+    chunk = max(1, MEDIAN_PLANE_BYTES // (groups * rows.itemsize))
+    scratch = np.empty((registers + group, min(chunk, n), groups), rows.dtype)
     for top in range(0, n, chunk):
         block = padded[top : top + chunk]
         planes = np.ascontiguousarray(block.reshape(len(block), -1, group).transpose(2, 0, 1))
-        at = [planes[p % group, :, p // group : p // group + groups] for p in range(group + length - 1)]
-        middle = _select(at[own : own + shared], middle_ranks)  # at[p]: position p of every group's span
-        for j, positions in enumerate(others):
-            mine = _select([at[p] for p in positions], tuple(range(own)))
-            best = middle[own].copy()  # all shared: its group-th smallest
-            for taken in range(1, group):  # `taken` from the shared run, group − taken of the window's own
-                np.minimum(best, np.maximum(middle[taken - 1], mine[own - taken]), out=best)
-            out[top : top + chunk, :, j] = best
+        wires = [planes[p % group, :, p // group : p // group + groups] for p in range(group + length - 1)]
+        wires += list(scratch[:, : len(block)])  # the medians, then the registers
+        for low, a, b, result in steps:
+            (np.minimum if low else np.maximum)(wires[a], wires[b], out=wires[result])
+        out[top : top + chunk] = scratch[:group, : len(block)].transpose(1, 2, 0)
     return out.reshape(n, -1)[:, :size]
 
 
-def _select(values: list[np.ndarray], ranks: tuple[int, ...]) -> list[np.ndarray]:
-    """Element-wise order statistics of a list of arrays: the arrays of `ranks` (in that order) of
-    the values sorted at each position, by the min/max network of `_network`."""
-    wires = list(values)
-    for i, j, low, high in _network(len(values), ranks):
-        a, b = wires[i], wires[j]
-        if low:
-            wires[i] = np.minimum(a, b)
-        if high:
-            wires[j] = np.maximum(a, b)
-    return [wires[rank] for rank in ranks]
+_LOW, _HIGH = -1, -2
+"""Symbolic −∞ and +∞ in `_median_program`'s networks."""
 
 
 @functools.cache
-def _network(size: int, ranks: tuple[int, ...]) -> list[tuple[int, int, bool, bool]]:
-    """Compare-exchanges (i, j, keep the min on i, keep the max on j) that put the values of `ranks`
-    on those wires: Batcher's odd-even merge sort for the next power of two (the wires past `size`
-    hold +∞, so their exchanges do nothing), without what no wanted output depends on."""
-    n = 1 << max(0, size - 1).bit_length()
-    exchanges = []
-    span = 1
-    while span < n:
-        k = span
-        while k >= 1:
-            for j in range(k % span, n - k, 2 * k):
-                for i in range(j, j + min(k, n - j - k)):
-                    if i // (2 * span) == (i + k) // (2 * span) and i + k < size:
-                        exchanges.append((i, i + k))
-            k //= 2
-        span *= 2
-    needed, kept = set(ranks), []
-    for i, j in reversed(exchanges):
-        if i in needed or j in needed:
-            kept.append((i, j, i in needed, j in needed))
-            needed |= {i, j}
-    return kept[::-1]
+def _median_program(length: int, group: int) -> tuple[tuple[tuple[bool, int, int, int], ...], int]:
+    """The running medians of `group` consecutive windows of odd `length` as min/max steps: (keep the
+    minimum?, operand, operand, result) on wires numbered as positions 0 … group + length − 2 of
+    their span, then the medians, then the registers; and how many registers.
+
+    A separable sorting network (Adams 2021, in 1-D): m consecutive windows share length − m + 1
+    values, of which only the m ranks around the middle can be one of their medians (the ones below
+    become −∞, above +∞); each half of the windows merges these with its own extra values, sorted,
+    down to single windows. Batcher's odd-even merges; exchanges with ±∞ fold away and what no
+    median depends on is dropped: ~33 min/max per median for length 33 (70 with a shared sort of
+    6 windows, ~230 for a partition).
+    """
+    half = length // 2
+    ops: dict[tuple[bool, int, int], int] = {}  # (minimum?, operand, operand) → value number
+
+    def op(low: bool, a: int, b: int) -> int:
+        identity, absorbing = (_HIGH, _LOW) if low else (_LOW, _HIGH)
+        if absorbing in (a, b):
+            return absorbing
+        if a in (b, identity):
+            return b
+        if b == identity:
+            return a
+        return ops.setdefault((low, min(a, b), max(a, b)), group + length - 1 + len(ops))
+
+    def merge(wires: list[int]) -> None:  # Batcher's odd-even merge of the sorted halves, in place
+        def exchanges(first: int, count: int, step: int) -> Iterator[tuple[int, int]]:
+            if 2 * step < count:
+                yield from exchanges(first, count, 2 * step)
+                yield from exchanges(first + step, count, 2 * step)
+                yield from ((i, i + step) for i in range(first + step, first + count - step, 2 * step))
+            else:
+                yield first, first + step
+
+        for i, j in exchanges(0, len(wires), 1):
+            wires[i], wires[j] = op(True, wires[i], wires[j]), op(False, wires[i], wires[j])
+
+    def merged(first: list[int], second: list[int]) -> list[int]:
+        side = 1 << max(0, max(len(first), len(second)) - 1).bit_length()
+        wires = first + [_HIGH] * (side - len(first)) + second + [_HIGH] * (side - len(second))
+        merge(wires)
+        return wires[: len(first) + len(second)]
+
+    def ordered(values: list[int]) -> list[int]:
+        if len(values) < 2:
+            return values
+        return merged(ordered(values[: len(values) // 2]), ordered(values[len(values) // 2 :]))
+
+    def kept(values: list[int], windows: int) -> list[int]:  # the ranks that can be a median
+        low, high = half - windows + 1, length - windows
+        return [_LOW if rank < low else _HIGH if rank > min(half, high) else v for rank, v in enumerate(values)]
+
+    medians = [0] * group
+
+    def split(first: int, last: int, shared: list[int]) -> None:  # windows first … last − 1
+        if last - first == 1:
+            medians[first] = shared[half]
+            return
+        middle = (first + last) // 2
+        split(first, middle, kept(merged(shared, ordered(list(range(middle - 1, last - 1)))), middle - first))
+        split(middle, last, kept(merged(shared, ordered(list(range(first + length, middle + length)))), last - middle))
+
+    split(0, group, kept(ordered(list(range(group - 1, length))), group))
+    return _compiled(ops, medians, group + length - 1)
+
+
+def _compiled(ops: dict[tuple[bool, int, int], int], results: list[int], inputs: int) -> tuple[
+        tuple[tuple[bool, int, int, int], ...], int]:
+    """`ops` (values numbered from `inputs` on, in the order made) as the steps that compute `results`
+    only: wires 0 … inputs − 1 are the inputs, the next len(results) the results, then registers,
+    each reused once the last step that reads its value has run."""
+    by_value = {value: key for key, value in ops.items()}
+    needed, pending = set(), list(results)
+    while pending:
+        value = pending.pop()
+        if value >= inputs and value not in needed:
+            needed.add(value)
+            pending += by_value[value][1:]
+    last_read = {operand: value for value in sorted(needed) for operand in by_value[value][1:]}
+    wire = {value: inputs + i for i, value in enumerate(results)}
+    free: list[int] = []
+    registers = 0
+    steps = []
+    for value in sorted(needed):
+        low, a, b = by_value[value]
+        operands = [wire.get(operand, operand) for operand in (a, b)]
+        for operand in {a, b}:
+            if last_read.get(operand) == value and operand >= inputs and operand not in results:
+                free.append(wire.pop(operand))
+        if value not in wire:
+            if not free:
+                free.append(inputs + len(results) + registers)
+                registers += 1
+            wire[value] = free.pop()
+        steps.append((low, *operands, wire[value]))
+    return tuple(steps), registers
 
 
 def _interpolated(
     medians: np.ndarray, picked: np.ndarray, target: np.ndarray, axis: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(lines of `target` across `axis`, their linear interpolation between the nearest `picked`
-    lines' `medians`) until every line is covered: the evenly spaced lines as one strided view per
-    offset, cut along `axis` into pieces that stay in cache (no image-sized temporaries)."""
+    lines' `medians`) until every line is covered. The evenly spaced lines come in runs of whole
+    rows of `target` that stay in cache (no image-sized temporaries): along rows, all the rows
+    between two median rows at once; along columns, one strided view per offset."""
     if axis == 0:  # lines are columns: medians as columns too
         medians = cv2.transpose(medians)
     if len(picked) == target.shape[1 - axis]:
@@ -167,12 +242,20 @@ def _interpolated(
     step = int(picked[1] - picked[0])
     uneven = np.diff(picked) != step
     even = int(np.argmax(uneven)) if uneven.any() else len(picked) - 1  # intervals of `step` lines
-    piece = max(1, 2**16 // even)
-    for start in range(0, target.shape[axis], piece):
-        along = slice(start, start + piece)
-        before, after = line(medians, slice(0, even), along), line(medians, slice(1, even + 1), along)
-        for offset in range(step):
-            yield line(target, slice(offset, step * even, step), along), _lerp(before, after, offset / step)
+    t = (np.arange(step) / step).astype(np.float32)
+    rows = max(1, 2**18 // target.shape[1])  # per run of whole rows (~1 MB)
+    if axis == 0:  # every step-th column, one strided view per offset
+        for start in range(0, target.shape[0], rows):
+            run = slice(start, start + rows)
+            before, after = medians[run, :even], medians[run, 1 : even + 1]
+            for offset in range(step):
+                lines = target[run, offset : step * even : step]
+                yield lines, before if offset == 0 else _lerp(before, after, t[offset])  # the same values
+    else:  # the rows between two median rows at once, as (intervals, step, width)
+        for start in range(0, even, max(1, rows // step)):
+            run = slice(start, min(even, start + max(1, rows // step)))
+            lines = target[step * run.start : step * run.stop].reshape(-1, step, target.shape[1])
+            yield lines, _lerp(medians[run, None], medians[run.start + 1 : run.stop + 1, None], t[:, None])
     for index in range(step * even, target.shape[1 - axis]):  # the last, shorter interval and the last line
         right = min(int(np.searchsorted(picked, index, side="right")), len(picked) - 1)
         t = (index - picked[right - 1]) / (picked[right] - picked[right - 1])
@@ -182,24 +265,34 @@ def _interpolated(
         )
 
 
-def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """a · (1 − t) + b · t in float32 (t rounded to float32 first)."""
-    t = np.float32(t)
+def _lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """a · (1 − t) + b · t in float32 (t rounded to float32 first; an array broadcasts)."""
+    t = np.asarray(t, np.float32)
     out = a * (1 - t)
     out += b * t
     return out
 
 
-def _excess(luma: np.ndarray, axis: int, accumulator: int, threshold: float) -> np.ndarray:
+def _excess(luma: np.ndarray, axis: int, accumulator: int, threshold: float, scale: float = 1.0) -> np.ndarray:
     """Grid lines across `axis` (0: horizontal lines, where a JPEG block border lies between rows)
-    with the image content removed: second difference along `axis` (real edges above `threshold`
-    dropped), summed across it over `accumulator` pixels, minus its running median along `axis`.
+    with the image content removed: second difference along `axis` of `luma` × `scale` (real edges
+    above `threshold` dropped), summed across it over `accumulator` pixels, minus its running median
+    along `axis`. The filters run in bands of rows that stay in cache, each with the rows around it
+    that they read: no image-sized temporaries.
     """
+    h, w = luma.shape
     kernel = np.array([-1.0, 2.0, -1.0], np.float32)[:, None]
-    second = cv2.filter2D(luma, -1, kernel if axis == 0 else kernel.T, borderType=cv2.BORDER_REPLICATE)
-    cv2.threshold(np.abs(second, out=second), threshold, 0.0, cv2.THRESH_TOZERO_INV, dst=second)
-    box = (accumulator, 1) if axis == 0 else (1, accumulator)
-    summed = cv2.boxFilter(second, -1, box, normalize=False, borderType=cv2.BORDER_REFLECT)
+    kernel, box, reach = (kernel, (accumulator, 1), 1) if axis == 0 else (kernel.T, (1, accumulator), accumulator // 2)
+    summed = np.empty((h, w), np.float32)
+    # bands along the box read `reach` rows around them: fewer, larger ones
+    rows = max(1, EXCESS_BAND_PIXELS // w) if reach == 1 else band_rows(w, 1, reach)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - reach), min(h, bottom + reach)
+        second = cv2.filter2D(luma[lo:hi] * scale, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+        cv2.threshold(np.abs(second, out=second), threshold, 0.0, cv2.THRESH_TOZERO_INV, dst=second)
+        summed[top:bottom] = cv2.boxFilter(second, -1, box, normalize=False, borderType=cv2.BORDER_REFLECT)[
+            top - lo : bottom - lo]
     # `summed` is a box sum over `accumulator` pixels across `axis`, so its running median barely
     # changes between neighbouring lines: taking it on every 4th line (33-pixel accumulator) and
     # interpolating cuts the costliest step ~4× (toolbox SSIM 1.000 → 0.997)
@@ -207,13 +300,15 @@ def _excess(luma: np.ndarray, axis: int, accumulator: int, threshold: float) -> 
     return summed
 
 
-def _grid_bands(luma: np.ndarray, accumulator: int, threshold: float) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, rows of the BAG image) in bands of GRID_BAND rows: each line's excess keeps what
-    repeats every 8 pixels, the median of the values 8 and 16 pixels before and after it across
-    the line (mirrored at the image border); horizontal plus vertical lines. In bands, the five
-    shifted copies and the median network stay in cache."""
+def _grid_bands(
+    luma: np.ndarray, accumulator: int, threshold: float, scale: float = 1.0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows of the BAG image of `luma` × `scale`) in bands of GRID_BAND rows: each line's
+    excess keeps what repeats every 8 pixels, the median of the values 8 and 16 pixels before and
+    after it across the line (mirrored at the image border); horizontal plus vertical lines. In
+    bands, the five shifted copies and the median network stay in cache."""
     luma = np.asarray(luma, dtype=np.float32)
-    rows, cols = _excess(luma, 0, accumulator, threshold), _excess(luma, 1, accumulator, threshold)
+    rows, cols = (_excess(luma, axis, accumulator, threshold, scale) for axis in (0, 1))
     h, w = luma.shape
     for top in range(0, h, GRID_BAND):
         bottom = min(h, top + GRID_BAND)
@@ -285,13 +380,13 @@ class BlockingAnalyzer(Analyzer):
     def run(self, media: Media, params: BlkParams, ctx: RunContext) -> Heatmap:
         accumulator = params.accumulator | 1
         ctx.progress(0.1, "luma")
-        luma = media_luminance(media) * STUDIO_SWING
+        luma = media_luminance(media)
         ctx.check_cancelled()
         ctx.progress(0.2, "extracting the block artifact grid")
         h, w = luma.shape
         values = np.empty((-(-h // 8), -(-w // 8)), np.float32)
         energy = _GridEnergy(w)
-        for top, band in _grid_bands(luma, accumulator, params.edge_threshold):
+        for top, band in _grid_bands(luma, accumulator, params.edge_threshold, STUDIO_SWING):
             values[top // 8 : (top + len(band) + 7) // 8] = block_values(band)
             energy.add(top, band)
         ctx.check_cancelled()
