@@ -108,9 +108,37 @@ def test_third_order_residual_ignores_quadratic_trends() -> None:
     y, x = np.mgrid[0:40, 0:50].astype(np.float32)
     horizontal, vertical = quantized_residuals(0.05 * x**2 + 0.1 * y**2 + 0.3 * x * y, 2.0)
     # Columns near the border are affected by the replicated edge.
-    assert np.all(horizontal[:, 2:-2] == 1) and np.all(vertical[2:-2] == 1)  # 1 stores residual 0
+    assert np.all(horizontal[:, 4:-3] == 1) and np.all(vertical[4:-3] == 1)  # 1 stores residual 0
     noise = np.random.default_rng(0).normal(128, 20, (40, 50)).astype(np.float32)
     assert set(np.unique(quantized_residuals(noise, 2.0)[0]).tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("stride", [4, 7])
+def test_cell_histograms_count_every_cooccurrence(stride: int) -> None:
+    """Against a direct count: several bands and blocks of cell columns, partial cells, clipped areas."""
+    rng = np.random.default_rng(stride)
+    lum = rng.normal(128, 3, (150, 1810)).round().astype(np.float32)  # whole grey levels: exact residuals
+    lum[20:60, 100:160], lum[90:100, 700:900] = 0.0, 255.0
+    unusable = splicebuster.unusable_pixels(lum)
+    counts, usable = splicebuster.cell_histograms(lum, unusable, 2.0, stride)
+    h, w = lum.shape[0] - 6, lum.shape[1] - 6
+    residuals = (-lum[:, :-3] + 3 * lum[:, 1:-2] - 3 * lum[:, 2:-1] + lum[:, 3:],
+                 -lum[:-3] + 3 * lum[1:-2] - 3 * lum[2:-1] + lum[3:])
+    horizontal, vertical = (1 + (r >= 3.0).astype(int) - (r <= -3.0) for r in residuals)
+    codes = (
+        sum(3**k * horizontal[k : k + h, :w] for k in range(4)),  # across the filter direction
+        sum(3**k * vertical[:h, k : k + w] for k in range(4)),
+        sum(3**k * horizontal[:h, k : k + w] for k in range(4)) + 81,  # along it
+        sum(3**k * vertical[k : k + h, :w] for k in range(4)) + 81,
+    )
+    table = np.append(CLASS_TABLE[:81], CLASS_TABLE[:81] + 25)
+    y, x = np.mgrid[:h, :w]
+    expected = np.zeros(counts.shape)
+    for code in codes:
+        classes = np.where(unusable[3 : 3 + h, 3 : 3 + w] > 0, 50, table[code])
+        np.add.at(expected, (y // stride, x // stride, classes), 1)
+    assert counts.shape[1] > 256 and np.array_equal(counts, expected)
+    assert np.array_equal(usable, expected[..., :50].sum(axis=2) / 4)
 
 
 def test_map_shape_range_params_and_stack(evidence_dir: Path, photos: dict[str, np.ndarray]) -> None:
