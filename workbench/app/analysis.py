@@ -59,9 +59,9 @@ def run_plan(
 
     On an image they run side by side on the shared `analyzer_pool`, costliest first, so one image
     uses every core; a thread that would wait for a value another analysis is computing (a shared
-    re-save, the luma) runs the next queued analysis meanwhile. On a video, an analyzer made for images runs on the frames `sampling` picks
-    (default: one per second) and gives a per-frame `Series`; video analyses run one after another
-    (each decodes the video itself).
+    re-save, the luma) runs the next queued analysis meanwhile. On a video, an analyzer made for
+    images runs on the frames `sampling` picks (default: one per second) and gives a per-frame
+    `Series`; video analyses run one after another (each decodes the video itself).
     """
     cancel_event = cancel_event or threading.Event()
     device = resolve_device()[0] if any(p.analyzer.models for p in plan) else "cpu"
