@@ -272,6 +272,9 @@ def test_entry_point_sends_every_cli_command_to_the_cli(capsys: pytest.CaptureFi
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator tuning")
 def test_allocator_tuning_applies_on_linux() -> None:
+    from numpy._core import multiarray
+
     from workbench.core.memory import keep_freed_memory
 
     assert keep_freed_memory()
+    assert multiarray._set_madvise_hugepage(False) is False  # numpy's huge-page advice was off already
