@@ -24,8 +24,8 @@ MEDIAN_STRIDE = 4
 STACK_SIDE = 1024
 """The browsable per-quality layers are means over step×step cells (the last row and column of
 cells partial), the step chosen so that their longer side has at most this many values (but at
-least 4 per averaging window, over which each difference is already a mean): 11 full-size layers
-of a 12-MP image would take 528 MB and most of the analyzer's time."""
+least 4 per averaging window, over which each difference is already a mean): 10 full-size layers
+of a 12-MP image would take 480 MB and most of the analyzer's time."""
 
 
 BAND_ROWS = 64
@@ -33,7 +33,8 @@ BAND_ROWS = 64
 
 KEPT_BYTES = 640 << 20
 """The per-quality differences are kept between the two passes of `ghost_maps` while they take at
-most this much memory (11 qualities of 12 MP: 528 MB), and recomputed for larger images."""
+most this much memory (10 qualities of 12 MP: 480 MB; 11, up to quality 100: 528 MB), and recomputed
+for larger images."""
 
 
 @dataclass
