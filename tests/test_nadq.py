@@ -163,4 +163,4 @@ def test_map_on_the_image_grid_repeats_the_edge_blocks(shape: tuple[int, int]) -
         block_map = np.random.default_rng(0).random(grid).astype(np.float32)
         on_grid = expand_blocks(block_map, 8, (shape[0] - offset[0], shape[1] - offset[1]))
         expected = cv2.copyMakeBorder(on_grid, offset[0], 0, offset[1], 0, cv2.BORDER_REPLICATE)
-        np.testing.assert_array_equal(nadq_module._on_image_grid(block_map, offset, shape), expected)
+        np.testing.assert_array_equal(expand_blocks(block_map, 8, shape, offset), expected)

@@ -206,12 +206,25 @@ def band_rows(width: int, unit: int, margin: int) -> int:
     return max(1, (SERIAL_PIXELS // max(1, width) - 2 * margin) // unit) * unit
 
 
-def expand_blocks(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour upsampling of a per-block map to `shape` (edges repeat the last block),
-    float32: one row of pixels per block row, repeated (half the CPU of a full-size resize)."""
-    last_row, last_col = block_map.shape[0] - 1, block_map.shape[1] - 1
-    rows = np.minimum(np.arange(shape[0]) // block, last_row)
-    cols = np.minimum(np.arange(shape[1]) // block, last_col)
+def pixel_blocks(
+    shape: tuple[int, int], block: int, grid: tuple[int, int], offset: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The block row of each pixel row and the block column of each pixel column of an image of
+    `shape`, for a `grid` of `block`-pixel blocks whose first starts at pixel `offset` (pixels before
+    it or past the last block take the nearest block)."""
+    rows, cols = (
+        np.clip((np.arange(n) - start) // block, 0, count - 1)
+        for n, start, count in zip(shape, offset, grid, strict=True)
+    )
+    return rows, cols
+
+
+def expand_blocks(
+    block_map: np.ndarray, block: int, shape: tuple[int, int], offset: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """Nearest-neighbour upsampling of a per-block map to `shape` (`pixel_blocks`: edges repeat the
+    nearest block), float32: one row of pixels per block row, repeated (half the CPU of a resize)."""
+    rows, cols = pixel_blocks(shape, block, block_map.shape, offset)
     wide = block_map.astype(np.float32, copy=False)[:, cols]
     return np.repeat(wide, np.bincount(rows, minlength=len(block_map)), axis=0)
 
@@ -333,11 +346,13 @@ def map_score(heat: np.ndarray) -> float:
     return float(np.clip(p99 - median, 0.0, 1.0))
 
 
-def block_map_score(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> float:
-    """`map_score` of `expand_blocks(block_map, block, shape)` (the last row and column of blocks
-    stretched to the border), from the blocks alone: the same value without the full-size map."""
-    rows, cols = (np.minimum(np.arange(n) // block, m - 1) for n, m in zip(shape, block_map.shape, strict=True))
-    return expanded_map_score(block_map, rows, cols)
+def block_map_score(
+    block_map: np.ndarray, block: int, shape: tuple[int, int], offset: tuple[int, int] = (0, 0)
+) -> float:
+    """`map_score` of `expand_blocks(block_map, block, shape, offset)`, from the blocks alone: the
+    same value without the full-size map."""
+    p99, median = expanded_percentiles(block_map, *pixel_blocks(shape, block, block_map.shape, offset), [99, 50])
+    return float(np.clip(p99 - median, 0.0, 1.0))
 
 
 def weighted_percentiles(values: np.ndarray, counts: np.ndarray, q: Sequence[float]) -> np.ndarray:
@@ -362,12 +377,6 @@ def expanded_percentiles(block_map: np.ndarray, rows: np.ndarray, cols: np.ndarr
     from the block map weighted by the pixels each block covers: no image-sized selection."""
     counts = np.outer(np.bincount(rows, minlength=len(block_map)), np.bincount(cols, minlength=block_map.shape[1]))
     return weighted_percentiles(block_map, counts, q)
-
-
-def expanded_map_score(block_map: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> float:
-    """`map_score(block_map[rows][:, cols])`, without the expansion (see `expanded_percentiles`)."""
-    p99, median = expanded_percentiles(block_map, rows, cols, [99, 50])
-    return float(np.clip(p99 - median, 0.0, 1.0))
 
 
 def dct_matrix(n: int = 8) -> np.ndarray:

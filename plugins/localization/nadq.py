@@ -26,6 +26,7 @@ from plugins.localization.common import (
     block_bands,
     coefficient_bins,
     dct_matrix,
+    expand_blocks,
     idct_bands,
     jpeg_luma,
     luma_quantization,
@@ -339,16 +340,6 @@ def _decompressed(luma: JpegLuma) -> np.ndarray:
     return padded
 
 
-def _on_image_grid(block_map: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-    """Blocks that start at `offset` pixels → full-resolution map (edges repeat): one row of pixels
-    per block row, repeated; 3× faster than resizing and then adding the border."""
-    rows, cols = (
-        np.clip((np.arange(n) - start) // 8, 0, blocks - 1)
-        for n, start, blocks in zip(shape, offset, block_map.shape, strict=True)
-    )
-    return np.repeat(block_map[:, cols], np.bincount(rows, minlength=len(block_map)), axis=0)
-
-
 class NadqAnalyzer(Analyzer):
     id = "nadq"
     needs_file_encoding = "NADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
@@ -377,7 +368,7 @@ class NadqAnalyzer(Analyzer):
                 "99th percentile minus median of the per-block probability of no shifted double compression: "
                 "high when most blocks carry a shifted earlier JPEG and some do not; not calibrated"
             ),
-            map=_on_image_grid(blocks_map, offset, (media.height, media.width)),
+            map=expand_blocks(blocks_map, 8, (media.height, media.width), offset),
             legend_low="carries an earlier JPEG on a shifted grid (consistent with a cropped, re-saved original)",
             legend_high="no trace of the shifted earlier JPEG (candidate pasted region); 0.5 = no evidence",
             stats={

@@ -14,8 +14,9 @@ import numpy as np
 
 from plugins.localization.common import (
     SCORE_MEANING,
+    block_map_score,
     blocks,
-    expanded_map_score,
+    expand_blocks,
     media_luminance,
     normalize,
     percentiles,
@@ -79,25 +80,11 @@ def block_noise_sigma(channel: np.ndarray, block: int) -> np.ndarray:
     return np.mean(magnitude[..., (count - 1) // 2 : count // 2 + 1], axis=-1) / MAD_TO_SIGMA
 
 
-def expand_subband_blocks(block_map: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour upsampling of a per-subband-block map to the image grid.
-
-    A subband block of `block` samples covers 2·`block` image pixels, shifted 7 pixels up/left by
-    the 16-tap filter's delay; image pixels past the last whole block repeat it.
-    """
-    rows, cols = subband_blocks(block_map.shape, block, shape)
-    # whole rows copied last (~4× faster), by take (half the time of fancy indexing)
-    return np.asarray(block_map, dtype=np.float32)[:, cols].take(rows, axis=0)
-
-
-def subband_blocks(grid: tuple[int, int], block: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The block row of each image row and the block column of each image column (see
-    `expand_subband_blocks`)."""
+def subband_grid_offset() -> tuple[int, int]:
+    """Where the first subband block starts in image pixels (rows, columns): a subband block of b
+    samples covers 2·b image pixels, shifted up/left by the 16-tap filter's delay."""
     delay = (len(DB8_REC_HI) - 1) // 2
-    rows, cols = (
-        np.clip((np.arange(n) + delay) // (2 * block), 0, count - 1) for n, count in zip(shape, grid, strict=True)
-    )
-    return rows, cols
+    return -delay, -delay
 
 
 @dataclass
@@ -132,13 +119,14 @@ class NoiseWaveletAnalyzer(Analyzer):
         shown = normalize(sigma)
         robust = normalize(sigma, 0.0, 99.0)
         grey = sigma * STUDIO_TO_FULL
+        on_image = (2 * params.block, (h, w), subband_grid_offset())  # block side in pixels, shape, origin
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
-            score=expanded_map_score(shown, *subband_blocks(sigma.shape, params.block, (h, w))),
+            score=block_map_score(shown, *on_image),
             score_meaning=SCORE_MEANING,
-            map=expand_subband_blocks(shown, params.block, (h, w)),
-            stack={"sigma clipped at 99th percentile": expand_subband_blocks(robust, params.block, (h, w))},
+            map=expand_blocks(shown, *on_image),
+            stack={"sigma clipped at 99th percentile": expand_blocks(robust, *on_image)},
             legend_low=f"least noise (σ ≈ {grey.min():.2f} grey levels)",
             legend_high=f"most noise (σ ≈ {grey.max():.2f} grey levels)",
             stats={
