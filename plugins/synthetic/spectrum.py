@@ -272,6 +272,7 @@ class SpectrumAnalyzer(Analyzer):
     version = "1.0"
     Params = SpectrumParams
     card_file = Path(__file__).with_name("spectrum.md")
+    on_frames = False  # a decoded, re-encoded video frame's spectrum shows the codec, not the generator
 
     def run(self, media: Media, params: SpectrumParams, ctx: RunContext) -> Facts:
         if params.tile % GRID:

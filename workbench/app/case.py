@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from workbench import __version__
+from workbench.core import preferences
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
 from workbench.core.plugin import current_user
 from workbench.core.results import Result
@@ -37,6 +38,15 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, evidence_id INTEGER NOT NULL REFERENCES evidence(id),
     analyzer TEXT NOT NULL, status TEXT NOT NULL, score REAL, result TEXT NOT NULL,
     finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS findings (
+    id INTEGER PRIMARY KEY, evidence_id INTEGER NOT NULL REFERENCES evidence(id), note TEXT NOT NULL,
+    run_id INTEGER, layer TEXT NOT NULL DEFAULT '', region TEXT, time_start REAL, time_end REAL,
+    created_at TEXT NOT NULL, created_by TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS report_choices (
+    evidence_id INTEGER NOT NULL, analyzer TEXT NOT NULL, included INTEGER NOT NULL,
+    PRIMARY KEY (evidence_id, analyzer)
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
@@ -88,6 +98,28 @@ class Run:
 
 
 @dataclass
+class Finding:
+    """What the analyst concluded, in their words, and where: the report leads with these.
+
+    `region` is {"kind": "rect" | "freehand", "points": [[x, y], ...]} in image (or frame) pixels,
+    None for the whole item; `run_id` is the result it rests on (None: the original image);
+    `layer` names the layer it was marked on; on video `time_start`/`time_end` give the span (s).
+    """
+
+    id: int
+    evidence_id: int
+    note: str
+    run_id: int | None = None
+    layer: str = ""
+    region: dict[str, Any] | None = None
+    time_start: float | None = None
+    time_end: float | None = None
+    created_at: str = ""
+    created_by: str = ""
+    updated_at: str = ""
+
+
+@dataclass
 class AuditEntry:
     at: str
     user: str
@@ -117,7 +149,9 @@ class Case:
             raise CaseError(f"cannot create the case folder {root}: {exc.strerror or exc}") from exc
         case = cls._connect(root)
         case._set_meta("name", name or root.name)
-        case._set_meta("analyst", analyst or current_user())
+        prefs = preferences.load()
+        case._set_meta("analyst", analyst or prefs.analyst or current_user())
+        case._set_meta("organisation", prefs.organisation)
         case._set_meta("created_at", now())
         case.log("case created", f"Forensic Workbench {__version__}")
         return case
@@ -163,10 +197,18 @@ class Case:
     def analyst(self) -> str:
         return self._meta("analyst")
 
-    def set_details(self, name: str, analyst: str) -> None:
+    @property
+    def organisation(self) -> str:
+        return self._meta("organisation")
+
+    def set_details(self, name: str, analyst: str, organisation: str | None = None) -> None:
         self._set_meta("name", name)
         self._set_meta("analyst", analyst)
-        self.log("case details changed", f"name={name!r}, analyst={analyst!r}")
+        detail = f"name={name!r}, analyst={analyst!r}"
+        if organisation is not None:
+            self._set_meta("organisation", organisation)
+            detail += f", organisation={organisation!r}"
+        self.log("case details changed", detail)
 
     # -- audit ------------------------------------------------------------------------------
     def log(self, action: str, detail: str = "") -> None:
@@ -302,6 +344,98 @@ class Case:
             for name, ref in doc.get("arrays", {}).items()
         }
         return Run(run_id, evidence_id, Result.load(doc, folder), finished, arrays)
+
+
+    # -- findings -------------------------------------------------------------------------
+    def add_finding(self, evidence_id: int, note: str, run_id: int | None = None, layer: str = "",
+                    region: dict[str, Any] | None = None, time_start: float | None = None,
+                    time_end: float | None = None) -> Finding:
+        self.evidence(evidence_id)  # KeyError for an unknown item
+        stamp, user = now(), current_user()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO findings (evidence_id, note, run_id, layer, region, time_start, time_end, created_at,"
+                " created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (evidence_id, note, run_id, layer, _region_json(region), time_start, time_end, stamp, user, stamp))
+            finding_id = int(cur.lastrowid)
+        self.log("finding added", _finding_detail(self.finding(finding_id)))
+        return self.finding(finding_id)
+
+    def update_finding(self, finding_id: int, note: str | None = None,
+                       region: dict[str, Any] | None | bool = False) -> Finding:
+        """Change the note and/or the region (`region=False` leaves it; None makes it the whole item)."""
+        old = self.finding(finding_id)
+        new_note = old.note if note is None else note
+        new_region = old.region if region is False else region
+        with self._lock:
+            self._db.execute("UPDATE findings SET note = ?, region = ?, updated_at = ? WHERE id = ?",
+                             (new_note, _region_json(new_region), now(), finding_id))
+        self.log("finding changed", f"{_finding_detail(self.finding(finding_id))} (was: {old.note!r})")
+        return self.finding(finding_id)
+
+    def remove_finding(self, finding_id: int) -> None:
+        old = self.finding(finding_id)
+        with self._lock:
+            self._db.execute("DELETE FROM findings WHERE id = ?", (finding_id,))
+        self.log("finding removed", _finding_detail(old))
+
+    def finding(self, finding_id: int) -> Finding:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_FINDING_COLUMNS} FROM findings WHERE id = ?", (finding_id,)).fetchone()
+        if row is None:
+            raise KeyError(finding_id)
+        return _finding_from_row(row)
+
+    def findings(self, evidence_id: int | None = None) -> list[Finding]:
+        """The analyst's findings (of one item, or all), oldest first."""
+        where, args = ("WHERE evidence_id = ?", (evidence_id,)) if evidence_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_FINDING_COLUMNS} FROM findings {where} ORDER BY id", args).fetchall()
+        return [_finding_from_row(r) for r in rows]
+
+    # -- what the report includes -------------------------------------------------------------
+    def set_included(self, evidence_id: int, analyzer: str, included: bool) -> None:
+        """Whether this analyzer's result on this item gets a detail section in the report."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO report_choices VALUES (?, ?, ?)",
+                             (evidence_id, analyzer, int(included)))
+        self.log("report contents changed", f"{analyzer} on #{evidence_id}: {'included' if included else 'left out'}")
+
+    def report_choices(self, evidence_id: int) -> dict[str, bool]:
+        """The analyst's explicit choices; analyzers absent here follow the report's default."""
+        with self._lock:
+            rows = self._db.execute("SELECT analyzer, included FROM report_choices WHERE evidence_id = ?",
+                                    (evidence_id,)).fetchall()
+        return {analyzer: bool(included) for analyzer, included in rows}
+
+
+_FINDING_COLUMNS = ("id, evidence_id, note, run_id, layer, region, time_start, time_end, created_at, created_by,"
+                    " updated_at")
+
+
+def _region_json(region: dict[str, Any] | None) -> str | None:
+    if region is None:
+        return None
+    if region.get("kind") not in {"rect", "freehand"} or len(region.get("points", [])) < 2:
+        raise ValueError(f"a region is a rectangle or a freehand outline of at least 2 points, not {region!r}")
+    return json.dumps({"kind": region["kind"], "points": [[float(x), float(y)] for x, y in region["points"]]})
+
+
+def _finding_from_row(row: tuple[Any, ...]) -> Finding:
+    values = list(row)
+    values[5] = json.loads(values[5]) if values[5] else None
+    return Finding(*values)
+
+
+def _finding_detail(finding: Finding) -> str:
+    where = "whole item" if finding.region is None else (
+        f"{finding.region['kind']} {[[round(x) for x in p] for p in finding.region['points'][:2]]}"
+        + ("…" if len(finding.region["points"]) > 2 else ""))
+    if finding.time_start is not None:
+        where += f", {finding.time_start:.2f}–{(finding.time_end or finding.time_start):.2f} s"
+    basis = f"run {finding.run_id}" if finding.run_id is not None else "original"
+    return f"#{finding.id} on evidence #{finding.evidence_id} ({basis}, {finding.layer or 'no layer'}, {where}): " \
+           f"{finding.note!r}"
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

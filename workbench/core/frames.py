@@ -92,7 +92,7 @@ def frame_media(video: Media, frame: Frame) -> FrameMedia:
 def runs_on_frames(analyzer: Analyzer) -> bool:
     """True when a video gets this analyzer through its frames rather than natively."""
     return (MediaKind.VIDEO not in analyzer.accepts and MediaKind.IMAGE in analyzer.accepts
-            and not analyzer.needs_file_encoding)
+            and not analyzer.needs_file_encoding and analyzer.on_frames)
 
 
 def applies_to(analyzer: Analyzer, kind: MediaKind) -> bool:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
 
 from workbench import __version__
+from workbench.core import preferences
+from workbench.core.calibration import calibrate
 from workbench.core.media import Media, MediaKind
 from workbench.core.results import Provenance, Result, Status
 
@@ -90,6 +92,9 @@ class Analyzer:
     needs_file_encoding: ClassVar[str] = ""
     """Set (to the reason) by methods that read the file's own encoding (JPEG quantisation, DCT
     coefficients): meaningless on a decoded video frame, so they are not run on video frames."""
+    on_frames: ClassVar[bool] = True
+    """False for image analyzers that say nothing useful about one decoded frame of a video (where a
+    photo was taken, the spectrum of a camera's noise): they are neither offered nor run on videos."""
     by_default: ClassVar[bool] = True
     """False for analyzers that need more than the image (e.g. a reference collection): the CLI's
     default plan leaves them out, so a plain `analyze` does not fail for want of that input."""
@@ -175,6 +180,8 @@ def run_analyzer(
                 Status.ERROR,
                 f"{type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})",
             )
+    if result.ok:
+        result.calibration = calibrate(analyzer, result.score)
     result.provenance = Provenance(
         analyzer=analyzer.id,
         version=analyzer.version,
@@ -207,7 +214,11 @@ def _model_provenance(model_ids: tuple[str, ...]) -> list[dict[str, str]]:
 
 
 def current_user() -> str:
+    """Who acts, for the audit log and provenance: the analyst's name from the preferences with the
+    OS account ("Jane Doe (jdoe)"), or the account alone when no name is set."""
     try:
-        return getpass.getuser()
+        account = getpass.getuser()
     except (KeyError, OSError):
-        return "unknown"
+        account = "unknown"
+    name = preferences.load().analyst.strip()
+    return f"{name} ({account})" if name and name != account else account

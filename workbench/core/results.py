@@ -57,6 +57,9 @@ class Result:
     models_used: list[str] = field(default_factory=list)
     """Optional models this run chose to use (e.g. an installed published model over the default);
     the analyzer's required `models` are always recorded."""
+    calibration: dict[str, Any] | None = None
+    """The score's rank among authentic photos (`workbench.core.calibration.calibrate`), None when
+    the analyzer version has no table or the result has no score."""
 
     kind: ClassVar[str] = "result"
 

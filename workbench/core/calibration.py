@@ -1,0 +1,111 @@
+"""How unusual a score is among authentic photos: the false-alarm rate behind every image-level score.
+
+A raw score (0.95) says nothing by itself: some analyzers score most untouched photos high. Each
+analyzer version may ship a table of the scores it gave on unedited real photos (measured by
+`python -m bench.calibration`, never on evidence), kept beside its card in
+`plugins/<family>/calibration/<analyzer id>.json`. `calibrate` turns a score into its rank among
+them ("higher than 97 % of 132 unedited photos"); `run_analyzer` attaches that to every result, so
+the GUI, the CLI JSON and the report read one figure.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FOLDER = "calibration"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The scores one analyzer version gave on a population of authentic photos."""
+
+    analyzer: str
+    version: str
+    population: str
+    """What the photos are, in words (e.g. "unedited camera photos shipped by opencv-doc, ...")."""
+    scores: tuple[float, ...]
+    """Sorted ascending."""
+    command: str = ""
+    """The command that measured it (reproducible)."""
+    made_at: str = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.scores)
+
+    def rank(self, score: float) -> float:
+        """Fraction of the authentic photos that scored below `score` (ties count half)."""
+        below = bisect_left(self.scores, score)
+        ties = bisect_right(self.scores, score) - below
+        return (below + ties / 2) / max(self.count, 1)
+
+    def describe(self, score: float) -> str:
+        """"higher than 97 % of 132 unedited photos" (or "lower than all …", "higher than all …")."""
+        rank = self.rank(score)
+        if rank >= 1.0:
+            return f"higher than all {self.count} {self.population}"
+        if rank <= 0.0:
+            return f"lower than all {self.count} {self.population}"
+        return f"higher than {percent(rank)} of {self.count} {self.population}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"analyzer": self.analyzer, "version": self.version, "population": self.population,
+                "command": self.command, "made_at": self.made_at, "scores": list(self.scores)}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> Calibration:
+        return Calibration(str(doc["analyzer"]), str(doc["version"]), str(doc["population"]),
+                           tuple(sorted(float(s) for s in doc["scores"])), str(doc.get("command", "")),
+                           str(doc.get("made_at", "")))
+
+
+def percent(fraction: float) -> str:
+    """97 %, or 99.5 % near the ends where a whole number would round to 0 or 100."""
+    value = 100 * fraction
+    if 99 < value < 100 or 0 < value < 1:
+        return f"{value:.1f} %"
+    return f"{round(value)} %"
+
+
+def table_path(card_file: Path, analyzer_id: str) -> Path:
+    return Path(card_file).parent / FOLDER / f"{analyzer_id}.json"
+
+
+@cache
+def _load(path: Path) -> Calibration | None:
+    try:
+        return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def table_for(analyzer: Any) -> Calibration | None:
+    """The analyzer's table for its current version, None when none was measured."""
+    card_file = getattr(analyzer, "card_file", None)
+    if card_file is None:
+        return None
+    table = _load(table_path(card_file, analyzer.id))
+    return table if table is not None and table.version == analyzer.version else None
+
+
+def calibrate(analyzer: Any, score: float | None) -> dict[str, Any] | None:
+    """What `Result.calibration` holds: the score's rank among authentic photos, with the table's
+    identity, or None when the score or the table is missing."""
+    table = table_for(analyzer)
+    if table is None or score is None or score != score:  # NaN
+        return None
+    return {"rank": table.rank(score), "count": table.count, "population": table.population,
+            "text": table.describe(score), "table": f"{table.analyzer} v{table.version}",
+            "made_at": table.made_at, "command": table.command}
+
+
+def score_context(calibration: dict[str, Any] | None) -> str:
+    """The words shown beside a score: its rank among authentic photos, or that none is known."""
+    if not calibration:
+        return "no calibration on authentic photos for this analyzer version"
+    return str(calibration["text"])
