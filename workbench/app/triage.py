@@ -1,0 +1,71 @@
+"""The triage summary of one item: its signals ranked by how unusual they are among authentic photos.
+
+A raw score means little across analyzers (ELA's 0.3 and Splicebuster's 0.95 are not comparable);
+the rank of each score among unedited photos is (`workbench.core.calibration`). The GUI's summary
+and the report's per-item summary both list `ranked_signals`, strongest first; signals without a
+calibration table follow, said to be uncalibrated, and failures are counted apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.app.case import Run
+from workbench.core import registry
+from workbench.core.calibration import score_context
+from workbench.core.results import Facts, Status, Verdict
+
+
+@dataclass(frozen=True)
+class Signal:
+    run: Run
+    title: str
+    score: float | None
+    rank: float | None
+    """Fraction of authentic photos scoring lower (None: no calibration)."""
+    text: str
+    """One line for the analyst: the score, what it is, how unusual it is."""
+
+    @property
+    def strong(self) -> bool:
+        """Higher than 95 % of authentic photos: worth a look first."""
+        return self.rank is not None and self.rank >= 0.95
+
+
+def title_of(analyzer_id: str) -> str:
+    analyzer = registry.analyzers().get(analyzer_id)
+    return analyzer.title if analyzer else analyzer_id
+
+
+def signal_of(run: Run) -> Signal | None:
+    """The run as a ranked signal, None when it has nothing to rank (failed, no score, no findings)."""
+    result = run.result
+    title = title_of(result.analyzer)
+    if result.status is not Status.OK:
+        return None
+    if isinstance(result, Verdict):
+        line = "abstained" if result.abstained or result.probability is None else (
+            f"{result.label or 'probability'} {result.probability:.2f}"
+            + ("" if result.calibrated else " (uncalibrated)"))
+        return Signal(run, title, result.probability, None, f"{title}: {line}")
+    if isinstance(result, Facts) and result.score is None:
+        if not result.findings:
+            return None
+        count = len(result.findings)
+        return Signal(run, title, None, None, f"{title}: {count} finding(s) — {result.findings[0]}")
+    if result.score is None:
+        return None
+    rank = result.calibration["rank"] if result.calibration else None
+    return Signal(run, title, result.score, rank, f"{title}: {result.score:.3g} — {score_context(result.calibration)}")
+
+
+def ranked_signals(runs: list[Run]) -> list[Signal]:
+    """Calibrated signals by rank (most unusual first), then the others in run order."""
+    signals = [s for s in (signal_of(r) for r in runs) if s is not None]
+    calibrated = sorted((s for s in signals if s.rank is not None), key=lambda s: -s.rank)
+    return calibrated + [s for s in signals if s.rank is None]
+
+
+def failures(runs: list[Run]) -> list[Run]:
+    """Runs that did not give a result (error, unavailable, cancelled)."""
+    return [r for r in runs if r.result.status is not Status.OK]
