@@ -12,29 +12,17 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+
+from gui_events import drop  # noqa: E402
 
 from workbench.app.case import Case  # noqa: E402
 from workbench.app.sample import load_photo, make_splice  # noqa: E402
 from workbench.core.results import Status  # noqa: E402
+from workbench.ui.compare_viewer import CompareMode  # noqa: E402
 from workbench.ui.main_window import MainWindow  # noqa: E402
 from workbench.ui.result_views import HeatmapView  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def drop(widget, paths: list[Path]) -> None:
-    """Send the drag-enter and drop events a file manager would send."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPoint(widget.width() // 2, widget.height() // 2)
-    enter = QDragEnterEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    widget.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    widget.dropEvent(QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
 
 
 @pytest.fixture
@@ -70,21 +58,22 @@ def test_drop_run_ela_and_see_overlay(qtbot, window: MainWindow, spliced: Path, 
     qtbot.waitUntil(lambda: any(isinstance(v, HeatmapView) for v in window.result_views), timeout=20000)
     assert job.error is None
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Viewer", "Metadata"]
-    [layer] = window.viewer.view.layers.values()
-    assert layer.isVisible() and layer.pixmap().width() == 512
-
     view = next(v for v in window.result_views if isinstance(v, HeatmapView))
-    view.opacity.setValue(35)
+    layer = window.viewer.view.layers[view.layer_key]
+    assert layer.isVisible() and layer.pixmap().width() == 512  # the only map is shown at once
+
+    window.layers.opacity.setValue(35)
     assert layer.opacity() == pytest.approx(0.35)
-    view.visible.setChecked(False)
+    window.layers.choose(None)
     assert not layer.isVisible()
-    view.visible.setChecked(True)
+    window.layers.choose(view.layer_key)
     window.viewer.show_original.setChecked(True)
     assert not layer.isVisible()
     window.viewer.show_original.setChecked(False)
-    window.viewer.side_by_side.setChecked(True)
-    assert window.viewer.original.isVisible() and not window.viewer.original.layers
-    view.opacity.setValue(100)
+    window.layers.compare_mode.setCurrentIndex(window.layers.compare_mode.findData(CompareMode.SIDE_BY_SIDE))
+    partner = window.viewer.partner
+    assert partner.isVisible() and not any(item.isVisible() for item in partner.layers.values())  # the original
+    window.layers.opacity.setValue(100)
     qtbot.waitUntil(lambda: window.device_label.text() != 'Device: detecting…', timeout=20000)
 
     shot = window.grab()
@@ -93,8 +82,9 @@ def test_drop_run_ela_and_see_overlay(qtbot, window: MainWindow, spliced: Path, 
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         shot.save(str(DOCS / "screenshot-main-window.png"))
 
-    report = window.export_report(tmp_path / "report.pdf")
-    assert report is not None and report.stat().st_size > 10000
+    job = window.export_report(tmp_path / "report.pdf")
+    qtbot.waitUntil(lambda: job.done, timeout=60000)
+    assert job.error is None and (tmp_path / "report.pdf").stat().st_size > 10000
     assert spliced.read_bytes() == before
     assert sorted(p.name for p in spliced.parent.iterdir()) == [spliced.name]
 
@@ -105,8 +95,8 @@ def test_bad_drop_shows_message_and_keeps_case(qtbot, window: MainWindow, tmp_pa
     good = tmp_path / "good.png"
     Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(good)
     drop(window, [empty, good])
-    qtbot.waitUntil(lambda: bool(window.messages), timeout=10000)
-    assert "empty" in window.messages[-1].text()
+    qtbot.waitUntil(lambda: bool(window.messages.visible_boxes()), timeout=10000)
+    assert "empty" in window.messages.box.text()
     assert window.evidence.count() == 1
     assert [e.name for e in window.case.all_evidence()] == ["good.png"]
 
@@ -143,7 +133,7 @@ def test_reopened_case_shows_stored_results(qtbot, tmp_path: Path, spliced: Path
     win = MainWindow(Case.open(tmp_path / "case2"))
     qtbot.addWidget(win)
     assert win.evidence.count() == 1
-    assert len(win.viewer.view.layers) == 1
+    assert len(win.viewer.view.map_keys()) == 1
     assert any(a.action == "analysis run" for a in win.case.audit())
     win.jobs.shutdown()
 
@@ -165,7 +155,7 @@ def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) 
     win = MainWindow(case)
     qtbot.addWidget(win)
     [view] = [v for v in win.result_views if isinstance(v, HeatmapView)]
-    [layer] = win.viewer.view.layers.values()
+    layer = win.viewer.view.layers[view.layer_key]
     assert any(isinstance(child, QGraphicsPathItem) for child in layer.childItems())
     before = layer.pixmap().toImage().pixelColor(5, 5)
     view.chooser.setCurrentText("q=90")
@@ -176,8 +166,9 @@ def test_stack_browsing_and_matched_pairs(qtbot, tmp_path: Path, spliced: Path) 
     [lines] = [c for c in layer.childItems() if isinstance(c, QGraphicsPathItem)]  # still in image pixels
     assert lines.mapRectToScene(lines.boundingRect()).right() < 330
 
-    report = win.export_report(tmp_path / "stack.pdf")
-    assert report is not None
+    job = win.export_report(tmp_path / "stack.pdf")
+    qtbot.waitUntil(lambda: job.done, timeout=60000)
+    assert job.error is None and (tmp_path / "stack.pdf").is_file()
     win.jobs.shutdown()
 
 
@@ -185,9 +176,9 @@ def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Pat
     """A synthetic rotated+scaled copy-move: its matched pairs are drawn as lines over the heat map."""
     from PySide6.QtWidgets import QGraphicsPathItem
 
-    from workbench.synthetic import CLEAN, make_sample
+    from workbench.synthetic import CLEAN, make_sample, packaged_photos
 
-    sample = make_sample(7, 7, "copy_move", CLEAN)
+    sample = make_sample(7, 7, "copy_move", CLEAN, packaged_photos())  # fixed inputs, whatever else is installed
     path = tmp_path / "copy_move.png"
     Image.fromarray(sample.image).save(path)
     drop(window, [path])
@@ -211,8 +202,8 @@ def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, wind
 
     from workbench.core.models import ModelStore
 
-    assert not window.analyses.groups["msfusion_dct"].isChecked()
-    assert "model not installed" in window.analyses.groups["msfusion_dct"].title()
+    assert not window.analyses.is_checked("msfusion_dct")
+    assert "model not installed" in window.analyses.items["msfusion_dct"].text()
     drop(window, [spliced])
     qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
     window.analyses.set_only({"msfusion_dct"})

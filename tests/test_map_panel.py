@@ -130,12 +130,3 @@ def test_tile_host_patterns() -> None:
     assert host_allowed("b.tile.example.org", {"*.tile.example.org"})
     assert not host_allowed("tile.example.org.evil.com", {"*.tile.example.org"})
     assert not host_allowed("cdn.jsdelivr.net", {"tiles.lan"})
-
-
-def test_tile_server_setting_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.ui import settings
-
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
-    assert settings.tile_url() == ""  # offline by default
-    settings.set_tile_url(" http://tiles.lan/{z}/{x}/{y}.png ")
-    assert settings.tile_url() == "http://tiles.lan/{z}/{x}/{y}.png"

@@ -55,7 +55,7 @@ def pixels(pixmap: QPixmap) -> np.ndarray:
 
 def shown_index(viewer: VideoViewer) -> int:
     """The index drawn in the frame the viewer displays now."""
-    return read_stamp(pixels(viewer.view._base.pixmap())[..., :3])
+    return read_stamp(pixels(viewer.view.base.pixmap())[..., :3])
 
 
 def drawn_boxes(layer: QGraphicsItem) -> tuple[QRectF, list[str]]:
@@ -298,14 +298,17 @@ def test_real_analyses_on_the_timeline(qtbot, window: MainWindow, tmp_path: Path
     assert len(viewer.timeline.plots) == 2  # the two per-frame series; face boxes have no curve
     viewer.seek(20)
     maps = [viewer.view.layers[v.layer_key] for v in window.result_views if isinstance(v, SeriesView)]
-    assert len(maps) == 2 and all(pixels(layer.pixmap())[..., 3].max() > 0 and layer.isVisible() for layer in maps)
+    assert len(maps) == 2 and all(pixels(layer.pixmap())[..., 3].max() > 0 for layer in maps)
+    assert not any(layer.isVisible() for layer in maps)  # on video the frame stays visible: maps off until chosen
+    window.layers.choose_number(1)
+    assert sum(layer.isVisible() for layer in maps) == 1 and max(layer.opacity() for layer in maps) < 0.5  # faint
     faces = [v for v in window.result_views if isinstance(v.run.result, Boxes)]
     for view in faces:
         rect, captions = drawn_boxes(viewer.view.layers[view.layer_key])
         assert not rect.isEmpty() and captions
     ela = next(v for v in window.result_views if v.run.result.analyzer == "ela")
-    ela.visible.setChecked(False)  # one heat map at a time reads better
-    assert not viewer.view.layers[ela.layer_key].isVisible()
+    window.layers.choose(ela.layer_key)  # one heat map at a time
+    assert [layer.isVisible() for layer in maps] == [m is viewer.view.layers[ela.layer_key] for m in maps]
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         window.resize(1400, 900)
         qtbot.wait(200)

@@ -6,7 +6,7 @@ localiser and by `bench/localization.py`.
 
 from workbench.synthetic.dataset import read_index, write_dataset
 from workbench.synthetic.manipulations import CLEAN, KINDS, Recipe, Sample, generate, make_sample
-from workbench.synthetic.photos import source_photos
+from workbench.synthetic.photos import packaged_photos, source_photos
 
 __all__ = [
     "CLEAN",
@@ -16,6 +16,7 @@ __all__ = [
     "generate",
     "make_sample",
     "read_index",
+    "packaged_photos",
     "source_photos",
     "write_dataset",
 ]

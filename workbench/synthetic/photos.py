@@ -45,11 +45,9 @@ def package_dir(package: str, *parts: str) -> Path | None:
 
 
 @cache
-def source_photos() -> tuple[Path, ...]:
-    """Every source photo found on this machine, in a fixed order (skimage, sklearn, opencv-doc).
-
-    opencv-doc's JPEGs only: its PNGs are mostly charts, chessboards and rendered test scenes.
-    """
+def packaged_photos() -> tuple[Path, ...]:
+    """The photos the project's Python dependencies ship (skimage, then sklearn when installed), in a
+    fixed order: the inputs of tests, which must not change with optional system packages."""
     found: list[Path] = []
     for folder, names in (
         (package_dir("skimage", "data"), SKIMAGE_PHOTOS),
@@ -57,10 +55,18 @@ def source_photos() -> tuple[Path, ...]:
     ):
         if folder is not None:
             found.extend(folder / n for n in names if (folder / n).is_file())
-    if OPENCV_DOC_DATA.is_dir():
-        found.extend(p for p in sorted(OPENCV_DOC_DATA.glob("*.jpg")) if _large_enough(p))
     if not found:
         raise FileNotFoundError("no source photos: install scikit-image, which ships them")
+    return tuple(found)
+
+
+@cache
+def source_photos() -> tuple[Path, ...]:
+    """Every source photo found on this machine, in a fixed order: `packaged_photos`, then
+    opencv-doc's JPEGs when installed (its PNGs are mostly charts, chessboards and rendered scenes)."""
+    found = list(packaged_photos())
+    if OPENCV_DOC_DATA.is_dir():
+        found.extend(p for p in sorted(OPENCV_DOC_DATA.glob("*.jpg")) if _large_enough(p))
     return tuple(found)
 
 

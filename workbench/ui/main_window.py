@@ -1,4 +1,9 @@
-"""The main window: evidence list, viewer with overlays, analyses, results, report export."""
+"""The main window: evidence, the item's layers and results, its triage summary, findings, report.
+
+The path it leads: drop files → Run (the Triage preset by default) → read the summary and flip the
+layers → mark what you see as findings → export the report. Every panel scrolls or scales, so the
+window fits a 1366×768 screen whatever the results.
+"""
 
 from __future__ import annotations
 
@@ -8,106 +13,138 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QScrollArea,
     QStackedWidget,
     QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench import __version__
 from workbench.app.analysis import analyze
-from workbench.app.case import Case, CaseError
+from workbench.app.case import Case, CaseError, Run
 from workbench.app.importing import ImportReport, import_paths
 from workbench.app.jobs import Job
-from workbench.app.per_frame import box_labels
 from workbench.app.report import write_pdf
+from workbench.core import preferences
 from workbench.core.device import resolve_device
-from workbench.core.media import Media, MediaError
+from workbench.core.frames import applies_to
+from workbench.core.media import Media, MediaError, MediaKind
 from workbench.core.plugin import RunContext
-from workbench.core.render import overlay_rgba
-from workbench.core.results import Boxes, Facts, Geolocation, Heatmap
-from workbench.ui import settings
 from workbench.ui.analyses_panel import AnalysesPanel
+from workbench.ui.compare_viewer import CompareViewer
 from workbench.ui.evidence_list import EvidenceList
+from workbench.ui.findings_panel import FindingDialog, FindingsPanel
+from workbench.ui.help_cards import CardsDialog
+from workbench.ui.item_results import ItemResults
+from workbench.ui.layer_keys import LayerKeys
+from workbench.ui.layers_panel import LayersPanel
+from workbench.ui.messages import Messages
 from workbench.ui.model_manager import ModelManager
+from workbench.ui.preferences_dialog import CaseDetailsDialog, PreferencesDialog
 from workbench.ui.qt_jobs import QtJobs
-from workbench.ui.result_views import FactsTables, FramesView, HeatmapView, ResultView, analyzer_title, view_for
 from workbench.ui.search_panel import SearchPanel
+from workbench.ui.summary_panel import SummaryPanel
 from workbench.ui.video_viewer import VideoViewer
-from workbench.ui.viewer import CompareViewer
+from workbench.ui.wheel_guard import guard_wheel
 
 if TYPE_CHECKING:
-    from workbench.ui.map_panel import MapPanel
+    from workbench.app.case import Finding
+    from workbench.ui.welcome import Welcome
+
+MIN_SCREEN = (1280, 720)
+"""The window must fit this (laptop screens); no panel may force it larger."""
 
 
 class MainWindow(QMainWindow):
     def __init__(self, case: Case, max_pixels: int | None = None) -> None:
         super().__init__()
         self.case = case
-        self.max_pixels = max_pixels or settings.max_pixels()
+        self.max_pixels = max_pixels or preferences.load().max_pixels
         self.jobs = QtJobs(self)
         self.current_id: int | None = None
-        self.result_views: list[ResultView] = []
-        self.messages: list[QMessageBox] = []
+        self.messages = Messages(self)
         self.setAcceptDrops(True)
-        self.resize(1400, 860)
+        self.resize(1366, 768)
+        self.model_manager: ModelManager | None = None
+        self.finding_dialog: FindingDialog | None = None
+        self.welcome: Welcome | None = None
 
         self.viewer = CompareViewer()
+        self.viewer.regionDrawn.connect(self.mark_finding)
         self.video_viewer = VideoViewer()
+        self.video_viewer.regionDrawn.connect(self.mark_finding)
         self.viewer_stack = QStackedWidget()  # the image viewer, or the video viewer for a video
         self.viewer_stack.addWidget(self.viewer)
         self.viewer_stack.addWidget(self.video_viewer)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.viewer_stack, "Viewer")
         self.setCentralWidget(self.tabs)
-        self.map_panel: MapPanel | None = None
-        """Made on the first geolocation result: the web view starts a browser process."""
-        self.model_manager: ModelManager | None = None
 
         self.evidence = EvidenceList()
         self.evidence.itemSelectionChanged.connect(self._selection_changed)
         self._dock("Evidence", self.evidence, Qt.DockWidgetArea.LeftDockWidgetArea)
-
-        self.analyses = AnalysesPanel()
-        self.analyses.runRequested.connect(self.run_analyses)
-        analyses_dock = self._dock("Analyses", self.analyses, Qt.DockWidgetArea.RightDockWidgetArea)
-
+        self.summary = SummaryPanel()
+        self.layers = LayersPanel()
         self.results_box = QWidget()
         self.results_layout = QVBoxLayout(self.results_box)
         self.results_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.results_box)
-        results_dock = self._dock("Results and layers", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([analyses_dock, results_dock], [330, 530], Qt.Orientation.Vertical)
-        self.resizeDocks([analyses_dock], [380], Qt.Orientation.Horizontal)
+        results_scroll = QScrollArea()
+        results_scroll.setWidgetResizable(True)
+        results_scroll.setWidget(self.results_box)
+        self.findings = FindingsPanel()
+        self.analyses = AnalysesPanel()
+        docks = [self._dock(title, widget, Qt.DockWidgetArea.RightDockWidgetArea) for title, widget in (
+            ("Summary", self.summary), ("Layers", self.layers), ("Results", results_scroll),
+            ("Findings", self.findings), ("Analyses", self.analyses))]
+        for dock in docks[1:]:
+            self.tabifyDockWidget(docks[0], dock)
+        self.summary_dock, self.layers_dock, self.results_dock, self.findings_dock, self.analyses_dock = docks
+        self.summary_dock.raise_()
+        self.resizeDocks([docks[0]], [400], Qt.Orientation.Horizontal)
         self.search = SearchPanel(self.jobs, max_pixels=self.max_pixels)
         self.search.installRequested.connect(self.install_model)
         self.search_dock = self._dock("Similar images", self.search, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.search_dock.hide()
+        self.item = ItemResults(self)
 
+        self.analyses.runRequested.connect(self.run_analyses)
+        self.summary.runTriageRequested.connect(self.run_triage)
+        self.summary.layerRequested.connect(self.show_layer)
+        self.summary.findingRequested.connect(self.go_to_finding)
+        self.layers.layerChosen.connect(self.item.show_layer)
+        self.layers.opacityChanged.connect(self.item.set_opacity)
+        self.layers.compareChanged.connect(self.viewer.set_compare)
+        self.findings.goToRequested.connect(self.go_to_finding)
+        self.findings.changed.connect(self.refresh_results)
         self.jobs.started.connect(self.analyses.jobs.add)
         self.jobs.changed.connect(self.analyses.jobs.update_job)
         self.jobs.finished.connect(self.analyses.jobs.remove)
+        self.jobs.started.connect(self._jobs_changed)
+        self.jobs.finished.connect(self._jobs_changed)
+        self.keys = LayerKeys(self, self.layers.choose_number, self.layers.step, self.viewer.view.set_overlays_hidden)
 
         self.device_label = QLabel("Device: detecting…")
+        self.jobs_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.jobs_label)
         self.statusBar().addPermanentWidget(self.device_label)
+        self._build_toolbar()
         self._build_menu()
+        guard_wheel(self)
         self.jobs.submit("Detecting compute device", lambda job: resolve_device(),
                          on_done=self._device_found, listed=False)
         self._load_case(case)
+
+    @property
+    def result_views(self) -> list:
+        """The shown item's result views, strongest signal first."""
+        return self.item.views
 
     # -- layout -----------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -117,11 +154,25 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("Main")
+        bar.addWidget(QLabel(" Analyses: "))
+        bar.addWidget(self.analyses.preset)
+        run = bar.addAction("▶ Run on selected", lambda: self.run_analyses(False))
+        run.setShortcut(QKeySequence("Ctrl+R"))
+        run.setToolTip("Run the chosen analyses on the selected items (Ctrl+R)")
+        bar.addAction("Run on all", lambda: self.run_analyses(True))
+        bar.addSeparator()
+        bar.addAction("Flag item as finding…", self.flag_item)
+        bar.addAction("Export report…", self.choose_report_path)
+        self.addToolBar(bar)
+
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&New case…", self.new_case, QKeySequence.StandardKey.New)
         self._action(file_menu, "&Open case…", self.open_case, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Case &details…", self.edit_case_details)
+        self._action(file_menu, "Case &details…", lambda: CaseDetailsDialog(self.case, self).open())
         file_menu.addSeparator()
         self._action(file_menu, "&Add files…", self.choose_files)
         self._action(file_menu, "Add &folder…", self.choose_folder)
@@ -130,17 +181,22 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         settings_menu = self.menuBar().addMenu("&Settings")
+        self._action(settings_menu, "&Preferences…", self.edit_preferences)
         self._action(settings_menu, "&Models…", self.open_model_manager)
-        self._action(settings_menu, "&Pixel limit…", self.edit_pixel_limit)
-        self._action(settings_menu, "Map &tile server…", self.edit_tile_url)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in (self.summary_dock, self.layers_dock, self.results_dock, self.findings_dock,
+                     self.analyses_dock, self.search_dock):
+            view_menu.addAction(dock.toggleViewAction())
         search_menu = self.menuBar().addMenu("Sea&rch")
         search_menu.addAction(self.search_dock.toggleViewAction())
         self._action(search_menu, "Add selected &videos to the reference videos", self.add_reference_videos)
         self.search_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+F"))
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Getting started…", self.show_welcome)
+        self._action(help_menu, "Analyzer &cards…", lambda: CardsDialog(self).show(), "F1")
         self._action(help_menu, "&About", lambda: QMessageBox.about(
             self, "Forensic Workbench",
-            f"Forensic Workbench {__version__}\nOffline image forensics for investigators."))
+            f"Forensic Workbench {__version__}\nOffline image and video forensics for investigators."))
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # noqa: ANN001 - Qt types
         action = menu.addAction(text, slot)
@@ -152,17 +208,26 @@ class MainWindow(QMainWindow):
         text = job.result[1] if job.error is None else f"CPU (device check failed: {job.error})"
         self.device_label.setText(f"Device: {text}")
 
+    def _jobs_changed(self, _job: Job) -> None:
+        count = len([j for j in self.jobs.active.values() if j.id in self.analyses.jobs.rows])
+        self.jobs_label.setText(f"{count} job(s) running — see Analyses" if count else "")
+
+    def show_message(self, title: str, text: str) -> QMessageBox:
+        """A non-blocking warning that keeps the case open; several collect in one box."""
+        return self.messages.show(title, text)
+
     # -- case -------------------------------------------------------------------------------
     def _load_case(self, case: Case) -> None:
         self.case = case
         self.search.set_case(case)
+        self.findings.set_case(case)
         self.setWindowTitle(f"{case.name} — Forensic Workbench")
         self.statusBar().showMessage(f"Case folder: {case.root}")
         self.evidence.clear()
         self.current_id = None
         self.viewer.set_image(None, "Drop images or folders here, or use File ▸ Add files")
         self._show_video(None)
-        self._clear_results()
+        self.item.clear()
         for item in case.all_evidence():
             self.evidence.add(case, item)
         if self.evidence.count():
@@ -190,20 +255,16 @@ class MainWindow(QMainWindow):
         self.case.close()
         self._load_case(case)
 
-    def edit_case_details(self) -> None:
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Case details")
-        name, analyst = QLineEdit(self.case.name), QLineEdit(self.case.analyst)
-        form = QFormLayout(dialog)
-        form.addRow("Case name", name)
-        form.addRow("Analyst", analyst)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(dialog.accept)
-        buttons.rejected.connect(dialog.reject)
-        form.addRow(buttons)
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            self.case.set_details(name.text().strip(), analyst.text().strip())
-            self.setWindowTitle(f"{self.case.name} — Forensic Workbench")
+    def edit_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self)
+        dialog.accepted.connect(self._preferences_changed)
+        dialog.open()
+        return dialog
+
+    def _preferences_changed(self) -> None:
+        prefs = preferences.load()
+        self.max_pixels = self.search.max_pixels = prefs.max_pixels
+        self.item.tile_url_changed(prefs.tile_url)
 
     def open_model_manager(self) -> ModelManager:
         """Settings ▸ Models; the analyses' readiness follows every install or removal."""
@@ -216,28 +277,17 @@ class MainWindow(QMainWindow):
         self.model_manager.raise_()
         return self.model_manager
 
-    def edit_pixel_limit(self) -> None:
-        """Images above the limit are refused at import (decompression-bomb guard)."""
-        megapixels, ok = QInputDialog.getInt(
-            self, "Pixel limit", "Refuse images larger than (megapixels):",
-            max(1, self.max_pixels // 1_000_000), 1, 10_000)
-        if ok:
-            self.max_pixels = megapixels * 1_000_000
-            self.search.max_pixels = self.max_pixels
-            settings.set_max_pixels(self.max_pixels)
-            self.statusBar().showMessage(f"Pixel limit: {megapixels} megapixels", 5000)
+    def install_model(self, model_id: str) -> None:
+        """The model manager at this model: its card says where to get the file, and installing
+        (hashing a file of hundreds of MB) runs in the background there."""
+        self.open_model_manager().focus(model_id)
 
-    def edit_tile_url(self) -> None:
-        """Optional: the analyst's own tile server; without one, maps stay offline (boundaries only)."""
-        url, ok = QInputDialog.getText(
-            self, "Map tile server", "Tile URL template, e.g. http://tiles.lan/{z}/{x}/{y}.png (empty: offline only):",
-            text=settings.tile_url())
-        if ok:
-            settings.set_tile_url(url)
-            if self.map_panel is not None:  # the next map (a fresh web view) uses the new setting
-                self.map_panel.release()
-                self.map_panel.tile_url = url.strip() or None
-            self.statusBar().showMessage("Map tiles: " + (url.strip() or "none (offline)"), 5000)
+    def show_welcome(self) -> Welcome:
+        from workbench.ui.welcome import welcome_for
+
+        self.welcome = welcome_for(self)
+        self.welcome.show()
+        return self.welcome
 
     # -- importing --------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -289,15 +339,6 @@ class MainWindow(QMainWindow):
             lines = "\n".join(reason for _, reason in report.skipped)
             self.show_message(f"{len(report.skipped)} file(s) could not be added", lines)
 
-    def show_message(self, title: str, text: str) -> QMessageBox:
-        """A non-blocking warning that keeps the case open behind it."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        box.setModal(False)
-        box.show()
-        self.messages.append(box)
-        box.finished.connect(lambda _r: self.messages.remove(box) if box in self.messages else None)
-        return box
-
     def add_reference_videos(self) -> Job | None:
         """Selected videos become references of video copy detection (described now, in the background)."""
         from plugins.similarity.video_copy import default_sampling, store_for
@@ -321,27 +362,39 @@ class MainWindow(QMainWindow):
                                     job.result if job.error is None else f"Failed: {job.error}", 10000))
 
     # -- analyses ---------------------------------------------------------------------------
+    def run_triage(self) -> list[Job]:
+        self.analyses.choose_preset("triage")
+        return self.run_analyses(False)
+
     def run_analyses(self, on_all: bool = False) -> list[Job]:
         try:
             plan = self.analyses.plan()
         except ValueError as exc:
             self.show_message("Invalid parameters", str(exc))
             return []
-        if not plan:
-            self.show_message("Nothing to run", "Tick at least one analysis.")
-            return []
         ids = [e.id for e in self.case.all_evidence()] if on_all else self.evidence.selected_ids()
         if not ids:
             self.show_message("No evidence selected", "Select an item in the evidence list (or drop files).")
             return []
+        if not plan:
+            self.show_message("Nothing to run", "Choose a preset or tick at least one analysis.")
+            return []
+        preset = self.analyses.current_preset()
+        if preset is not None and preset.search and self.current_id in ids:
+            self.search_dock.show()
+            self.search.run_search()
         jobs = []
         for evidence_id in ids:
             item = self.case.evidence(evidence_id)
-            case = self.case
+            # only what applies to the item's kind: no red "does not accept" for a mixed selection
+            chosen = [p for p in plan if applies_to(p.analyzer, MediaKind(item.kind))]
+            if not chosen:
+                continue
+            case, sampling = self.case, self.analyses.sampling()
             jobs.append(self.jobs.submit(
-                f"{item.name}: {', '.join(p.analyzer.title for p in plan)}",
-                lambda job, case=case, item=item, sampling=self.analyses.sampling(): analyze(
-                    case, item, plan, job.report, job.cancel_event, self.max_pixels, sampling),
+                f"{item.name}: {', '.join(p.analyzer.title for p in chosen)}",
+                lambda job, case=case, item=item, chosen=chosen, sampling=sampling: analyze(
+                    case, item, chosen, job.report, job.cancel_event, self.max_pixels, sampling),
                 on_done=lambda job, evidence_id=evidence_id: self._analysed(evidence_id, job),
             ))
         return jobs
@@ -355,6 +408,7 @@ class MainWindow(QMainWindow):
     # -- showing evidence and results --------------------------------------------------------
     def _selection_changed(self) -> None:
         ids = self.evidence.selected_ids()
+        self.analyses.set_kinds({MediaKind(self.case.evidence(i).kind) for i in ids})
         if ids and ids[0] != self.current_id:
             self.show_evidence(ids[0])
 
@@ -377,6 +431,7 @@ class MainWindow(QMainWindow):
 
     def _show_video(self, media: Media | None) -> None:
         """The video viewer for a video (its decoder replaced), else the image viewer."""
+        self.keys.set_space_enabled(media is None)
         if media is None:
             self.video_viewer.close_video()
             self.viewer_stack.setCurrentWidget(self.viewer)
@@ -384,65 +439,54 @@ class MainWindow(QMainWindow):
             self.video_viewer.open(media)
             self.viewer_stack.setCurrentWidget(self.video_viewer)
 
-    def _clear_results(self) -> None:
-        for view in self.result_views:
-            view.setParent(None)
-            view.deleteLater()
-        self.result_views.clear()
-        while self.tabs.count() > 1:
-            self.tabs.removeTab(1)
-        self.viewer.view.clear_layers()
-        self.video_viewer.clear_results()
-        if self.map_panel is not None:
-            self.map_panel.clear()
-
     def refresh_results(self) -> None:
-        self._clear_results()
+        self.item.show(self.current_id)
+
+    def show_layer(self, key: str | None) -> None:
+        """Show this layer (from the summary, a result or a finding) and say so in the Layers list."""
+        self.layers.choose(key)
+
+    # -- findings ---------------------------------------------------------------------------
+    def mark_finding(self, region: dict | None) -> FindingDialog | None:
+        """Write a finding about `region` (None: the whole item) on the layer shown now."""
+        return self._finding_dialog(region, self.item.shown_run())
+
+    def flag_result(self, run: Run) -> FindingDialog | None:
+        self.show_layer(f"run{run.id}")
+        return self._finding_dialog(None, run)
+
+    def flag_item(self) -> FindingDialog | None:
+        return self._finding_dialog(None, self.item.shown_run())
+
+    def _finding_dialog(self, region: dict | None, run: Run | None) -> FindingDialog | None:
         if self.current_id is None:
-            return
-        runs = self.case.latest_runs(self.current_id)
-        video = self.video_viewer.media is not None
-        canvas = self.video_viewer.view if video else self.viewer.view
-        for run in runs:
-            view = view_for(run)
-            view.installRequested.connect(self.install_model)
-            self.result_views.append(view)
-            self.results_layout.addWidget(view)
-            result = run.result
-            if isinstance(view, HeatmapView) and isinstance(result, Heatmap) and result.map is not None:
-                if self.viewer.view.has_image() and result.map.shape[:2] == self._image_shape():
-                    self.viewer.view.set_layer(view.layer_key, overlay_rgba(result.map), 0.8)
-                    if result.pairs is not None and len(result.pairs):
-                        self.viewer.view.set_pairs(view.layer_key, result.pairs)
-                view.visibilityChanged.connect(self.viewer.view.set_layer_visible)
-                view.opacityChanged.connect(self.viewer.view.set_layer_opacity)
-                view.mapChosen.connect(lambda key, values: self.viewer.view.set_layer_pixmap(key, overlay_rgba(values)))
-            if isinstance(view, FramesView):
-                view.seekRequested.connect(self.video_viewer.seek_time)
-                view.visibilityChanged.connect(canvas.set_layer_visible)
-                view.opacityChanged.connect(canvas.set_layer_opacity)
-            if isinstance(result, Boxes) and result.ok and result.boxes is not None and not video:
-                self.viewer.view.set_boxes(f"run{run.id}", result.boxes, box_labels(result))
-            if isinstance(result, Facts) and result.ok:
-                self.tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
-            if isinstance(result, Geolocation) and result.ok:
-                from plugins.geolocation.mapping import view_from_result  # only when there is a map to show
-                from workbench.ui.map_panel import MapPanel
+            self.show_message("No evidence selected", "Select an item to write a finding about.")
+            return None
+        item, case = self.case.evidence(self.current_id), self.case
+        layer = self.item.layer_title(run)
+        video = self.video_viewer.info
+        span = (self.video_viewer.time, self.video_viewer.time) if video is not None else None
+        dialog = FindingDialog(self, item.name, layer, region, span=span, duration=video.duration if video else 0.0)
 
-                self.map_panel = self.map_panel or MapPanel(tile_url=settings.tile_url() or None)
-                self.tabs.addTab(self.map_panel, "Map")
-                self.map_panel.show_view(view_from_result(result))
-        if video:
-            self.video_viewer.set_runs(runs)
+        def save() -> None:
+            times = dialog.span() or (None, None)
+            case.add_finding(item.id, dialog.text() or "(no note)", run.id if run else None, layer, region, *times)
+            self.findings.refresh()
+            self.refresh_results()
+            self.findings_dock.raise_()
 
-    def _image_shape(self) -> tuple[int, int]:
-        item = self.case.evidence(self.current_id) if self.current_id is not None else None
-        return (item.height, item.width) if item else (0, 0)
+        dialog.accepted.connect(save)
+        dialog.open()
+        self.finding_dialog = dialog
+        return dialog
 
-    def install_model(self, model_id: str) -> None:
-        """The model manager at this model: its card says where to get the file, and installing
-        (hashing a file of hundreds of MB) runs in the background there."""
-        self.open_model_manager().focus(model_id)
+    def go_to_finding(self, finding: Finding) -> None:
+        """Its item, the layer it was seen on, its region (zoomed) or its moment in the video."""
+        if finding.evidence_id != self.current_id:
+            self.evidence.clearSelection()
+            self.evidence.select(finding.evidence_id)
+        self.show_layer(f"run{finding.run_id}" if finding.run_id is not None else None)
+        self.item.reveal(finding)
 
     # -- report -----------------------------------------------------------------------------
     def choose_report_path(self) -> None:
@@ -451,22 +495,22 @@ class MainWindow(QMainWindow):
         if path:
             self.export_report(Path(path))
 
-    def export_report(self, path: Path) -> Path | None:
-        """Re-verify hashes and write the PDF (on the GUI thread: QTextDocument painting)."""
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            written = write_pdf(self.case, path)
-        except OSError as exc:
-            self.show_message("Report not written", str(exc))
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.statusBar().showMessage(f"Report written to {written}", 10000)
-        return written
+    def export_report(self, path: Path) -> Job:
+        """Re-verify hashes and write the PDF in the background (progress and cancel in Analyses)."""
+        case = self.case
+        return self.jobs.submit(f"Report {path.name}", lambda job: write_pdf(case, path, job.report, job.cancelled),
+                                on_done=self._report_written)
+
+    def _report_written(self, job: Job) -> None:
+        if job.error is not None:
+            self.show_message("Report not written", str(job.error))
+        elif job.result is None:
+            self.statusBar().showMessage("Report cancelled", 10000)
+        else:
+            self.statusBar().showMessage(f"Report written to {job.result}", 10000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if self.map_panel is not None:
-            self.map_panel.release()
+        self.item.release()
         self.video_viewer.close_video()
         self.jobs.shutdown()
         self.case.close()

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSlider,
+    QScrollArea,
+    QSplitter,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -30,9 +31,13 @@ from PySide6.QtWidgets import (
 from workbench.app.case import Run
 from workbench.app.per_frame import highest, timecode, verdict_line
 from workbench.core import registry
+from workbench.core.calibration import score_context
 from workbench.core.render import legend_bar
 from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
 from workbench.ui.images import to_pixmap
+
+FIGURE_WIDTH = 480
+"""Widest a metadata figure is shown in its tab (px); larger ones are scaled down."""
 
 
 def analyzer_title(analyzer_id: str) -> str:
@@ -54,15 +59,19 @@ def show_card(parent: QWidget, analyzer_id: str) -> QDialog:
 
 
 class ResultView(QGroupBox):
-    """Common frame: title, status line, score and its meaning, a button for the card; an
-    'unavailable' result offers to install the model file it lacks."""
+    """Common frame: title, status line, score with its meaning and how unusual it is among authentic
+    photos, the card, flagging as a finding and inclusion in the report; an 'unavailable' result
+    offers to install the model file it lacks."""
 
     installRequested = Signal(str)  # model id
+    flagRequested = Signal(object)  # Run
+    includeChanged = Signal(object, bool)  # Run, included in the report
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
         result = run.result
         super().__init__(analyzer_title(result.analyzer), parent)
         self.run = run
+        self.layer_key = f"run{run.id}"
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(6, 4, 6, 4)
         if result.status is not Status.OK:
@@ -77,53 +86,48 @@ class ResultView(QGroupBox):
                 button.clicked.connect(lambda _=False, m=model_id: self.installRequested.emit(m))
                 self.body.addWidget(button, alignment=Qt.AlignmentFlag.AlignLeft)
         elif result.score is not None or result.score_meaning:
-            score = "—" if result.score is None else f"{result.score:.3f}"
-            label = QLabel(f"Score: {score} <i>({result.score_meaning})</i>")
-            label.setWordWrap(True)
-            self.body.addWidget(label)
+            self.body.addWidget(score_label(result))
+        row = QHBoxLayout()
         about = QPushButton("How to read this…")
         about.clicked.connect(lambda: show_card(self, result.analyzer))
-        self.body.addWidget(about, alignment=Qt.AlignmentFlag.AlignLeft)
+        row.addWidget(about)
+        if result.ok:
+            flag = QPushButton("Flag as finding…")
+            flag.setToolTip("Write down what this result shows; the finding leads the report")
+            flag.clicked.connect(lambda: self.flagRequested.emit(self.run))
+            row.addWidget(flag)
+        self.include = QCheckBox("In report")
+        self.include.setToolTip("Give this result a detail section in the report (failures are listed in one table)")
+        self.include.setChecked(result.ok if included is None else included)
+        self.include.toggled.connect(lambda on: self.includeChanged.emit(self.run, on))
+        row.addWidget(self.include)
+        row.addStretch(1)
+        self.body.addLayout(row)
 
 
-class OverlayView(ResultView):
-    """A result drawn as the viewer layer `run<id>`: its visibility and opacity controls."""
-
-    visibilityChanged = Signal(str, bool)
-    opacityChanged = Signal(str, float)
-
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
-        self.layer_key = f"run{run.id}"
-
-    def add_overlay_controls(self, position: int = 0, opacity: int = 80) -> None:
-        self.visible = QCheckBox("Show overlay")
-        self.visible.setChecked(True)
-        self.visible.toggled.connect(lambda on: self.visibilityChanged.emit(self.layer_key, on))
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(opacity)
-        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(self.layer_key, v / 100.0))
-        controls = QHBoxLayout()
-        controls.addWidget(self.visible)
-        controls.addWidget(QLabel("Opacity"))
-        controls.addWidget(self.opacity, 1)
-        self.body.insertLayout(position, controls)
+def score_label(result: Result) -> QLabel:
+    """"Score: 0.950 — higher than 97 % of 132 unedited photos (what the score is)"."""
+    score = "—" if result.score is None else f"{result.score:.3f}"
+    context = score_context(result.calibration) if result.score is not None else ""
+    text = f"Score: <b>{score}</b>" + (f" — {html.escape(context)}" if context else "")
+    text += f"<br/><i>{html.escape(result.score_meaning)}</i>" if result.score_meaning else ""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
 
 
-class HeatmapView(OverlayView):
-    """Overlay controls for one heat map: visibility, opacity, colour legend, statistics."""
+class HeatmapView(ResultView):
+    """One heat map: colour legend, statistics, further maps to browse, a button to show it."""
 
     mapChosen = Signal(str, object)  # layer key, float32 map to show
+    layerRequested = Signal(str)  # layer key
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Heatmap)
-        self.add_overlay_controls()
-
         bar = QLabel()
-        bar.setPixmap(to_pixmap(legend_bar(160, 12)))
+        bar.setPixmap(to_pixmap(legend_bar(120, 10)))
         legend = QHBoxLayout()
         low, high = QLabel(result.legend_low), QLabel(result.legend_high)
         for label in (low, high):
@@ -132,7 +136,10 @@ class HeatmapView(OverlayView):
         legend.addWidget(low, 1)
         legend.addWidget(bar)
         legend.addWidget(high, 1)
-        self.body.insertLayout(1, legend)
+        self.body.insertLayout(0, legend)
+        show = QPushButton("Show on image")
+        show.clicked.connect(lambda: self.layerRequested.emit(self.layer_key))
+        self.body.insertWidget(0, show, alignment=Qt.AlignmentFlag.AlignLeft)
         if result.stats:
             stats = QLabel(", ".join(f"{k} = {v:g}" for k, v in result.stats.items()))
             stats.setWordWrap(True)
@@ -152,8 +159,8 @@ class HeatmapView(OverlayView):
 class FactsSummaryView(ResultView):
     """Findings in the results list; the full tables open in their own tab."""
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Facts)
         text = "".join(f"<li>{html.escape(f)}</li>" for f in result.findings) or "<li>no findings</li>"
@@ -163,18 +170,28 @@ class FactsSummaryView(ResultView):
         self.body.insertWidget(1, QLabel(f"Full tables: see the “{self.title()}” tab."))
 
 
-class FactsTables(QWidget):
-    """All tables of a Facts result as a tree, with its images (e.g. the EXIF thumbnail)."""
+class FactsTables(QSplitter):
+    """All tables of a Facts result as a tree, with its images (e.g. the EXIF thumbnail, a spectrum)
+    scaled to fit and scrolled, so no figure sets the window's minimum size."""
 
     def __init__(self, result: Facts, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        for name, image in result.images.items():
-            label = QLabel()
-            label.setPixmap(to_pixmap(image))
-            label.setToolTip(name)
-            layout.addWidget(QLabel(f"<b>{name}</b>"))
-            layout.addWidget(label)
+        super().__init__(Qt.Orientation.Vertical, parent)
+        if result.images:
+            figures = QWidget()
+            column = QVBoxLayout(figures)
+            for name, image in result.images.items():
+                label = QLabel()
+                pixmap = to_pixmap(image)
+                if pixmap.width() > FIGURE_WIDTH:
+                    pixmap = pixmap.scaledToWidth(FIGURE_WIDTH, Qt.TransformationMode.SmoothTransformation)
+                label.setPixmap(pixmap)
+                label.setToolTip(name)
+                column.addWidget(QLabel(f"<b>{html.escape(name)}</b>"))
+                column.addWidget(label)
+            scroll = QScrollArea()
+            scroll.setWidget(figures)
+            scroll.setMinimumSize(160, 120)
+            self.addWidget(scroll)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(2)
         self.tree.setHeaderLabels(["Field", "Value"])
@@ -188,10 +205,11 @@ class FactsTables(QWidget):
             top.setExpanded(table.title != "EXIF (all tags)")
         findings.setExpanded(True)
         self.tree.resizeColumnToContents(0)
-        layout.addWidget(self.tree, 1)
+        self.tree.setColumnWidth(0, min(self.tree.columnWidth(0), 320))
+        self.addWidget(self.tree)
 
 
-class FramesView(OverlayView):
+class FramesView(ResultView):
     """A result tied to moments of a video: its notable frames are listed, a click shows one."""
 
     seekRequested = Signal(float)  # seconds into the video
@@ -227,16 +245,15 @@ class FramesView(OverlayView):
 class SeriesView(FramesView):
     """An image analyzer run on sampled frames: what was sampled, what was lost, the top frames."""
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Series)
         values = np.zeros(0) if result.values is None else np.asarray(result.values, np.float64)
-        if result.maps is not None:
-            self.add_overlay_controls()
         source = analyzer_title(result.source_analyzer) if result.source_analyzer else "the analyzer"
         self.add_line(f"Per frame: <b>{html.escape(result.label or 'value')}</b> of {html.escape(source)}, "
-                      "drawn under the video in the Viewer tab.")
+                      "drawn under the video in the Viewer tab" + ("; choose it in Layers to see each frame's map."
+                                                                   if result.maps is not None else "."))
         self.add_line(f"Frames: {html.escape(result.sampling or 'sampled')}; {len(values)} analysed.")
         self.add_line(f"{result.skipped} frame(s) could not be decoded and were skipped." if result.skipped
                       else "No undecodable frame.", warning=bool(result.skipped))
@@ -253,8 +270,10 @@ class SeriesView(FramesView):
 class BoxesView(FramesView):
     """Rectangles (faces, regions) drawn over the image or the current video frame."""
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
+    boxesToggled = Signal(str, bool)  # layer key, shown
+
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Boxes)
         count = 0 if result.boxes is None else len(result.boxes)
@@ -265,14 +284,17 @@ class BoxesView(FramesView):
             text += f", {len(np.unique(result.tracks))} track(s)"
         self.add_line(text + ".")
         if count:
-            self.add_overlay_controls(opacity=100)
+            self.visible = QCheckBox("Show boxes")
+            self.visible.setChecked(True)
+            self.visible.toggled.connect(lambda on: self.boxesToggled.emit(self.layer_key, on))
+            self.body.insertWidget(0, self.visible)
 
 
 class VerdictView(BoxesView):
     """A yes/no answer: probability (or abstention, said plainly), calibration, each vote."""
 
-    def __init__(self, run: Run, parent: QWidget | None = None) -> None:
-        super().__init__(run, parent)
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Verdict)
         self.verdict = QLabel(f"<b>{html.escape(verdict_line(result))}</b>")
@@ -299,14 +321,14 @@ class VerdictView(BoxesView):
                 (t, f"{v:.3f}", None) for t, v in highest(result.times, result.values)])
 
 
-def segments_view(run: Run) -> ResultView:
+def segments_view(run: Run, included: bool | None = None) -> ResultView:
     """Copied video segments (`workbench.ui.segments_view`, which builds on this module)."""
     from workbench.ui.segments_view import SegmentsView
 
-    return SegmentsView(run)
+    return SegmentsView(run, included=included)
 
 
-VIEWS: dict[type[Result], Callable[[Run], ResultView]] = {
+VIEWS: dict[type[Result], Callable[..., ResultView]] = {
     Segments: segments_view,
     Heatmap: HeatmapView,
     Facts: FactsSummaryView,
@@ -316,10 +338,11 @@ VIEWS: dict[type[Result], Callable[[Run], ResultView]] = {
 }
 
 
-def view_for(run: Run) -> ResultView:
-    """The widget for this run's result type; failures and unknown types get the plain frame."""
+def view_for(run: Run, included: bool | None = None) -> ResultView:
+    """The widget for this run's result type; failures and unknown types get the plain frame.
+    `included`: the analyst's choice of a detail section in the report (None: the default)."""
     if run.result.status is Status.OK:
         for result_type, view in VIEWS.items():
             if isinstance(run.result, result_type):
-                return view(run)
-    return ResultView(run)
+                return view(run, included=included)
+    return ResultView(run, included=included)

@@ -54,8 +54,9 @@ def _qcolour(index: int) -> QColor:
 class SegmentsView(ResultView):
     """The copied segments in the results panel, and the button that opens the full view."""
 
-    def __init__(self, run: Run, parent: QWidget | None = None, case: Case | None = None) -> None:
-        super().__init__(run, parent)
+    def __init__(self, run: Run, parent: QWidget | None = None, case: Case | None = None,
+                 included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Segments)
         self.case = case

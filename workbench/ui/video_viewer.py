@@ -32,6 +32,7 @@ from workbench.core.media import Media, MediaError
 from workbench.core.render import overlay_rgba
 from workbench.core.results import Boxes, Series, Verdict
 from workbench.core.video import VideoInfo, VideoReader
+from workbench.ui.region_marking import RECT, RegionMarker
 from workbench.ui.result_views import analyzer_title
 from workbench.ui.viewer import ImageView, zoom_toolbar
 
@@ -195,6 +196,8 @@ class VideoViewer(QWidget):
 
     Owns one decoder (`media.reader()`), closed when another evidence item is shown."""
 
+    regionDrawn = Signal(object)  # a region marked on the current frame, in frame pixels
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.media: Media | None = None
@@ -209,6 +212,12 @@ class VideoViewer(QWidget):
         self.timeline.seekRequested.connect(self.seek_time)
 
         toolbar = zoom_toolbar(self.view)
+        self.marker = RegionMarker(self.view)
+        self.marker.regionDrawn.connect(self._region_drawn)
+        self.mark_rect = QAction("Mark ▭", self, checkable=True)
+        self.mark_rect.setToolTip("Drag a rectangle on this frame around what you want to note as a finding")
+        self.mark_rect.toggled.connect(lambda on: self.marker.set_mode(RECT if on else None))
+        toolbar.addAction(self.mark_rect)
         self.show_original = QAction("Original only", self, checkable=True)
         self.show_original.setToolTip("Hide every overlay to look at the untouched frame")
         self.show_original.toggled.connect(self.view.set_overlays_hidden)
@@ -249,6 +258,11 @@ class VideoViewer(QWidget):
         for key, slot in ((Qt.Key.Key_Left, lambda: self.step(-1)), (Qt.Key.Key_Right, lambda: self.step(1)),
                           (Qt.Key.Key_Space, self.toggle_play)):
             QShortcut(QKeySequence(key), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def _region_drawn(self, region: dict) -> None:
+        self.pause()
+        self.mark_rect.setChecked(False)
+        self.regionDrawn.emit(region)
 
     def _button(self, text: str, slot, tip: str) -> QPushButton:  # noqa: ANN001 - a Qt slot
         button = QPushButton(text)
@@ -317,8 +331,9 @@ class VideoViewer(QWidget):
                                       info.duration)
             if isinstance(result, Series) and result.maps is not None and result.times is not None:
                 tolerance = sampling_step(result.times, 1.0) / 2
-                self.view.set_layer(key, overlay_rgba(np.zeros(result.maps.shape[1:], np.float32)), 0.8,
-                                    stretch=True)
+                # hidden until chosen in Layers: the frame itself stays visible
+                self.view.set_layer(key, overlay_rgba(np.zeros(result.maps.shape[1:], np.float32)), 0.4,
+                                    visible=False, stretch=True)
                 self.tracks.append(MapTrack(key, result.times, result.maps, tolerance))
             if isinstance(result, Boxes) and result.boxes is not None and len(result.boxes):
                 frames = None if result.frames is None else np.asarray(result.frames)
