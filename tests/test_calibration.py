@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import plugins
-from bench.calibration import MIN_SCORES, SOURCES, Source, collect, reserved
+from bench.calibration import MIN_SCORES, SOURCES, TRAINED_ON, Source, collect, reserved
 from workbench.core import registry
 from workbench.core.calibration import (
     FOLDER,
@@ -241,3 +241,5 @@ def test_listed_sources_are_outside_the_reserved_folders() -> None:
         assert folder is None or not reserved(folder)
     names = [(s.label, n) for s in SOURCES for n in s.names]
     assert len(names) == len(set(names)) and ("opencv-doc", "ela_modified.jpg") not in names
+    trained = [(label, n) for (label, photos), _ in TRAINED_ON.values() for n in photos]
+    assert set(trained) <= set(names)  # a typo would leave a training photo in the fusion's table
