@@ -401,8 +401,8 @@ class CfaAnalyzer(Analyzer):
             message=f"Bayer arrangement {arrangement} (the closest bilinear re-demosaicing)",
             score=block_map_score(probability, block, (h, w)),
             score_meaning=(
-                "uncalibrated heterogeneity of the map in [0, 1] (99th percentile minus median): higher "
-                "means some blocks lose the CFA trace that the rest has; not a probability"
+                "heterogeneity of the map in [0, 1] (99th percentile minus median): higher means some blocks "
+                "lose the CFA trace that the rest has; not a probability"
             ),
             map=heat,
             stack={

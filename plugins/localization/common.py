@@ -23,8 +23,8 @@ from workbench.core.waiting import computing_shared, wait_for
 T = TypeVar("T")
 
 SCORE_MEANING = (
-    "uncalibrated heterogeneity of the map in [0, 1] (99th percentile minus median): higher means "
-    "one region stands out more; not a probability"
+    "heterogeneity of the map in [0, 1] (99th percentile minus median): higher means one region stands "
+    "out more, which many authentic photos do too; not a probability"
 )
 
 

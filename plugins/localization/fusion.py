@@ -2,7 +2,7 @@
 
 The analyzer runs the signal analyzers it was trained on (with the versions and parameters the
 model's manifest records), shrinks their maps and the image to the working resolution, and lets
-`FusionNet` fuse whichever signals came out into one map and one image-level probability. The same
+`FusionNet` fuse whichever signals came out into one map and one image-level score. The same
 `signal_inputs` builds the training inputs (training/train_fusion.py), so both see identical maps.
 """
 
@@ -24,8 +24,8 @@ from workbench.core.results import Heatmap
 
 MODEL_ID = "fusion_default"
 SCORE_MEANING = (
-    "probability from the network's image-level head (network output on synthetic training data; "
-    "not calibrated on real forgeries)"
+    "sigmoid of the network's image-level head in [0, 1]: a score learned on generated manipulations of 11 "
+    "photos, not a probability; many authentic photos score high, so read its rank among unedited photos"
 )
 
 
@@ -122,7 +122,7 @@ def rgb_input(media: Media, shape: tuple[int, int]) -> np.ndarray:
 
 
 def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
-    """One forward pass on working-resolution inputs → (probability map h×w, image probability)."""
+    """One forward pass on working-resolution inputs → (sigmoid map h×w, image-level sigmoid score)."""
     import torch
 
     from plugins.localization.fusion_net import pad_to_stride
@@ -200,7 +200,7 @@ class FusionAnalyzer(Analyzer):
         index = [i for i, k in enumerate(keep) if k]
         maps[index], present[index] = chosen, present_chosen
         ctx.progress(0.92, f"fusing {int(present.sum())} signal(s)")
-        heat, probability = predict(model.net, rgb_input(media, shape), maps, present, ctx.device)
+        heat, image_score = predict(model.net, rgb_input(media, shape), maps, present, ctx.device)
         ctx.check_cancelled()
         full = np.clip(resize_map(heat, (media.height, media.width)), 0.0, 1.0)
         ctx.progress(1.0, "done")
@@ -209,7 +209,7 @@ class FusionAnalyzer(Analyzer):
         return Heatmap(
             analyzer=self.id,
             message=f"fused {', '.join(used) or 'no signal (image only)'}" + (f"; absent: {notes}" if notes else ""),
-            score=round(probability, 4),
+            score=round(image_score, 4),
             score_meaning=SCORE_MEANING,
             map=full,
             mask=full >= 0.5,

@@ -219,7 +219,7 @@ class JpegGhostAnalyzer(Analyzer):
             analyzer=self.id,
             score=float(np.clip(peaks[ghost_at], 0.0, 1.0)),
             score_meaning=(
-                "uncalibrated ghost strength in [0, 1]: at the quality where it is largest, the 99th percentile of "
+                "ghost strength in [0, 1]: at the quality where it is largest, the 99th percentile of "
                 "how much better pixels re-compress than the typical pixel; higher means a stronger ghost, "
                 "not a probability"
             ),

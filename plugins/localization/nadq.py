@@ -366,7 +366,7 @@ class NadqAnalyzer(Analyzer):
             score=map_score(blocks_map),
             score_meaning=(
                 "99th percentile minus median of the per-block probability of no shifted double compression: "
-                "high when most blocks carry a shifted earlier JPEG and some do not; not calibrated"
+                "high when most blocks carry a shifted earlier JPEG and some do not; not a probability"
             ),
             map=expand_blocks(blocks_map, 8, (media.height, media.width), offset),
             legend_low="carries an earlier JPEG on a shifted grid (consistent with a cropped, re-saved original)",

@@ -444,8 +444,9 @@ class SplicebusterAnalyzer(Analyzer):
             message=note,
             score=map_score(heat),
             score_meaning=(
-                "uncalibrated heterogeneity of the map in [0, 1] (99th percentile minus median): higher means "
-                "some windows' noise statistics stand out more; not a probability"
+                "heterogeneity of the map in [0, 1] (99th percentile minus median): higher means some windows' "
+                "noise statistics stand out more, as they do in most authentic photos (uneven texture, sky, "
+                "shadows); not a probability"
             ),
             map=heat,
             stack={"posterior of the outlier (spliced) class": np.clip(outlier, 0.0, 1.0, out=outlier)},

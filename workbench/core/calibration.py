@@ -11,6 +11,7 @@ the GUI, the CLI JSON and the report read one figure.
 from __future__ import annotations
 
 import json
+import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cache
@@ -34,24 +35,36 @@ class Calibration:
     """The command that measured it (reproducible)."""
     made_at: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.scores or not all(map(math.isfinite, self.scores)):
+            raise ValueError(f"calibration of {self.analyzer}: needs at least one score, all finite")
+        if list(self.scores) != sorted(self.scores):
+            raise ValueError(f"calibration of {self.analyzer}: scores must be sorted ascending")
+
     @property
     def count(self) -> int:
         return len(self.scores)
 
+    def _below_and_ties(self, score: float) -> tuple[int, int]:
+        below = bisect_left(self.scores, score)
+        return below, bisect_right(self.scores, score) - below
+
     def rank(self, score: float) -> float:
         """Fraction of the authentic photos that scored below `score` (ties count half)."""
-        below = bisect_left(self.scores, score)
-        ties = bisect_right(self.scores, score) - below
-        return (below + ties / 2) / max(self.count, 1)
+        below, ties = self._below_and_ties(score)
+        return (below + ties / 2) / self.count
 
     def describe(self, score: float) -> str:
-        """"higher than 97 % of 132 unedited photos" (or "lower than all …", "higher than all …")."""
-        rank = self.rank(score)
-        if rank >= 1.0:
-            return f"higher than all {self.count} {self.population}"
-        if rank <= 0.0:
-            return f"lower than all {self.count} {self.population}"
-        return f"higher than {percent(rank)} of {self.count} {self.population}"
+        """"higher than 97 % of 132 unedited photos", "… all …", with ties said: a score most photos
+        share (0.0) must not read as higher than half of them, as the mid-rank alone would."""
+        below, ties = self._below_and_ties(score)
+        n, population = self.count, self.population
+        if ties == n:
+            return f"the same as all {n} {population}"
+        if ties == 0 and below in (0, n):
+            return f"{'higher' if below else 'lower'} than all {n} {population}"
+        text = f"higher than {percent(below / n)} of {n} {population}"
+        return f"{text}; {ties} of them scored the same" if ties else text
 
     def to_json(self) -> dict[str, Any]:
         return {"analyzer": self.analyzer, "version": self.version, "population": self.population,
@@ -65,10 +78,12 @@ class Calibration:
 
 
 def percent(fraction: float) -> str:
-    """97 %, or 99.5 % near the ends where a whole number would round to 0 or 100."""
+    """97 %; one decimal near the ends, rounded inwards, so that only 0 and 1 read "0 %" and "100 %"."""
     value = 100 * fraction
-    if 99 < value < 100 or 0 < value < 1:
-        return f"{value:.1f} %"
+    if 99 < value < 100:
+        return f"{min(math.floor(value * 10) / 10, 99.9):.1f} %"
+    if 0 < value < 1:
+        return f"{max(math.ceil(value * 10) / 10, 0.1):.1f} %"
     return f"{round(value)} %"
 
 
@@ -90,14 +105,16 @@ def table_for(analyzer: Any) -> Calibration | None:
     if card_file is None:
         return None
     table = _load(table_path(card_file, analyzer.id))
-    return table if table is not None and table.version == analyzer.version else None
+    if table is None or table.analyzer != analyzer.id or table.version != analyzer.version:
+        return None  # another version's scores (or a per-frame wrapper's) would mislead
+    return table
 
 
 def calibrate(analyzer: Any, score: float | None) -> dict[str, Any] | None:
     """What `Result.calibration` holds: the score's rank among authentic photos, with the table's
     identity, or None when the score or the table is missing."""
     table = table_for(analyzer)
-    if table is None or score is None or score != score:  # NaN
+    if table is None or score is None or not math.isfinite(score):
         return None
     return {"rank": table.rank(score), "count": table.count, "population": table.population,
             "text": table.describe(score), "table": f"{table.analyzer} v{table.version}",
