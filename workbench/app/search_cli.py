@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.app.case import Case
+from workbench.app.case import DB_NAME, Case
 
 
 def collection_folder(case_root: Path) -> Path:
@@ -53,7 +53,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
 def _open_case(args: argparse.Namespace) -> Case | None:
     if args.case is None:
         return None
-    return Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
+    return Case.open(args.case) if (args.case / DB_NAME).exists() else Case.create(args.case)
 
 
 def _folder(args: argparse.Namespace, case: Case | None) -> Path:
@@ -73,64 +73,61 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from plugins.similarity.collection import image_files
-    from plugins.similarity.video_copy_store import video_files
+    from plugins.similarity.indexing import add_media, video_store
+    from workbench.core.plugin import RunContext
 
-    videos = video_files(p for p in args.paths if Path(p).is_dir() or _is_video(p))
-    images = [p for p in args.paths if not _is_video(p)]
     case = _open_case(args)
     try:
-        codes = []
-        if videos or (args.remove and (_folder(args, case) / "videos").is_dir()):
-            codes.append(_index_videos(args, videos, case))
-        if not codes or (images if args.remove else image_files(images)):
-            codes.append(_index_images(args, images, case))
-        return max(codes)
+        if args.remove:
+            return _remove(args, case)
+        extra = None
+        if args.ames:
+            from plugins.similarity.search import ames_extractors
+
+            extra = ames_extractors()
+        collection = _open_collection(args, case)
+        try:
+            report = add_media(collection, args.paths, RunContext(_progress), extra_extractors=extra)
+            images, videos = report.found
+            codes = []
+            if images or not videos:
+                codes.append(_summary(f"{collection.folder}: {collection.count()} images", report.images, case))
+            if videos:
+                store = video_store(collection.folder)
+                codes.append(_summary(f"{store.folder}: {len(store.references())} reference videos",
+                                      report.videos, case))
+            return max(codes)
+        finally:
+            collection.close()
     finally:
         if case is not None:
             case.close()
 
 
-def _is_video(path: str | Path) -> bool:
-    from workbench.core.media import VIDEO_EXTENSIONS
+def _remove(args: argparse.Namespace, case: Case | None) -> int:
+    """Files named, or everything under folders named, leave the collection and its reference videos."""
+    from plugins.similarity.indexing import VIDEOS_FOLDER, is_video, video_store
 
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def _index_images(args: argparse.Namespace, paths: list[str], case: Case | None) -> int:
-    from plugins.similarity.search import ames_extractors
-    from workbench.core.plugin import RunContext
-
-    extra = ames_extractors() if args.ames else None
+    folder = _folder(args, case)
+    if (folder / VIDEOS_FOLDER).is_dir():
+        store = video_store(folder)
+        removed = store.remove_paths(args.paths)
+        _say_removed(f"{store.folder}: {len(store.references())} reference videos", removed, "reference video(s)", case)
+        if all(is_video(p) for p in args.paths):
+            return 0
     collection = _open_collection(args, case)
     try:
-        if args.remove:
-            removed = collection.remove_paths(paths)
-            print(f"index: {collection.folder}: {collection.count()} images ({removed} removed)")
-            if case is not None:
-                case.log("index", f"removed {removed} image(s)")
-            return 0
-        report = collection.add(paths, RunContext(_progress), extra_extractors=extra)
-        return _summary(f"{collection.folder}: {collection.count()} images", report, case)
+        removed = collection.remove_paths(args.paths)
+        _say_removed(f"{collection.folder}: {collection.count()} images", removed, "image(s)", case)
     finally:
         collection.close()
+    return 0
 
 
-def _index_videos(args: argparse.Namespace, paths: list[Path], case: Case | None) -> int:
-    """Videos become references of video copy detection, described now with its default sampling."""
-    from plugins.similarity.video_copy import default_sampling
-    from plugins.similarity.video_copy_store import VideoStore
-    from workbench.core.plugin import RunContext
-
-    store = VideoStore(_folder(args, case) / "videos")
-    if args.remove:
-        removed = store.remove_paths(args.paths)
-        print(f"index: {store.folder}: {len(store.references())} reference videos ({removed} removed)")
-        if case is not None:
-            case.log("index", f"removed {removed} reference video(s)")
-        return 0
-    report = store.add(paths, default_sampling(), RunContext(_progress))
-    return _summary(f"{store.folder}: {len(store.references())} reference videos", report, case)
+def _say_removed(what: str, removed: int, things: str, case: Case | None) -> None:
+    print(f"index: {what} ({removed} removed)")
+    if case is not None:
+        case.log("index", f"removed {removed} {things}")
 
 
 def _summary(what: str, report: Any, case: Case | None) -> int:
