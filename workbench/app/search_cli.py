@@ -1,4 +1,5 @@
-"""`workbench index` / `workbench search`: the similar-image search without the GUI.
+"""`workbench index` / `workbench search`: the similar-image search without the GUI, and the search
+of each analysed item when an `analyze` preset asks for it (`ItemSearch`).
 
 `index` also takes videos: they become the reference videos of video copy detection
 (`similarity.video_copy`), described once and kept in the collection's `videos/` folder.
@@ -9,10 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.app.case import DB_NAME, Case
+from workbench.app.cli_progress import ProgressLine
+from workbench.core.media import Media
+from workbench.core.plugin import RunContext
+
+COLLECTION_DB = "collection.sqlite"
+"""The file that makes a folder a collection."""
+K, SHORTLIST = 20, 100
+"""Hits listed and global hits re-ranked, by `workbench search` and by `analyze`'s item search."""
 
 
 def collection_folder(case_root: Path) -> Path:
@@ -35,8 +45,9 @@ def add_commands(sub: Any) -> None:
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
     search.add_argument("image", type=Path)
     _target(search)
-    search.add_argument("--k", type=int, default=20, help="hits to list (default 20)")
-    search.add_argument("--shortlist", type=int, default=100, help="global hits re-ranked (default 100)")
+    search.add_argument("--k", type=int, default=K, help=f"hits to list (default {K})")
+    search.add_argument("--shortlist", type=int, default=SHORTLIST,
+                        help=f"global hits re-ranked (default {SHORTLIST})")
     search.add_argument("--rerank", choices=["sift", "ames", "none"], default="sift",
                         help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default), by the "
                              "learned AMES model (installed weights, collection indexed with --ames), or not")
@@ -68,13 +79,8 @@ def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
     return Collection(_folder(args, case), descriptor)
 
 
-def _progress(fraction: float, message: str) -> None:
-    print(f"  {message} ({fraction:.0%})", file=sys.stderr)
-
-
 def run_index(args: argparse.Namespace) -> int:
     from plugins.similarity.indexing import add_media, video_store
-    from workbench.core.plugin import RunContext
 
     case = _open_case(args)
     try:
@@ -86,8 +92,10 @@ def run_index(args: argparse.Namespace) -> int:
 
             extra = ames_extractors()
         collection = _open_collection(args, case)
+        progress = ProgressLine()
         try:
-            report = add_media(collection, args.paths, RunContext(_progress), extra_extractors=extra)
+            report = add_media(collection, args.paths, RunContext(progress.task("index")), extra_extractors=extra)
+            progress.end()
             images, videos = report.found
             codes = []
             if images or not videos:
@@ -143,7 +151,6 @@ def _summary(what: str, report: Any, case: Case | None) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
     from workbench.core.media import open_media
-    from workbench.core.plugin import RunContext
 
     roi = parse_roi(args.roi) if args.roi else None
     query = query_from_media(open_media(args.image), roi)
@@ -153,7 +160,9 @@ def run_search(args: argparse.Namespace) -> int:
         if collection.count() == 0:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
         rerank = Rerank(args.rerank)
-        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(_progress))
+        progress = ProgressLine()
+        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(progress.task("search")))
+        progress.end()
     finally:
         collection.close()
     meaning = SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
@@ -182,16 +191,51 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
 
 
 def hits_json(image: Path, roi: tuple[int, int, int, int] | None, meaning: str, hits: list[Any]) -> dict[str, Any]:
+    return {"query": str(image), "roi": roi, "score_meaning": meaning, "hits": [hit_json(h) for h in hits]}
+
+
+def hit_json(h: Any) -> dict[str, Any]:
     return {
-        "query": str(image),
-        "roi": roi,
-        "score_meaning": meaning,
-        "hits": [
-            {
-                "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
-                "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
-                "near_duplicate": h.near_duplicate, "hints": h.hints,
-            }
-            for h in hits
-        ],
+        "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
+        "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
+        "near_duplicate": h.near_duplicate, "hints": h.hints,
     }
+
+
+def check_collection(folder: Path) -> None:
+    """Refuse (ValueError) a folder named with `analyze --collection` that holds no collection."""
+    if not (folder / COLLECTION_DB).is_file():
+        raise ValueError(f"--collection {folder}: not a collection (no {COLLECTION_DB}); make one with "
+                         f"`workbench index FILES --collection {folder}`")
+
+
+class ItemSearch:
+    """The similar images of each item `analyze` runs on, when its preset searches: one collection
+    opened for the whole run, so its model is loaded once for all items."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.collection: Any = None
+        self.skipped = ""
+        """Why nothing is searched (no collection, an empty one); empty when items are searched."""
+        if not (folder / COLLECTION_DB).is_file():
+            self.skipped = (f"no reference collection in {folder} (add images with `workbench index FILES "
+                            f"--case CASE`, or name one with --collection DIR)")
+            return
+        from plugins.similarity.collection import Collection
+
+        self.collection = Collection(folder)
+        if self.collection.count() == 0:
+            self.skipped = f"the collection {folder} is empty (add images with `workbench index`)"
+
+    def entry(self, media: Media, progress: Callable[[float, str], None]) -> dict[str, Any]:
+        """The JSON of the item's hits, best first (the item's own file is never one of them)."""
+        from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
+
+        hits = search(self.collection, query_from_media(media), K, SHORTLIST, Rerank.SIFT, RunContext(progress))
+        return {"collection": str(self.folder.resolve()), "score_meaning": SCORE_MEANING[Rerank.SIFT.value],
+                "hits": [hit_json(h) for h in hits]}
+
+    def close(self) -> None:
+        if self.collection is not None:
+            self.collection.close()
