@@ -140,3 +140,17 @@ def test_set_details_logged(case: Case) -> None:
     case.set_details("Renamed", "B. Analyst")
     assert (case.name, case.analyst) == ("Renamed", "B. Analyst")
     assert actions(case)[-1] == "case details changed"
+
+
+def test_a_case_named_by_a_relative_path_hands_out_absolute_paths(tmp_path: Path, jpeg_photo: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    case = Case.create("rel")
+    evidence = case.add_evidence(jpeg_photo)
+    [run] = analyze(case, evidence, [Planned(registry.get("ela"), registry.get("ela").params_from(None))])
+    case.close()
+    assert case.root == tmp_path / "rel"
+    assert Path(run.arrays["map"]).is_absolute() and Path(run.arrays["map"]).is_file()
+    reopened = Case.open("rel")
+    assert reopened.root == tmp_path / "rel"
+    reopened.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -12,9 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workbench.app import cli_progress
+from workbench.app.case import Case
 from workbench.app.cli import main
+from workbench.app.cli_progress import STEPS, ProgressLine
+from workbench.app.sample import jpeg_bytes
 from workbench.core import media as media_module
-from workbench.core import registry
+from workbench.core.media import MediaKind
+from workbench.core.presets import DEFAULT_PRESET, PRESETS, Preset, plan_ids
+from workbench.synthetic.videos import write_video
 
 
 def has_all(message: str, words: tuple[str, ...] | list[str]) -> bool:
@@ -76,15 +83,18 @@ def test_analyze_ela_json_and_report(qapp, capsys: pytest.CaptureFixture[str], t
     assert pdf_path.read_bytes().startswith(b"%PDF")
 
 
-def test_analyze_all_ready_analyzers(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
-    """By default every analyzer whose models are installed runs (except those needing more than the
-    image), and each returns a well-formed result."""
-    ids = [i for i, a in registry.analyzers().items() if a.by_default and registry.ready(a)]
-    assert {"ela", "metadata"} <= set(ids) and "geolocation" not in ids
+def test_default_plan_is_the_triage_preset(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          jpeg_photo: Path) -> None:
+    """Without --analyzers the GUI's default preset runs: its installed analyzers that take images, each
+    with a well-formed result; each one left out is said once, with its reason."""
+    ids, left_out = plan_ids(DEFAULT_PRESET, {MediaKind.IMAGE})
+    assert {"ela", "metadata", "fusion"} <= set(ids) and "geolocation" not in ids
     json_path = tmp_path / "out.json"
     code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--case", tmp_path / "case", "--json", json_path)
     assert code == 0, err
-    results = json.loads(json_path.read_text(encoding="utf-8"))["evidence"][0]["results"]
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert doc["preset"] == DEFAULT_PRESET
+    results = doc["evidence"][0]["results"]
     assert [r["analyzer"] for r in results] == ids
     for r in results:
         assert {"analyzer", "status", "score", "provenance"} <= set(r)
@@ -92,6 +102,204 @@ def test_analyze_all_ready_analyzers(capsys: pytest.CaptureFixture[str], tmp_pat
     by_id = {r["analyzer"]: r for r in results}
     assert np.load(by_id["ela"]["map"]).shape == (512, 512)
     assert by_id["metadata"]["type"] == "facts"
+    for analyzer_id, reason in left_out.items():
+        assert err.count(f"note: {analyzer_id} left out: {reason}\n") == 1
+
+
+@pytest.fixture
+def tiny_preset(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A quick preset with an image-only analyzer and one whose model is never installed in tests."""
+    analyzers = ("metadata", "ela", "adq", "msfusion_dct")
+    monkeypatch.setitem(PRESETS, "tiny", Preset("tiny", "Tiny", "for tests", analyzers))
+    return "tiny"
+
+
+def test_preset_runs_what_applies_to_each_item_and_says_each_reason_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, coffee: np.ndarray, tiny_preset: str
+) -> None:
+    other = tmp_path / "evidence" / "coffee.jpg"
+    other.write_bytes(jpeg_bytes(coffee, 85))
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(6)]
+    clip = write_video(tmp_path / "evidence" / "clip.avi", frames, fps=3.0)
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, other, clip, "--preset", tiny_preset,
+                             "--case", tmp_path / "case", "--json", json_path, "-p", "ela.quality=85",
+                             "-p", "noise_median.window=5")
+    assert code == 0, err
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    ran = {Path(e["path"]).name: [r["analyzer"] for r in e["results"]] for e in doc["evidence"]}
+    assert ran == {"photo.jpg": ["metadata", "ela", "adq"], "coffee.jpg": ["metadata", "ela", "adq"],
+                   "clip.avi": ["metadata", "ela"]}
+    assert doc["preset"] == "tiny"
+    assert err.count("note: adq left out: does not apply to video evidence\n") == 1
+    assert err.count("note: msfusion_dct left out: model not installed\n") == 1
+    assert err.count("left out") == 2
+    assert err.count("note: --param for noise_median unused: noise_median is not run by the preset tiny\n") == 1
+    assert all(e["results"][1]["provenance"]["params"]["quality"] == 85 for e in doc["evidence"])
+
+
+def test_analyzers_override_the_preset(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path) -> None:
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--preset", "full", "--analyzers", "ela",
+                             "--case", tmp_path / "case", "--json", json_path)
+    assert code == 0, err
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert doc["preset"] is None and [r["analyzer"] for r in doc["evidence"][0]["results"]] == ["ela"]
+    assert "--analyzers overrides --preset full" in err and "left out" not in err
+
+
+def test_analyzers_lists_the_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "analyzers", "--presets")
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines() if not line.startswith("\t")]
+    assert [r[0] for r in rows] == list(PRESETS)
+    assert rows[0][:2] == [DEFAULT_PRESET, "Triage (default)"] and "fusion" in rows[0][2].split(", ")
+    provenance = next(r for r in rows if r[0] == "provenance")
+    assert provenance[2].endswith("+ similar-image search")
+
+
+@pytest.fixture
+def searching_preset(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The provenance preset's search with only the quick metadata analyzer."""
+    monkeypatch.setitem(PRESETS, "find", Preset("find", "Find", "for tests", ("metadata",), search=True))
+    return "find"
+
+
+def test_a_searching_preset_lists_each_item_s_similar_images(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, png_image: Path, astronaut: np.ndarray,
+    searching_preset: str,
+) -> None:
+    collection = tmp_path / "collection"
+    assert main(["index", str(jpeg_photo), str(png_image), "--collection", str(collection)]) == 0
+    query = tmp_path / "query" / "crop.jpg"
+    query.parent.mkdir()
+    query.write_bytes(jpeg_bytes(np.ascontiguousarray(astronaut[60:460, 40:470]), 70))
+    capsys.readouterr()
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", query, jpeg_photo, "--preset", searching_preset,
+                             "--collection", collection, "--case", tmp_path / "case", "--json", json_path)
+    assert code == 0, err
+    crop, photo = json.loads(json_path.read_text(encoding="utf-8"))["evidence"]
+    assert crop["similar_images"]["collection"] == str(collection)
+    assert "not a probability" in crop["similar_images"]["score_meaning"]
+    best = crop["similar_images"]["hits"][0]
+    assert best["path"] == str(jpeg_photo) and best["inliers"] > 0 and best["rank"] == 1
+    assert [h["path"] for h in photo["similar_images"]["hits"]] == [str(png_image)]  # never itself
+    assert "skipped" not in err
+
+
+def test_a_searching_preset_without_a_collection_says_so_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, png_image: Path, searching_preset: str
+) -> None:
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, png_image, "--preset", searching_preset,
+                             "--case", tmp_path / "case", "--json", json_path)
+    assert code == 0, err
+    assert err.count("similar-image search skipped: no reference collection in") == 1
+    assert all("similar_images" not in e for e in json.loads(json_path.read_text(encoding="utf-8"))["evidence"])
+
+
+@pytest.mark.parametrize(("preset", "words"), [("find", ["not a collection", "workbench index"]),
+                                               ("triage", ["--collection", "provenance"])])
+def test_collection_option_is_checked_first(capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path,
+                                            searching_preset: str, preset: str, words: list[str]) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--preset", preset, "--collection", tmp_path / "none",
+                             "--case", tmp_path / "case")
+    assert code == 1 and err.count("\n") == 1
+    assert has_all(error_line(err), words)
+    assert not (tmp_path / "case").exists() and not (tmp_path / "none").exists()
+
+
+def test_json_paths_are_absolute_with_a_relative_case(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      jpeg_photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", "case",
+                             "--json", "out.json")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert doc["case"] == str(tmp_path / "case")
+    heat_map = doc["evidence"][0]["results"][0]["map"]
+    assert Path(heat_map).is_absolute() and Path(heat_map).is_relative_to(tmp_path / "case")
+    monkeypatch.chdir(jpeg_photo.parent)  # the paths still hold from elsewhere
+    assert np.load(heat_map).shape == (512, 512)
+
+
+def test_a_failed_run_removes_only_the_case_folder_it_made(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           jpeg_photo: Path, make_bad_file) -> None:
+    bad, _ = make_bad_file("empty")
+    json_path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "analyze", bad, "--analyzers", "ela", "--case", tmp_path / "new" / "case",
+                             "--json", json_path)
+    assert code == 1 and "empty.jpg" in error_line(err)
+    assert "removed the case folder" in err and not (tmp_path / "new").exists()
+    assert json.loads(json_path.read_text(encoding="utf-8"))["case"] is None
+
+    code, out, err = run_cli(capsys, "analyze", bad, "--analyzers", "ela")  # the default case in the data folder
+    assert code == 1 and cases_in_data_dir() == []
+
+    existing = tmp_path / "existing"
+    (existing / "notes").mkdir(parents=True)
+    (existing / "notes" / "todo.txt").write_text("keep me", encoding="utf-8")
+    code, out, err = run_cli(capsys, "analyze", bad, "--analyzers", "ela", "--case", existing)
+    assert code == 1
+    assert sorted(p.relative_to(existing).as_posix() for p in existing.rglob("*")) == ["notes", "notes/todo.txt"]
+
+    case = tmp_path / "kept"
+    assert run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", case)[0] == 0
+    code, out, err = run_cli(capsys, "analyze", bad, "--analyzers", "ela", "--case", case)
+    assert code == 1 and "removed" not in err
+    assert [e.name for e in Case.open(case).all_evidence()] == ["photo.jpg"]
+
+
+@pytest.mark.parametrize(("option", "where", "words"), [
+    ("--json", "missing/out.json", ["--json", "does not exist"]),
+    ("--report", ".", ["--report", "is a folder"]),
+    ("--json", "locked/out.json", ["--json", "cannot write", "permission denied"]),
+])
+def test_output_paths_are_checked_before_the_analysis(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      jpeg_photo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      option: str, where: str, words: list[str]) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela", "--case", tmp_path / "case",
+                             option, tmp_path / where)
+    assert code == 1 and err.count("\n") == 1
+    assert has_all(error_line(err), words)
+    assert not (tmp_path / "case").exists()
+
+
+def test_progress_is_coarse_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                          jpeg_photo: Path) -> None:
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, "--analyzers", "ela,noise_median,jpeg_ghost,blk",
+                             "--case", tmp_path / "case")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("[1/1] photo.jpg")]
+    assert 2 <= len(lines) <= STEPS + 1 and lines[-1].endswith("(100%)")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [io.StringIO(), Terminal()])
+def test_progress_line(stream: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_progress, "REDRAW_S", 0.0)
+    progress = ProgressLine(stream)
+    for label in ("first", "second"):
+        report = progress.task(label)
+        for i in range(101):
+            report(i / 100, f"step {i}")
+    progress.end()
+    text = stream.getvalue()
+    if isinstance(stream, Terminal):  # every callback redraws the one line of its task
+        assert text.count("\n") == 2 and text.count("\r") == 202
+        assert text.split("\n")[0].endswith("\rfirst: step 100 (100%)\x1b[K")
+    else:  # the start and each quarter
+        assert text.splitlines() == [f"{label}: step {i} ({i}%)" for label in ("first", "second")
+                                     for i in (0, 25, 50, 75, 100)]
 
 
 def test_missing_model_is_unavailable_never_a_score(

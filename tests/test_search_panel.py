@@ -204,6 +204,35 @@ def test_missing_model_message(qtbot, monkeypatch, panel: SearchPanel, case_with
     assert signal.args == [MODEL_ID]
 
 
+def test_add_folder_makes_its_videos_reference_videos(qtbot, monkeypatch, panel: SearchPanel, case: Case,
+                                                     tmp_path: Path) -> None:
+    """As `workbench index` does: the folder's images are indexed and its videos become the case's
+    reference videos for video copy detection, in the same job; the summary counts both."""
+    from plugins.similarity.video_copy import store_for
+    from workbench.core.media import open_media
+    from workbench.synthetic.videos import write_video
+
+    folder = tmp_path / "mixed"
+    (folder / "clips").mkdir(parents=True)
+    for name in ("coffee.png", "rocket.jpg"):
+        (folder / f"{Path(name).stem}.jpg").write_bytes(jpeg_bytes(load_photo(name), 85))
+    frames = [np.ascontiguousarray(load_photo("chelsea.png")[::2, ::2])] * 10
+    clip = write_video(folder / "clips" / "cat.avi", frames, fps=5.0)
+    panel.set_case(case)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    qtbot.mouseClick(panel.add_folder_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, panel)
+    assert panel.indexed == 2
+    assert panel.message.text() == ("2 image(s) added, 0 already indexed; 1 reference video(s) added, "
+                                    "0 already there.")
+    assert [v.sha256 for v in store_for(case.root).references()] == [open_media(clip).sha256]
+
+    qtbot.mouseClick(panel.add_folder_button, Qt.MouseButton.LeftButton)  # incremental for both kinds
+    wait_idle(qtbot, panel)
+    assert panel.message.text() == ("0 image(s) added, 2 already indexed; 0 reference video(s) added, "
+                                    "1 already there.")
+
+
 def test_cancel_indexing_keeps_the_panel_usable(qtbot, monkeypatch, panel: SearchPanel,
                                                 case_with_original: Case, photos: dict[str, Path]) -> None:
     from plugins.similarity.collection import Collection

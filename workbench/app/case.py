@@ -173,7 +173,7 @@ class Case:
         except sqlite3.Error as exc:
             raise CaseError(f"cannot open the case database in {root}: {exc}") from exc
         (root / "blobs").mkdir(exist_ok=True)
-        return cls(root, db)
+        return cls(root.resolve(), db)  # absolute: result paths handed out must not depend on the working folder
 
     def close(self) -> None:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,13 +15,16 @@ from workbench import __version__
 from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
+from workbench.app.cli_paths import RunCase, check_output_file
+from workbench.app.cli_progress import ProgressLine
 from workbench.app.importing import import_paths
 from workbench.core import registry
-from workbench.core.frames import FrameSampling, SamplingMode, applies_to
+from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.models import ModelStore
 from workbench.core.paths import data_dir
 from workbench.core.plugin import ModelUnavailable
+from workbench.core.presets import DEFAULT_PRESET, PRESETS, Preset, plan_ids
 from workbench.core.results import Status
 
 
@@ -45,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Forensic Workbench, headless.")
     parser.add_argument("--version", action="version", version=f"Forensic Workbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("analyzers", help="list the analyzer ids")
+    listing = sub.add_parser("analyzers", help="list the analyzer ids (or the presets)")
+    listing.add_argument("--presets", action="store_true", help="list the presets of `analyze --preset` instead")
     models = sub.add_parser("models", help="list, install or remove model weights")
     models_sub = models.add_subparsers(dest="action", required=True)
     models_sub.add_parser("list", help="every known model with its status")
@@ -57,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     search_cli.add_commands(sub)
     an = sub.add_parser("analyze", help="analyze files or folders")
     an.add_argument("paths", nargs="+", help="image or video files, or folders")
-    an.add_argument("--analyzers", help="comma-separated analyzer ids (default: all)")
+    an.add_argument("--preset", choices=list(PRESETS),
+                    help=f"a named set of analyzers (default {DEFAULT_PRESET}, as in the GUI); each item gets those "
+                         "that apply to its kind and are installed (`workbench analyzers --presets` lists them)")
+    an.add_argument("--analyzers", help="comma-separated analyzer ids, run on every item (instead of a preset)")
+    an.add_argument("--collection", type=Path,
+                    help="presets that search similar images (provenance): search this collection folder "
+                         "instead of the case's own")
     an.add_argument("--case", type=Path,
                     help="case folder to use or create (default: a new one in the user data folder)")
     an.add_argument("--json", type=Path, help="write results as JSON here")
@@ -79,7 +91,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "analyzers":
-            return list_analyzers()
+            return list_presets() if args.presets else list_analyzers()
         if args.command == "models":
             return manage_models(args)
         if args.command == "index":
@@ -101,6 +113,15 @@ def list_analyzers() -> int:
     return 0
 
 
+def list_presets() -> int:
+    for preset in PRESETS.values():
+        default = " (default)" if preset.name == DEFAULT_PRESET else ""
+        search = " + similar-image search" if preset.search else ""
+        print(f"{preset.name}\t{preset.title}{default}\t{', '.join(preset.analyzers)}{search}")
+        print(f"\t{preset.description}")
+    return 0
+
+
 def manage_models(args: argparse.Namespace) -> int:
     store = ModelStore()
     if args.action == "install":
@@ -118,46 +139,98 @@ def manage_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_plan(ids: str | None, raw_params: list[str]) -> list[Planned]:
-    """The analyzers to run: those named, or by default every one whose models are installed."""
-    if ids:
-        chosen = [i.strip() for i in ids.split(",") if i.strip()]
-    else:
-        chosen = [i for i, a in registry.analyzers().items() if a.by_default and registry.ready(a)]
-        for analyzer_id, analyzer in registry.analyzers().items():
-            if analyzer_id not in chosen:
-                why = "model not installed" if analyzer.by_default else "needs more than the image"
-                print(f"note: {analyzer_id} left out ({why}; name it with --analyzers to see why)", file=sys.stderr)
+@dataclass
+class Plan:
+    """What `analyze` runs: the analyzers named with --analyzers on every item, or else the preset's
+    analyzers that apply to the item's kind and are installed."""
+
+    preset: Preset | None
+    named: list[str]
+    params: dict[str, Any]
+    """Validated parameters of the analyzers given --param."""
+
+    def ids(self, kind: MediaKind) -> list[str]:
+        return plan_ids(self.preset.name, {kind})[0] if self.preset else self.named
+
+    def for_kind(self, kind: MediaKind) -> list[Planned]:
+        return [Planned(registry.get(i), self.params[i] if i in self.params else registry.get(i).params_from(None))
+                for i in self.ids(kind)]
+
+    def notes(self, kinds: set[MediaKind]) -> list[str]:
+        """One line per analyzer the preset leaves out (per reason), and per --param no analyzer uses."""
+        if self.preset is None:
+            return []
+        reasons: dict[tuple[str, str], None] = {}
+        for kind in sorted(kinds, key=lambda k: k.value):
+            reasons.update(dict.fromkeys(plan_ids(self.preset.name, {kind})[1].items()))
+        used = {i for kind in kinds for i in self.ids(kind)}
+        return ([f"{analyzer_id} left out: {reason}" for analyzer_id, reason in reasons]
+                + [f"--param for {i} unused: {i} is not run by the preset {self.preset.name}"
+                   for i in self.params if i not in used])
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """The plan, with every id and parameter checked before anything is written."""
+    named = [i.strip() for i in (args.analyzers or "").split(",") if i.strip()]
     values: dict[str, dict[str, str]] = {}
-    for item in raw_params:
+    for item in args.param:
         key, sep, value = item.partition("=")
         analyzer_id, dot, name = key.partition(".")
         if not sep or not dot:
             raise CliError(f"--param {item!r}: expected ID.NAME=VALUE, e.g. ela.quality=80")
         values.setdefault(analyzer_id, {})[name] = value
-    unknown = (set(chosen) | set(values)) - set(registry.analyzers())
+    unknown = (set(named) | set(values)) - set(registry.analyzers())
     if unknown:
         raise CliError(f"unknown analyzer(s) {', '.join(sorted(unknown))}; available: "
                        f"{', '.join(registry.analyzers())}")
     try:
-        return [Planned(registry.get(i), registry.get(i).params_from(values.get(i))) for i in chosen]
+        params = {i: registry.get(i).params_from(v) for i, v in values.items()}
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    preset = None if named else PRESETS[args.preset or DEFAULT_PRESET]
+    if args.collection is not None and not (preset and preset.search):
+        searching = ", ".join(p.name for p in PRESETS.values() if p.search)
+        raise CliError(f"--collection is searched by presets that search similar images ({searching}) only")
+    return Plan(preset, named, params)
 
 
-def open_or_create_case(args: argparse.Namespace) -> Case:
-    if args.case is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        return Case.create(data_dir() / "cases" / f"cli-{stamp}", args.name, args.analyst)
-    if (args.case / "case.sqlite").exists():
-        return Case.open(args.case)
-    return Case.create(args.case, args.name, args.analyst)
+def check_outputs(args: argparse.Namespace) -> None:
+    """Output files and the collection named are checked before the case is touched."""
+    for option, path in (("--json", args.json), ("--report", args.report)):
+        if path is not None:
+            check_output_file(path, option)
+    if args.collection is not None:
+        search_cli.check_collection(args.collection)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    plan = make_plan(args.analyzers, args.param)
-    case = open_or_create_case(args)
-    print(f"case: {case.root}", file=sys.stderr)
+    plan = make_plan(args)
+    check_outputs(args)
+    if args.preset and plan.preset is None:
+        print(f"note: --analyzers overrides --preset {args.preset}", file=sys.stderr)
+    root = args.case or data_dir() / "cases" / f"cli-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    with RunCase(root, args.name, args.analyst) as run:
+        print(f"case: {run.case.root}", file=sys.stderr)
+        doc, problems = analyze_all(run.case, args, plan)
+        kept = run.kept
+        if not kept:
+            doc["case"] = None
+        write_outputs(run.case, args, doc)
+    if not kept:
+        print(f"note: removed the case folder made for this run ({run.case.root}): nothing was imported",
+              file=sys.stderr)
+    if not doc["evidence"] and not problems:
+        problems.append("no evidence to analyze")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s), see above)" if len(problems) > 1 else ""
+        print(f"workbench: error: {problems[0]}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[str, Any], list[str]]:
+    """Import the paths, run the plan on each item (and its similar-image search), and return the
+    JSON document with the problems met."""
     imported = import_paths(case, args.paths, max_pixels=args.max_pixels)
     items = list({e.id: e for e in imported.added + imported.already_present}.values())
     for _path, reason in imported.skipped:
@@ -165,33 +238,73 @@ def run_analyze(args: argparse.Namespace) -> int:
     for evidence in items:
         for warning in evidence.warnings:
             print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
-
+    kinds = {MediaKind(e.kind) for e in items}
+    for note in plan.notes(kinds):
+        print(f"note: {note}", file=sys.stderr)
+    searcher = open_search(case, args, plan, kinds)
     sampling = FrameSampling(SamplingMode.SCENES if args.scene_changes else SamplingMode.INTERVAL,
                              every_s=args.frame_interval)
+    progress = ProgressLine()
     entries = []
     problems = [reason for _, reason in imported.skipped]
-    for n, evidence in enumerate(items, 1):
-        def progress(fraction: float, message: str, n: int = n, name: str = evidence.name) -> None:
-            print(f"[{n}/{len(items)}] {name}: {message} ({fraction:.0%})", file=sys.stderr)
-
-        chosen = plan
-        if not args.analyzers:  # the default plan: only what applies to this kind of evidence
-            chosen = [p for p in plan if applies_to(p.analyzer, MediaKind(evidence.kind))]
-            for left in (p for p in plan if p not in chosen):
-                print(f"note: {left.analyzer.id} left out for {evidence.name} (not applicable to "
-                      f"{evidence.kind} evidence)", file=sys.stderr)
-        runs = analyze(case, evidence, chosen, progress=progress, max_pixels=args.max_pixels, sampling=sampling)
-        entries.append(evidence_json(evidence, runs))
-        problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
-                     for r in runs if r.result.status is not Status.OK]
-
+    try:
+        for n, evidence in enumerate(items, 1):
+            label = f"[{n}/{len(items)}] {evidence.name}"
+            runs = analyze(case, evidence, plan.for_kind(MediaKind(evidence.kind)), progress=progress.task(label),
+                           max_pixels=args.max_pixels, sampling=sampling)
+            entry = evidence_json(evidence, runs)
+            problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
+                         for r in runs if r.result.status is not Status.OK]
+            if searcher is not None and evidence.kind == MediaKind.IMAGE.value:
+                entry["similar_images"] = search_item(case, evidence, searcher, progress.task(f"{label}: search"),
+                                                      problems, args.max_pixels)
+            progress.end()
+            entries.append(entry)
+    finally:
+        if searcher is not None:
+            searcher.close()
     doc = {
         "tool": "Forensic Workbench",
         "version": __version__,
         "case": str(case.root),
+        "preset": plan.preset.name if plan.preset else None,
         "evidence": entries,
-        "skipped": [{"path": str(p), "reason": r} for p, r in imported.skipped],
+        "skipped": [{"path": str(Path(p).absolute()), "reason": r} for p, r in imported.skipped],
     }
+    return doc, problems
+
+
+def open_search(case: Case, args: argparse.Namespace, plan: Plan,
+                kinds: set[MediaKind]) -> search_cli.ItemSearch | None:
+    """The collection the preset searches, opened once for the run; None (and why, once) when not searched."""
+    if plan.preset is None or not plan.preset.search or not kinds:
+        return None
+    if MediaKind.VIDEO in kinds:
+        print("note: similar-image search skipped for videos (their copies are found by similarity.video_copy, "
+              "preset video)", file=sys.stderr)
+    if MediaKind.IMAGE not in kinds:
+        return None
+    searcher = search_cli.ItemSearch(args.collection or search_cli.collection_folder(case.root))
+    if searcher.skipped:
+        print(f"note: similar-image search skipped: {searcher.skipped}", file=sys.stderr)
+        searcher.close()
+        return None
+    return searcher
+
+
+def search_item(case: Case, evidence: Evidence, searcher: search_cli.ItemSearch,
+                progress: Callable[[float, str], None], problems: list[str], max_pixels: int) -> dict[str, Any]:
+    """The item's similar images, or the error that stopped the search (also added to `problems`)."""
+    try:
+        entry = searcher.entry(case.open_media(evidence, max_pixels), progress)
+    except (MediaError, ModelUnavailable, OSError, ValueError) as exc:
+        problems.append(f"{evidence.name}: similar-image search failed: {exc}")
+        return {"collection": str(searcher.folder.resolve()), "error": str(exc)}
+    case.log("search", f"{evidence.name} in {searcher.folder}: {len(entry['hits'])} hits")
+    return entry
+
+
+def write_outputs(case: Case, args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"json: {args.json}", file=sys.stderr)
@@ -200,14 +313,6 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         write_pdf(case, args.report)
         print(f"report: {args.report}", file=sys.stderr)
-    case.close()
-    if not items and not problems:
-        problems.append("no evidence to analyze")
-    if problems:
-        more = f" (and {len(problems) - 1} more problem(s), see above)" if len(problems) > 1 else ""
-        print(f"workbench: error: {problems[0]}{more}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def evidence_json(evidence: Evidence, runs: list[Run]) -> dict[str, Any]:

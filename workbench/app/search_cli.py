@@ -1,4 +1,5 @@
-"""`workbench index` / `workbench search`: the similar-image search without the GUI.
+"""`workbench index` / `workbench search`: the similar-image search without the GUI, and the search
+of each analysed item when an `analyze` preset asks for it (`ItemSearch`).
 
 `index` also takes videos: they become the reference videos of video copy detection
 (`similarity.video_copy`), described once and kept in the collection's `videos/` folder.
@@ -9,10 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.app.case import Case
+from workbench.app.case import DB_NAME, Case
+from workbench.app.cli_progress import ProgressLine
+from workbench.core.media import Media
+from workbench.core.plugin import RunContext
+
+COLLECTION_DB = "collection.sqlite"
+"""The file that makes a folder a collection."""
+K, SHORTLIST = 20, 100
+"""Hits listed and global hits re-ranked, by `workbench search` and by `analyze`'s item search."""
 
 
 def collection_folder(case_root: Path) -> Path:
@@ -35,8 +45,9 @@ def add_commands(sub: Any) -> None:
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
     search.add_argument("image", type=Path)
     _target(search)
-    search.add_argument("--k", type=int, default=20, help="hits to list (default 20)")
-    search.add_argument("--shortlist", type=int, default=100, help="global hits re-ranked (default 100)")
+    search.add_argument("--k", type=int, default=K, help=f"hits to list (default {K})")
+    search.add_argument("--shortlist", type=int, default=SHORTLIST,
+                        help=f"global hits re-ranked (default {SHORTLIST})")
     search.add_argument("--rerank", choices=["sift", "ames", "none"], default="sift",
                         help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default), by the "
                              "learned AMES model (installed weights, collection indexed with --ames), or not")
@@ -53,7 +64,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
 def _open_case(args: argparse.Namespace) -> Case | None:
     if args.case is None:
         return None
-    return Case.open(args.case) if (args.case / "case.sqlite").exists() else Case.create(args.case)
+    return Case.open(args.case) if (args.case / DB_NAME).exists() else Case.create(args.case)
 
 
 def _folder(args: argparse.Namespace, case: Case | None) -> Path:
@@ -68,69 +79,63 @@ def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
     return Collection(_folder(args, case), descriptor)
 
 
-def _progress(fraction: float, message: str) -> None:
-    print(f"  {message} ({fraction:.0%})", file=sys.stderr)
-
-
 def run_index(args: argparse.Namespace) -> int:
-    from plugins.similarity.collection import image_files
-    from plugins.similarity.video_copy_store import video_files
+    from plugins.similarity.indexing import add_media, video_store
 
-    videos = video_files(p for p in args.paths if Path(p).is_dir() or _is_video(p))
-    images = [p for p in args.paths if not _is_video(p)]
     case = _open_case(args)
     try:
-        codes = []
-        if videos or (args.remove and (_folder(args, case) / "videos").is_dir()):
-            codes.append(_index_videos(args, videos, case))
-        if not codes or (images if args.remove else image_files(images)):
-            codes.append(_index_images(args, images, case))
-        return max(codes)
+        if args.remove:
+            return _remove(args, case)
+        extra = None
+        if args.ames:
+            from plugins.similarity.search import ames_extractors
+
+            extra = ames_extractors()
+        collection = _open_collection(args, case)
+        progress = ProgressLine()
+        try:
+            report = add_media(collection, args.paths, RunContext(progress.task("index")), extra_extractors=extra)
+            progress.end()
+            images, videos = report.found
+            codes = []
+            if images or not videos:
+                codes.append(_summary(f"{collection.folder}: {collection.count()} images", report.images, case))
+            if videos:
+                store = video_store(collection.folder)
+                codes.append(_summary(f"{store.folder}: {len(store.references())} reference videos",
+                                      report.videos, case))
+            return max(codes)
+        finally:
+            collection.close()
     finally:
         if case is not None:
             case.close()
 
 
-def _is_video(path: str | Path) -> bool:
-    from workbench.core.media import VIDEO_EXTENSIONS
+def _remove(args: argparse.Namespace, case: Case | None) -> int:
+    """Files named, or everything under folders named, leave the collection and its reference videos."""
+    from plugins.similarity.indexing import VIDEOS_FOLDER, is_video, video_store
 
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def _index_images(args: argparse.Namespace, paths: list[str], case: Case | None) -> int:
-    from plugins.similarity.search import ames_extractors
-    from workbench.core.plugin import RunContext
-
-    extra = ames_extractors() if args.ames else None
+    folder = _folder(args, case)
+    if (folder / VIDEOS_FOLDER).is_dir():
+        store = video_store(folder)
+        removed = store.remove_paths(args.paths)
+        _say_removed(f"{store.folder}: {len(store.references())} reference videos", removed, "reference video(s)", case)
+        if all(is_video(p) for p in args.paths):
+            return 0
     collection = _open_collection(args, case)
     try:
-        if args.remove:
-            removed = collection.remove_paths(paths)
-            print(f"index: {collection.folder}: {collection.count()} images ({removed} removed)")
-            if case is not None:
-                case.log("index", f"removed {removed} image(s)")
-            return 0
-        report = collection.add(paths, RunContext(_progress), extra_extractors=extra)
-        return _summary(f"{collection.folder}: {collection.count()} images", report, case)
+        removed = collection.remove_paths(args.paths)
+        _say_removed(f"{collection.folder}: {collection.count()} images", removed, "image(s)", case)
     finally:
         collection.close()
+    return 0
 
 
-def _index_videos(args: argparse.Namespace, paths: list[Path], case: Case | None) -> int:
-    """Videos become references of video copy detection, described now with its default sampling."""
-    from plugins.similarity.video_copy import default_sampling
-    from plugins.similarity.video_copy_store import VideoStore
-    from workbench.core.plugin import RunContext
-
-    store = VideoStore(_folder(args, case) / "videos")
-    if args.remove:
-        removed = store.remove_paths(args.paths)
-        print(f"index: {store.folder}: {len(store.references())} reference videos ({removed} removed)")
-        if case is not None:
-            case.log("index", f"removed {removed} reference video(s)")
-        return 0
-    report = store.add(paths, default_sampling(), RunContext(_progress))
-    return _summary(f"{store.folder}: {len(store.references())} reference videos", report, case)
+def _say_removed(what: str, removed: int, things: str, case: Case | None) -> None:
+    print(f"index: {what} ({removed} removed)")
+    if case is not None:
+        case.log("index", f"removed {removed} {things}")
 
 
 def _summary(what: str, report: Any, case: Case | None) -> int:
@@ -146,7 +151,6 @@ def _summary(what: str, report: Any, case: Case | None) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
     from workbench.core.media import open_media
-    from workbench.core.plugin import RunContext
 
     roi = parse_roi(args.roi) if args.roi else None
     query = query_from_media(open_media(args.image), roi)
@@ -156,7 +160,9 @@ def run_search(args: argparse.Namespace) -> int:
         if collection.count() == 0:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
         rerank = Rerank(args.rerank)
-        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(_progress))
+        progress = ProgressLine()
+        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(progress.task("search")))
+        progress.end()
     finally:
         collection.close()
     meaning = SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
@@ -185,16 +191,51 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
 
 
 def hits_json(image: Path, roi: tuple[int, int, int, int] | None, meaning: str, hits: list[Any]) -> dict[str, Any]:
+    return {"query": str(image), "roi": roi, "score_meaning": meaning, "hits": [hit_json(h) for h in hits]}
+
+
+def hit_json(h: Any) -> dict[str, Any]:
     return {
-        "query": str(image),
-        "roi": roi,
-        "score_meaning": meaning,
-        "hits": [
-            {
-                "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
-                "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
-                "near_duplicate": h.near_duplicate, "hints": h.hints,
-            }
-            for h in hits
-        ],
+        "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
+        "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
+        "near_duplicate": h.near_duplicate, "hints": h.hints,
     }
+
+
+def check_collection(folder: Path) -> None:
+    """Refuse (ValueError) a folder named with `analyze --collection` that holds no collection."""
+    if not (folder / COLLECTION_DB).is_file():
+        raise ValueError(f"--collection {folder}: not a collection (no {COLLECTION_DB}); make one with "
+                         f"`workbench index FILES --collection {folder}`")
+
+
+class ItemSearch:
+    """The similar images of each item `analyze` runs on, when its preset searches: one collection
+    opened for the whole run, so its model is loaded once for all items."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.collection: Any = None
+        self.skipped = ""
+        """Why nothing is searched (no collection, an empty one); empty when items are searched."""
+        if not (folder / COLLECTION_DB).is_file():
+            self.skipped = (f"no reference collection in {folder} (add images with `workbench index FILES "
+                            f"--case CASE`, or name one with --collection DIR)")
+            return
+        from plugins.similarity.collection import Collection
+
+        self.collection = Collection(folder)
+        if self.collection.count() == 0:
+            self.skipped = f"the collection {folder} is empty (add images with `workbench index`)"
+
+    def entry(self, media: Media, progress: Callable[[float, str], None]) -> dict[str, Any]:
+        """The JSON of the item's hits, best first (the item's own file is never one of them)."""
+        from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
+
+        hits = search(self.collection, query_from_media(media), K, SHORTLIST, Rerank.SIFT, RunContext(progress))
+        return {"collection": str(self.folder.resolve()), "score_meaning": SCORE_MEANING[Rerank.SIFT.value],
+                "hits": [hit_json(h) for h in hits]}
+
+    def close(self) -> None:
+        if self.collection is not None:
+            self.collection.close()

@@ -45,8 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from plugins.similarity.collection import AddReport, Collection, facts_of
+from plugins.similarity.collection import Collection, facts_of
 from plugins.similarity.global_descriptor import MODEL_ID
+from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
 from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, search
 from workbench.app.case import Case, Evidence
@@ -423,7 +424,7 @@ class SearchPanel(QWidget):
         """The running collection job (indexing, opening or searching): one at a time."""
         self.match_job: Job | None = None
         self.outcome: SearchOutcome | None = None
-        self.last_report: AddReport | None = None
+        self.last_report: IndexReport | None = None
         self._retired: list[Collection] = []
         self._active: set[int] = set()
         """Ids of the panel's collection jobs still running (a cancelled one may outlive a case switch)."""
@@ -433,10 +434,12 @@ class SearchPanel(QWidget):
         # index
         self.count_label = QLabel()
         self.add_case_button = QPushButton("Add case evidence")
-        self.add_case_button.setToolTip("Index every evidence item of the case (files already indexed are skipped)")
+        self.add_case_button.setToolTip("Index every evidence item of the case: images become searchable, videos "
+                                        "reference videos of video copy detection (already indexed: skipped)")
         self.add_case_button.clicked.connect(self.add_case_evidence)
         self.add_folder_button = QPushButton("Add folder…")
-        self.add_folder_button.setToolTip("Index the images in a folder and its subfolders (already indexed: skipped)")
+        self.add_folder_button.setToolTip("Index the images in a folder and its subfolders; its videos become "
+                                          "reference videos of video copy detection (already indexed: skipped)")
         self.add_folder_button.clicked.connect(self.choose_folder)
         index_box = QGroupBox("Index")
         index_layout = QVBoxLayout(index_box)
@@ -699,18 +702,19 @@ class SearchPanel(QWidget):
         if self.case is None:
             self.show_message("No case is open: open or create a case first.")
             return None
-        folder = QFileDialog.getExistingDirectory(self, "Index a folder of images")
+        folder = QFileDialog.getExistingDirectory(self, "Index a folder of images and videos")
         return self.add_paths([folder]) if folder else None
 
     def add_paths(self, paths: list[str | Path]) -> Job | None:
-        """Index files and folders; files already in the collection (unchanged) are skipped."""
+        """Index files and folders as `workbench index` does (`add_media`): images into the collection,
+        videos as its reference videos; files already there (unchanged) are skipped."""
         if self.case is None:
             self.show_message("No case is open: open or create a case first.")
             return None
         max_pixels = self.max_pixels
         self.show_message("")
         return self._submit(f"Indexing {len(paths)} item(s) for similar-image search",
-                            lambda collection, ctx: collection.add(paths, ctx, max_pixels), self._indexed)
+                            lambda collection, ctx: add_media(collection, paths, ctx, max_pixels), self._indexed)
 
     def _indexed(self, job: Job) -> None:
         if self._job_failed(job, "Indexing"):
@@ -718,10 +722,10 @@ class SearchPanel(QWidget):
                 self.show_message(f"Indexing cancelled: the {self.indexed} image(s) described so far stay indexed.",
                                   warning=False)
             return
-        report: AddReport = job.result
+        report: IndexReport = job.result
         self.last_report = report
-        failed = report.failed or {}
-        summary = f"{report.added} image(s) added, {report.skipped} already indexed"
+        failed = report.failed
+        summary = report.summary()
         if failed:
             details = describe_failures(failed)
             self.show_message(f"{summary}; {len(failed)} file(s) could not be indexed:\n{details}",
