@@ -89,8 +89,8 @@ def main() -> None:
         "|---|---:|---:|---|",
     ]
     for analyzer_id, analyzer in registry.analyzers().items():
-        if analyzer.models or not analyzer.by_default or not runs_on_frames(analyzer):
-            continue  # learned (weights may be missing), needs a collection, or reads the video itself
+        if analyzer.models or not runs_on_frames(analyzer):
+            continue  # learned (weights may be missing), or reads the video itself
         seconds, result = timed(run_analyzer, PerFrame(analyzer), media, analyzer.params_from({}), RunContext())
         lines.append(f"| {analyzer_id} | {seconds:.2f} | {duration / seconds:.1f} × | {result.status.value} |")
         print(lines[-1], flush=True)

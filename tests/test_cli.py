@@ -115,25 +115,27 @@ def tiny_preset(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_preset_runs_what_applies_to_each_item_and_says_each_reason_once(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, coffee: np.ndarray, tiny_preset: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jpeg_photo: Path, coffee: np.ndarray, tiny_preset: str,
+    png_image: Path,
 ) -> None:
     other = tmp_path / "evidence" / "coffee.jpg"
     other.write_bytes(jpeg_bytes(coffee, 85))
     frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(6)]
     clip = write_video(tmp_path / "evidence" / "clip.avi", frames, fps=3.0)
     json_path = tmp_path / "out.json"
-    code, out, err = run_cli(capsys, "analyze", jpeg_photo, other, clip, "--preset", tiny_preset,
+    code, out, err = run_cli(capsys, "analyze", jpeg_photo, other, png_image, clip, "--preset", tiny_preset,
                              "--case", tmp_path / "case", "--json", json_path, "-p", "ela.quality=85",
                              "-p", "noise_median.window=5")
     assert code == 0, err
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     ran = {Path(e["path"]).name: [r["analyzer"] for r in e["results"]] for e in doc["evidence"]}
     assert ran == {"photo.jpg": ["metadata", "ela", "adq"], "coffee.jpg": ["metadata", "ela", "adq"],
-                   "clip.avi": ["metadata", "ela"]}
+                   "coffee.png": ["metadata", "ela"], "clip.avi": ["metadata", "ela"]}  # ADQ reads JPEGs only
     assert doc["preset"] == "tiny"
     assert err.count("note: adq left out: does not apply to video evidence\n") == 1
     assert err.count("note: msfusion_dct left out: model not installed\n") == 1
-    assert err.count("left out") == 2
+    assert err.count("note: adq left out: reads JPEG files only\n") == 1
+    assert err.count("left out") == 3
     assert err.count("note: --param for noise_median unused: noise_median is not run by the preset tiny\n") == 1
     assert all(e["results"][1]["provenance"]["params"]["quality"] == 85 for e in doc["evidence"])
 

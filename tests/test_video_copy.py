@@ -20,7 +20,6 @@ from plugins.similarity.video_copy_figure import segments_figure
 from workbench.app.case import Case
 from workbench.app.cli import main as cli_main
 from workbench.app.report import build_report
-from workbench.core import registry
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Result, Segments, Status
@@ -158,7 +157,7 @@ def test_finds_an_inserted_copy_within_a_second(videos: dict[str, Path], indexed
     refs = f"{videos['reference']};{videos['distractor'].parent}"  # the same videos again: compared once
     result = run_query(videos["query"], indexed.root, references=refs)
     assert result.status is Status.OK, result.message
-    assert isinstance(result, Segments) and registry.get("similarity.video_copy").by_default is False
+    assert isinstance(result, Segments)
     q0, q1, r0, r1, score = result.rows[0]
     assert abs(q0 - COPY_Q[0]) <= 1 and abs(q1 - COPY_Q[1]) <= 1, result.rows
     assert abs(r0 - COPY_R[0]) <= 1 and abs(r1 - COPY_R[1]) <= 1, result.rows

@@ -249,7 +249,7 @@ def test_default_cli_plan_leaves_out_what_does_not_apply_to_video(clips: dict[st
     write_video(short, photo_clip(2, 1.0, size=SIZE))
     out = tmp_path / "out.json"
     assert cli_main(["analyze", str(short), "--case", str(tmp_path / "c"), "--json", str(out)]) == 0
-    assert "adq left out for short.avi (not applicable to video evidence)" in capsys.readouterr().err
+    assert "adq left out: does not apply to video evidence" in capsys.readouterr().err
     [entry] = json.loads(out.read_text())["evidence"]
     ran = {r["analyzer"]: r["status"] for r in entry["results"]}
     assert "adq" not in ran and "nadq" not in ran and ran["ela"] == "ok" and ran["metadata"] == "ok"

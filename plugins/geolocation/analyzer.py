@@ -162,7 +162,6 @@ class GeolocationAnalyzer(Analyzer):
     version = "1.0"
     Params = GeolocationParams
     card_file = Path(__file__).with_name("geolocation.md")
-    by_default = False  # needs GPS tags, installed weights or a geotagged reference collection
     on_frames = False  # a video's GPS is in its container (metadata); frames are not geolocated one by one
 
     def run(self, media: Media, params: GeolocationParams, ctx: RunContext) -> Geolocation:

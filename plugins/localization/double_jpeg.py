@@ -245,6 +245,7 @@ def _median5(block_map: np.ndarray) -> np.ndarray:
 class AdqAnalyzer(Analyzer):
     id = "adq"
     needs_file_encoding = "ADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
+    formats = frozenset({"JPEG"})
     title = "Aligned double JPEG compression (ADQ)"
     version = "1.0"
     Params = AdqParams

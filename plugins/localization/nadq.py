@@ -343,6 +343,7 @@ def _decompressed(luma: JpegLuma) -> np.ndarray:
 class NadqAnalyzer(Analyzer):
     id = "nadq"
     needs_file_encoding = "NADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
+    formats = frozenset({"JPEG"})
     title = "Non-aligned double JPEG (NADQ)"
     version = "1.0"
     Params = NadqParams

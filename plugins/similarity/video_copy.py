@@ -87,7 +87,6 @@ class VideoCopyAnalyzer(Analyzer):
     accepts = frozenset({MediaKind.VIDEO})
     Params = VideoCopyParams
     card_file = Path(__file__).with_name("video_copy.md")
-    by_default = False  # needs reference videos
 
     def run(self, media: Media, params: VideoCopyParams, ctx: RunContext) -> Segments:
         sampling = Sampling(params.features, params.every_s, params.side)

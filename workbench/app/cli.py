@@ -149,21 +149,24 @@ class Plan:
     params: dict[str, Any]
     """Validated parameters of the analyzers given --param."""
 
-    def ids(self, kind: MediaKind) -> list[str]:
-        return plan_ids(self.preset.name, {kind})[0] if self.preset else self.named
+    def ids(self, kind: MediaKind, file_format: str = "") -> list[str]:
+        if self.preset is None:
+            return self.named
+        return plan_ids(self.preset.name, {kind}, formats={file_format} if file_format else None)[0]
 
-    def for_kind(self, kind: MediaKind) -> list[Planned]:
+    def for_item(self, kind: MediaKind, file_format: str) -> list[Planned]:
         return [Planned(registry.get(i), self.params[i] if i in self.params else registry.get(i).params_from(None))
-                for i in self.ids(kind)]
+                for i in self.ids(kind, file_format)]
 
-    def notes(self, kinds: set[MediaKind]) -> list[str]:
+    def notes(self, items: set[tuple[MediaKind, str]]) -> list[str]:
         """One line per analyzer the preset leaves out (per reason), and per --param no analyzer uses."""
         if self.preset is None:
             return []
         reasons: dict[tuple[str, str], None] = {}
-        for kind in sorted(kinds, key=lambda k: k.value):
-            reasons.update(dict.fromkeys(plan_ids(self.preset.name, {kind})[1].items()))
-        used = {i for kind in kinds for i in self.ids(kind)}
+        for kind, file_format in sorted(items, key=lambda item: (item[0].value, item[1])):
+            formats = {file_format} if file_format else None
+            reasons.update(dict.fromkeys(plan_ids(self.preset.name, {kind}, formats=formats)[1].items()))
+        used = {i for kind, file_format in items for i in self.ids(kind, file_format)}
         return ([f"{analyzer_id} left out: {reason}" for analyzer_id, reason in reasons]
                 + [f"--param for {i} unused: {i} is not run by the preset {self.preset.name}"
                    for i in self.params if i not in used])
@@ -239,7 +242,7 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
         for warning in evidence.warnings:
             print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
     kinds = {MediaKind(e.kind) for e in items}
-    for note in plan.notes(kinds):
+    for note in plan.notes({(MediaKind(e.kind), e.format) for e in items}):
         print(f"note: {note}", file=sys.stderr)
     searcher = open_search(case, args, plan, kinds)
     sampling = FrameSampling(SamplingMode.SCENES if args.scene_changes else SamplingMode.INTERVAL,
@@ -250,8 +253,9 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
     try:
         for n, evidence in enumerate(items, 1):
             label = f"[{n}/{len(items)}] {evidence.name}"
-            runs = analyze(case, evidence, plan.for_kind(MediaKind(evidence.kind)), progress=progress.task(label),
-                           max_pixels=args.max_pixels, sampling=sampling)
+            chosen = plan.for_item(MediaKind(evidence.kind), evidence.format)
+            runs = analyze(case, evidence, chosen, progress=progress.task(label), max_pixels=args.max_pixels,
+                           sampling=sampling)
             entry = evidence_json(evidence, runs)
             problems += [f"{evidence.name}: {r.result.analyzer} {r.result.status.value}: {r.result.message}"
                          for r in runs if r.result.status is not Status.OK]

@@ -95,8 +95,11 @@ def runs_on_frames(analyzer: Analyzer) -> bool:
             and not analyzer.needs_file_encoding and analyzer.on_frames)
 
 
-def applies_to(analyzer: Analyzer, kind: MediaKind) -> bool:
-    """Whether the analyzer can say anything about evidence of this kind (natively or per frame)."""
+def applies_to(analyzer: Analyzer, kind: MediaKind, file_format: str = "") -> bool:
+    """Whether the analyzer can say anything about evidence of this kind (natively or per frame) and,
+    when given, of this file format (Pillow's name)."""
+    if file_format and analyzer.formats and file_format not in analyzer.formats:
+        return False
     return kind in analyzer.accepts or (kind is MediaKind.VIDEO and runs_on_frames(analyzer))
 
 

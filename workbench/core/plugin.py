@@ -92,12 +92,12 @@ class Analyzer:
     needs_file_encoding: ClassVar[str] = ""
     """Set (to the reason) by methods that read the file's own encoding (JPEG quantisation, DCT
     coefficients): meaningless on a decoded video frame, so they are not run on video frames."""
+    formats: ClassVar[frozenset[str]] = frozenset()
+    """The file formats it reads (Pillow's names, e.g. "JPEG"), empty for any decoded image: a method
+    that reads a JPEG file's own encoding is not offered for a PNG."""
     on_frames: ClassVar[bool] = True
     """False for image analyzers that say nothing useful about one decoded frame of a video (where a
     photo was taken, the spectrum of a camera's noise): they are neither offered nor run on videos."""
-    by_default: ClassVar[bool] = True
-    """False for analyzers that need more than the image (e.g. a reference collection): the CLI's
-    default plan leaves them out, so a plain `analyze` does not fail for want of that input."""
     cost_per_mp: ClassVar[float] = 0.05
     """Rough CPU seconds per megapixel (bench/localization_speed.py measures the localisation
     signals'). Only for scheduling: the analyses of one image run side by side, costliest first,

@@ -64,9 +64,11 @@ def offered(kind: MediaKind) -> list[Analyzer]:
     return [a for a in registry.analyzers().values() if applies_to(a, kind)]
 
 
-def plan_ids(name: str, kinds: set[MediaKind], require_ready: bool = True) -> tuple[list[str], dict[str, str]]:
-    """The preset's analyzer ids that apply to at least one of `kinds`, in registry order, and for
-    each one left out the reason (not registered, not for this kind, model not installed)."""
+def plan_ids(name: str, kinds: set[MediaKind], require_ready: bool = True,
+             formats: set[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The preset's analyzer ids that apply to at least one of `kinds` (and of the file `formats`,
+    when given), in registry order, and for each one left out the reason (not registered, not for
+    this kind or format, model not installed)."""
     chosen, left_out = [], {}
     wanted = preset(name).analyzers
     available = registry.analyzers()
@@ -78,6 +80,8 @@ def plan_ids(name: str, kinds: set[MediaKind], require_ready: bool = True) -> tu
             continue
         if not any(applies_to(analyzer, kind) for kind in kinds):
             left_out[analyzer_id] = f"does not apply to {' or '.join(sorted(k.value for k in kinds))} evidence"
+        elif formats and analyzer.formats and not formats & analyzer.formats:
+            left_out[analyzer_id] = f"reads {' or '.join(sorted(analyzer.formats))} files only"
         elif require_ready and not registry.ready(analyzer):
             left_out[analyzer_id] = "model not installed"
         else:

@@ -42,6 +42,8 @@ class AnalysesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.kinds: set[MediaKind] = {MediaKind.IMAGE}
+        self.formats: set[str] = set()
+        """File formats of the selected items ("": not known); analyzers reading one format follow them."""
         self.items: dict[str, QListWidgetItem] = {}
         self.forms: dict[str, ParamForm] = {}
         self.preset = QComboBox()
@@ -133,11 +135,14 @@ class AnalysesPanel(QWidget):
     # -- what is offered ------------------------------------------------------------------------
     def _offered(self, analyzer_id: str) -> bool:
         analyzer = registry.get(analyzer_id)
-        return any(applies_to(analyzer, kind) for kind in self.kinds)
+        formats_ok = not self.formats or not analyzer.formats or bool(self.formats & analyzer.formats)
+        return formats_ok and any(applies_to(analyzer, kind) for kind in self.kinds)
 
-    def set_kinds(self, kinds: set[MediaKind]) -> None:
-        """Offer only the analyzers that apply to the selected items' kinds; a preset is re-applied."""
+    def set_kinds(self, kinds: set[MediaKind], formats: set[str] | None = None) -> None:
+        """Offer only the analyzers that apply to the selected items' kinds and file formats; a preset
+        is re-applied."""
         self.kinds = kinds or {MediaKind.IMAGE}
+        self.formats = formats or set()
         self.list.blockSignals(True)
         for analyzer_id, item in self.items.items():
             offered = self._offered(analyzer_id)
@@ -171,7 +176,7 @@ class AnalysesPanel(QWidget):
         if chosen is None:
             self.description.setText("Your own choice of analyses.")
             return
-        ids, left_out = plan_ids(chosen.name, self.kinds)
+        ids, left_out = plan_ids(chosen.name, self.kinds, formats=self.formats or None)
         missing = sorted(i for i, why in left_out.items() if why == "model not installed")
         note = f" Not run (model not installed): {', '.join(missing)}." if missing else ""
         self.description.setText(chosen.description + note)

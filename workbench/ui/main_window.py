@@ -387,7 +387,7 @@ class MainWindow(QMainWindow):
         for evidence_id in ids:
             item = self.case.evidence(evidence_id)
             # only what applies to the item's kind: no red "does not accept" for a mixed selection
-            chosen = [p for p in plan if applies_to(p.analyzer, MediaKind(item.kind))]
+            chosen = [p for p in plan if applies_to(p.analyzer, MediaKind(item.kind), item.format)]
             if not chosen:
                 continue
             case, sampling = self.case, self.analyses.sampling()
@@ -408,7 +408,8 @@ class MainWindow(QMainWindow):
     # -- showing evidence and results --------------------------------------------------------
     def _selection_changed(self) -> None:
         ids = self.evidence.selected_ids()
-        self.analyses.set_kinds({MediaKind(self.case.evidence(i).kind) for i in ids})
+        items = [self.case.evidence(i) for i in ids]
+        self.analyses.set_kinds({MediaKind(e.kind) for e in items}, {e.format for e in items})
         if ids and ids[0] != self.current_id:
             self.show_evidence(ids[0])
 
