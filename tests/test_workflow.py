@@ -181,6 +181,7 @@ def test_presets_offer_what_applies(qtbot, window: MainWindow, splice_path: Path
     assert panel.current_preset().name == "triage"
     panel.choose_preset("video")
     assert panel.is_checked("similarity.video_copy") and panel.is_checked("deepfake.faces")
+    panel.choose_preset("triage")
     panel.set_kinds({MediaKind.IMAGE}, {"PNG"})  # ADQ and NADQ read a JPEG file's own coefficients
     assert panel.items["adq"].isHidden() and panel.items["nadq"].isHidden() and panel.is_checked("fusion")
     panel.set_kinds({MediaKind.IMAGE}, {"PNG", "JPEG"})
