@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime
 
 from workbench.app.cli import positive_int
@@ -76,6 +77,9 @@ def main(argv: list[str]) -> int:
 
     window = MainWindow(case, max_pixels=args.max_pixels)
     window.show()
+    if os.environ.get("WORKBENCH_LAUNCHED_AT"):  # bench/startup.py: seconds from launch to a shown window
+        QTimer.singleShot(0, lambda: print(
+            f"window shown {time.time() - float(os.environ['WORKBENCH_LAUNCHED_AT']):.3f}", flush=True))
     if args.files:
         window.add_paths(args.files)
     if args.quit_after_ms:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from workbench.app.case import Finding
     from workbench.ui.welcome import Welcome
 
+DEVICE_CHECK_DELAY_MS = 1500
 MIN_SCREEN = (1280, 720)
 """The window must fit this (laptop screens); no panel may force it larger."""
 
@@ -137,8 +138,9 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menu()
         guard_wheel(self)
-        self.jobs.submit("Detecting compute device", lambda job: resolve_device(),
-                         on_done=self._device_found, listed=False)
+        # importing torch takes seconds and holds the GIL: only once the window is up
+        QTimer.singleShot(DEVICE_CHECK_DELAY_MS, lambda: self.jobs.submit(
+            "Detecting compute device", lambda job: resolve_device(), on_done=self._device_found, listed=False))
         self._load_case(case)
 
     @property
