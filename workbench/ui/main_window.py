@@ -139,8 +139,7 @@ class MainWindow(QMainWindow):
         self._build_menu()
         guard_wheel(self)
         # importing torch takes seconds and holds the GIL: only once the window is up
-        QTimer.singleShot(DEVICE_CHECK_DELAY_MS, lambda: self.jobs.submit(
-            "Detecting compute device", lambda job: resolve_device(), on_done=self._device_found, listed=False))
+        QTimer.singleShot(DEVICE_CHECK_DELAY_MS, self, self._detect_device)
         self._load_case(case)
 
     @property
@@ -205,6 +204,11 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         return action
+
+    def _detect_device(self) -> None:
+        if not self.jobs.closed:
+            self.jobs.submit("Detecting compute device", lambda job: resolve_device(), on_done=self._device_found,
+                             listed=False)
 
     def _device_found(self, job: Job) -> None:
         text = job.result[1] if job.error is None else f"CPU (device check failed: {job.error})"

@@ -26,6 +26,7 @@ class QtJobs(QObject):
     def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
         super().__init__(parent)
         self._runner = JobRunner(workers)
+        self.closed = False
         self.active: dict[int, Job] = {}
         self._on_done: dict[int, Callable[[Job], None]] = {}
         self._worker_changed.connect(self._relay_changed, Qt.ConnectionType.QueuedConnection)
@@ -61,4 +62,5 @@ class QtJobs(QObject):
         self.finished.emit(job)
 
     def shutdown(self) -> None:
+        self.closed = True
         self._runner.shutdown(cancel=list(self.active.values()))
