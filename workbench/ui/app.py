@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from workbench.app.case import CaseError
+    from workbench.core import preferences
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Forensic Workbench")
@@ -82,6 +83,8 @@ def main(argv: list[str]) -> int:
             f"window shown {time.time() - float(os.environ['WORKBENCH_LAUNCHED_AT']):.3f}", flush=True))
     if args.files:
         window.add_paths(args.files)
+    elif not preferences.load().welcomed and not args.quit_after_ms:
+        window.show_welcome()  # first run: the analyst's name, then drop → triage → layers → finding → report
     if args.quit_after_ms:
         QTimer.singleShot(args.quit_after_ms, window.close)
     return app.exec()
