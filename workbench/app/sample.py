@@ -1,5 +1,6 @@
 """The built-in sample case: real photos shipped by scikit-image, one generated splice, and two
-generated videos (camera moves over those photos; the second re-uses part of the first).
+generated videos (camera moves over those photos; the second re-uses part of the first). Also the
+evidence of a larger, camera-sized case on which the report's page and size budget is measured.
 
 Nothing here is committed to the repository; the files are made from the installed package
 the first time the app starts without arguments.
@@ -18,7 +19,7 @@ from workbench.app.case import Case
 from workbench.app.importing import import_paths
 from workbench.core.paths import data_dir
 from workbench.synthetic.photos import package_dir
-from workbench.synthetic.videos import camera_move, write_video
+from workbench.synthetic.videos import camera_move, face_clip, write_video
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
 SPLICE_NAME = "astronaut_spliced.jpg"
@@ -99,6 +100,48 @@ def _caption(rgb: np.ndarray, text: str) -> np.ndarray:
     cv2.rectangle(out, (0, h - 48), (w, h), (180, 0, 0), -1)
     cv2.putText(out, text, (12, h - 14), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
     return out
+
+
+CASE_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg")
+CASE_LONG_SIDE = 1400
+CASE_SPLICE = (0.55, 0.6, 0.25, 0.3)
+"""The pasted patch of the 8-item case's splice: top, left, height, width as fractions of the image."""
+
+
+def scaled(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    factor = long_side / max(h, w)
+    return cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+
+
+def splice_box(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The 8-item case's pasted patch in an image of `shape` (h, w, ...): x0, y0, x1, y1 in pixels."""
+    top, left, height, width = CASE_SPLICE
+    h, w = shape[:2]
+    return round(left * w), round(top * h), round((left + width) * w), round((top + height) * h)
+
+
+def write_case_evidence(folder: Path, long_side: int = CASE_LONG_SIDE, clip_seconds: float = 4.0) -> list[Path]:
+    """Eight files of a realistic case: five camera-sized JPEG photos (scikit-image's, scaled up to a
+    phone camera's long side), a splice of two of them, and two short clips (a face; a pan over two
+    other photos). The report's budget test and `bench/report_size.py` measure the report on them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in CASE_PHOTOS:
+        path = folder / f"{Path(name).stem}.jpg"
+        path.write_bytes(jpeg_bytes(scaled(load_photo(name), long_side), 90))
+        paths.append(path)
+    host, donor = scaled(load_photo("astronaut.png"), long_side), scaled(load_photo("coffee.png"), long_side)
+    x0, y0, x1, y1 = splice_box(host.shape)
+    data, _mask = make_splice(host, donor[:y1 - y0, -(x1 - x0):], (y0, x0))
+    paths.append(folder / "astronaut_spliced.jpg")
+    paths[-1].write_bytes(data)
+    fps, size = 10.0, (480, 360)
+    paths.append(write_video(folder / "interview.mp4", face_clip(clip_seconds, fps, size), fps))
+    pan = camera_move(load_photo("chelsea.png"), clip_seconds / 2, fps, size, seed=5) + camera_move(
+        load_photo("coffee.png"), clip_seconds / 2, fps, size, seed=7)
+    paths.append(write_video(folder / "reupload.avi", pan, fps))
+    return paths
 
 
 def open_sample_case() -> Case:

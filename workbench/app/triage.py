@@ -23,8 +23,13 @@ class Signal:
     score: float | None
     rank: float | None
     """Fraction of authentic photos scoring lower (None: no calibration)."""
-    text: str
-    """One line for the analyst: the score, what it is, how unusual it is."""
+    reading: str
+    """The score, what it is, how unusual it is (without the title), e.g. for a table beside the title."""
+
+    @property
+    def text(self) -> str:
+        """One line for the analyst: the title and the reading."""
+        return f"{self.title}: {self.reading}"
 
     @property
     def strong(self) -> bool:
@@ -47,16 +52,16 @@ def signal_of(run: Run) -> Signal | None:
         line = "abstained" if result.abstained or result.probability is None else (
             f"{result.label or 'probability'} {result.probability:.2f}"
             + ("" if result.calibrated else " (uncalibrated)"))
-        return Signal(run, title, result.probability, None, f"{title}: {line}")
+        return Signal(run, title, result.probability, None, line)
     if isinstance(result, Facts) and result.score is None:
         if not result.findings:
             return None
         count = len(result.findings)
-        return Signal(run, title, None, None, f"{title}: {count} finding(s) — {result.findings[0]}")
+        return Signal(run, title, None, None, f"{count} finding(s) — {result.findings[0]}")
     if result.score is None:
         return None
     rank = result.calibration["rank"] if result.calibration else None
-    return Signal(run, title, result.score, rank, f"{title}: {result.score:.3g} — {score_context(result.calibration)}")
+    return Signal(run, title, result.score, rank, f"{result.score:.3g} — {score_context(result.calibration)}")
 
 
 def ranked_signals(runs: list[Run]) -> list[Signal]:
