@@ -205,6 +205,12 @@ def population(photos: list[Photo], left_out: str = "") -> str:
     return f"{text}, without {left_out}" if left_out else text
 
 
+def noun(photos: list[Photo]) -> str:
+    """The short words beside a score: "unedited photos", or "unedited JPEG photos" for a JPEG-only method."""
+    return "unedited JPEG photos" if all(p.path.suffix.lower() in {".jpg", ".jpeg"} for p in photos) else \
+        "unedited photos"
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages that shape the scores and the photo set, for the table's record."""
     found = {}
@@ -292,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
                 f" ({reasons})" if reasons else "")
             continue
         table = Calibration(analyzer.id, analyzer.version, population(used, f"the {dropped} {why}" if dropped else ""),
-                            tuple(sorted(scores[analyzer.id][p.key] for p in used)), command, made_at)
+                            tuple(sorted(scores[analyzer.id][p.key] for p in used)), command, made_at, noun(used))
         path = (args.out_dir / f"{analyzer.id}.json") if args.out_dir else table_path(analyzer.card_file, analyzer.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(table_doc(table, used, scores[analyzer.id]), indent=1) + "\n", encoding="utf-8")

@@ -28,11 +28,12 @@ from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
 
 POPULATION = "test photos"
+"""The short noun beside a score (the long population text is for cards and the report's appendix)."""
 
 
 def table(*scores: float, analyzer: str = "fake.calibrated", version: str = "1.0") -> Calibration:
-    return Calibration(analyzer, version, POPULATION, tuple(sorted(scores)), "python -m bench.calibration",
-                       "2026-01-01")
+    return Calibration(analyzer, version, "test photos made for this test, as PNG files", tuple(sorted(scores)),
+                       "python -m bench.calibration", "2026-01-01", POPULATION)
 
 
 # -- rank and words ------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def test_run_analyzer_attaches_the_rank(tmp_path: Path, media: Media) -> None:
     result = run_analyzer(Calibrated(tmp_path, score=0.45), media, NoParams(), RunContext())
     cal = result.calibration
     assert cal is not None
-    assert cal["rank"] == pytest.approx(0.4) and cal["count"] == 10 and cal["population"] == POPULATION
+    assert cal["rank"] == pytest.approx(0.4) and cal["count"] == 10 and cal["population"].startswith(POPULATION)
     assert cal["text"] == f"higher than 40 % of 10 {POPULATION}" == score_context(cal)
     assert (cal["table"], cal["made_at"], cal["command"]) == (
         "fake.calibrated v1.0", "2026-01-01", "python -m bench.calibration")

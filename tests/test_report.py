@@ -182,8 +182,8 @@ def test_cli_report_into_missing_folder(capsys: pytest.CaptureFixture[str], tmp_
     code = cli_main(["analyze", str(jpeg_photo), "--analyzers", "ela", "--case", str(tmp_path / "case"),
                      "--report", str(tmp_path / "missing" / "r.pdf")])
     err = capsys.readouterr().err
-    assert code == 1
-    assert err.splitlines()[-1].startswith("workbench: error: cannot write the report")
+    assert code == 1 and not (tmp_path / "case").exists()  # refused before anything was analysed
+    assert err.splitlines()[-1].startswith("workbench: error: --report ") and "does not exist" in err
 
 
 # -- per-frame results and video evidence ---------------------------------------------------------

@@ -34,6 +34,9 @@ class Calibration:
     command: str = ""
     """The command that measured it (reproducible)."""
     made_at: str = ""
+    noun: str = "unedited photos"
+    """What the photos are in two or three words, for the line beside a score ("… of 36 unedited
+    photos"); `population` says it in full (cards, the report's appendix)."""
 
     def __post_init__(self) -> None:
         if not self.scores or not all(map(math.isfinite, self.scores)):
@@ -58,7 +61,7 @@ class Calibration:
         """"higher than 97 % of 132 unedited photos", "… all …", with ties said: a score most photos
         share (0.0) must not read as higher than half of them, as the mid-rank alone would."""
         below, ties = self._below_and_ties(score)
-        n, population = self.count, self.population
+        n, population = self.count, self.noun
         if ties == n:
             return f"the same as all {n} {population}"
         if ties == 0 and below in (0, n):
@@ -68,13 +71,13 @@ class Calibration:
 
     def to_json(self) -> dict[str, Any]:
         return {"analyzer": self.analyzer, "version": self.version, "population": self.population,
-                "command": self.command, "made_at": self.made_at, "scores": list(self.scores)}
+                "noun": self.noun, "command": self.command, "made_at": self.made_at, "scores": list(self.scores)}
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> Calibration:
         return Calibration(str(doc["analyzer"]), str(doc["version"]), str(doc["population"]),
                            tuple(sorted(float(s) for s in doc["scores"])), str(doc.get("command", "")),
-                           str(doc.get("made_at", "")))
+                           str(doc.get("made_at", "")), str(doc.get("noun", "unedited photos")))
 
 
 def percent(fraction: float) -> str:

@@ -31,7 +31,7 @@ from workbench.app.analysis import analyze
 from workbench.app.case import Case, CaseError, Run
 from workbench.app.importing import ImportReport, import_paths
 from workbench.app.jobs import Job
-from workbench.app.report import write_pdf
+from workbench.app.report import ReportCancelled, write_pdf
 from workbench.core import preferences
 from workbench.core.device import resolve_device
 from workbench.core.frames import applies_to
@@ -509,10 +509,10 @@ class MainWindow(QMainWindow):
                                 on_done=self._report_written)
 
     def _report_written(self, job: Job) -> None:
-        if job.error is not None:
+        if isinstance(job.error, ReportCancelled):
+            self.statusBar().showMessage("Report cancelled: no file written", 10000)
+        elif job.error is not None:
             self.show_message("Report not written", str(job.error))
-        elif job.result is None:
-            self.statusBar().showMessage("Report cancelled", 10000)
         else:
             self.statusBar().showMessage(f"Report written to {job.result}", 10000)
 
