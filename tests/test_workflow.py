@@ -294,6 +294,10 @@ def pdf_pages(path: Path) -> int:
 
 def test_drop_triage_flip_mark_and_export(qtbot, window: MainWindow, splice_path: Path, tmp_path: Path) -> None:
     """The investigator's path on a generated splice, end to end, with the report within its budget."""
+    from workbench.core import preferences
+
+    preferences.update(analyst="Jane Doe", organisation="Verification desk")
+    window.case.set_details("Workflow case", "Jane Doe", "Verification desk")
     before = splice_path.read_bytes()
     drop(window, [splice_path])
     qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
@@ -308,32 +312,26 @@ def test_drop_triage_flip_mark_and_export(qtbot, window: MainWindow, splice_path
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         window.grab().save(str(DOCS / "screenshot-triage-summary.png"))
 
-    fusion_key = next(v.layer_key for v in window.result_views if v.run.result.analyzer == "fusion")
     window.layers_dock.raise_()
-    window.show_layer(fusion_key)
     for digit in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3):
         key(window, digit)
         assert window.viewer.view.shown_map() == window.layers.layers[digit - Qt.Key.Key_1].key
-    window.show_layer(fusion_key)
+    ela_key = next(v.layer_key for v in window.result_views if v.run.result.analyzer == "ela")
+    window.show_layer(ela_key)
+    assert window.viewer.view.shown_map() == ela_key
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         window.grab().save(str(DOCS / "screenshot-layers.png"))
 
     window.viewer.mark_rect.setChecked(True)
     drag(window.viewer.view, (325, 295), (495, 445))
-    window.finding_dialog.note.setPlainText("Pasted cup of coffee: the fusion map and ELA single out the region; "
-                                            "its JPEG history differs from the rest of the photo.")
-    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
-        qtbot.wait(100)
-        shot = window.grab()
-        dialog = window.finding_dialog.grab()
-        from PySide6.QtGui import QPainter
-
-        painter = QPainter(shot)
-        painter.drawPixmap(shot.width() - dialog.width() - 420, 120, dialog)
-        painter.end()
-        shot.save(str(DOCS / "screenshot-finding.png"))
+    window.finding_dialog.note.setPlainText("Pasted cup of coffee: its error level differs from the suit around it "
+                                            "(ELA); a region pasted after the photo's JPEG compression.")
     window.finding_dialog.accept()
     assert window.findings.tree.topLevelItemCount() == 1
+    assert window.case.findings()[0].layer == "Error level analysis"
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        qtbot.wait(100)
+        window.grab().save(str(DOCS / "screenshot-finding.png"))
 
     report = tmp_path / "out" / "case report.pdf"
     report.parent.mkdir()
@@ -344,7 +342,7 @@ def test_drop_triage_flip_mark_and_export(qtbot, window: MainWindow, splice_path
     assert pdf_pages(report) <= PAGES_BUDGET and report.stat().st_size <= BYTES_BUDGET
     text = subprocess.run(["pdftotext", "-layout", str(report), "-"], capture_output=True, text=True,
                           check=True).stdout
-    assert "Pasted cup of coffee" in text and "Tester" in text
+    assert "Pasted cup of coffee" in text and "Jane Doe" in text and "Verification desk" in text
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(report),
                         str(DOCS / "screenshot-report-summary")], check=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from workbench.app.case import Run
 from workbench.core import registry
 from workbench.core.calibration import score_context
-from workbench.core.results import Facts, Status, Verdict
+from workbench.core.results import Boxes, Facts, Status, Verdict
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ def signal_of(run: Run) -> Signal | None:
             f"{result.label or 'probability'} {result.probability:.2f}"
             + ("" if result.calibrated else " (uncalibrated)"))
         return Signal(run, title, result.probability, None, line)
+    if isinstance(result, Boxes):  # a count (faces found), not a degree of suspicion
+        count = int(result.score) if result.score is not None else 0 if result.boxes is None else len(result.boxes)
+        return Signal(run, title, None, None, f"{count} found" if count else "none found")
     if isinstance(result, Facts) and result.score is None:
         if not result.findings:
             return None

@@ -7,6 +7,8 @@ layer it was seen on and the result it rests on; it is stored in the case with t
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -91,6 +94,12 @@ class FindingsPanel(QWidget):
         self.tree.setWordWrap(True)
         self.tree.itemDoubleClicked.connect(
             lambda item: self.goToRequested.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.tree.currentItemChanged.connect(self._show_detail)
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.empty = QLabel("No finding yet. Mark a region on the image (Mark ▭ / Mark ✎ in the viewer's "
                             "toolbar) or flag a result (“Flag as finding…”), then write what you see.")
         self.empty.setWordWrap(True)
@@ -105,6 +114,7 @@ class FindingsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.empty)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.detail)
         layout.addLayout(buttons)
 
     def set_case(self, case: Case) -> None:
@@ -122,8 +132,25 @@ class FindingsPanel(QWidget):
             row.setToolTip(2, f"{finding.note}\n— {finding.created_by}, {finding.created_at}")
             row.setData(0, Qt.ItemDataRole.UserRole, finding)
         self.empty.setVisible(not findings)
-        for column in (0, 1):
+        for column in (0, 1, 3):
             self.tree.resizeColumnToContents(column)
+        if findings:
+            self.tree.setCurrentItem(self.tree.topLevelItem(len(findings) - 1))
+        else:
+            self.detail.clear()
+
+    def _show_detail(self, item: QTreeWidgetItem | None) -> None:
+        """The whole note of the chosen finding, where it is and who wrote it when."""
+        if item is None:
+            self.detail.clear()
+            return
+        finding: Finding = item.data(0, Qt.ItemDataRole.UserRole)
+        when = "" if finding.time_start is None else (
+            f", {timecode(finding.time_start)}–{timecode(finding.time_end or finding.time_start)}")
+        self.detail.setText(f"<b>F{finding.id}</b> — {html.escape(finding.note)}<br/><span style='color:#555'>"
+                            f"On {html.escape(finding.layer or 'the original')}: "
+                            f"{html.escape(describe_region(finding.region))}{when}. "
+                            f"{html.escape(finding.created_by)}, {html.escape(finding.created_at)}</span>")
 
     def _with_selected(self, action) -> None:  # noqa: ANN001 - a callable taking a Finding
         item = self.tree.currentItem()

@@ -43,6 +43,7 @@ class ItemResults:
         """Layer key → the run whose map it is."""
         self.map_panel: MapPanel | None = None
         """Made on the first geolocation result: the web view starts a browser process."""
+        self.shown_id: int | None = None
 
     @property
     def video(self) -> bool:
@@ -69,7 +70,10 @@ class ItemResults:
         self.window.summary.show_item(None, [], [])
 
     def show(self, evidence_id: int | None) -> None:
-        """Everything about this item, strongest signals first."""
+        """Everything about this item, strongest signals first; shown again (new results, a finding),
+        the item keeps the layer the analyst was looking at."""
+        kept = self.window.layers.current_key() if evidence_id == self.shown_id else None
+        self.shown_id = evidence_id
         self.clear()
         window = self.window
         if evidence_id is None:
@@ -97,7 +101,9 @@ class ItemResults:
         else:
             window.viewer.view.set_findings([(f"F{f.id}", f.region) for f in findings if f.region is not None])
         guard_wheel(window.results_box)
-        window.layers.set_layers(layers, None if self.video or not layers else layers[0].key, video=self.video)
+        default = None if self.video or not layers else layers[0].key
+        window.layers.set_layers(layers, kept if any(layer.key == kept for layer in layers) else default,
+                                 video=self.video)
         window.summary.show_item(case.evidence(evidence_id), runs, findings)
 
     def _connect(self, view: ResultView) -> None:

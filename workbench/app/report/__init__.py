@@ -104,7 +104,7 @@ def build_report(case: Case, progress: Progress | None = None, cancelled: Cancel
         "the results included · 4 Analyses without a result · Appendix A Methods · Appendix B Audit log.</p>",
         heading(2, "1. Evidence"),
         evidence_table(items, metadata),
-        heading(2, "2. Summary", new_page=True),
+        heading(2, "2. Summary"),  # on the first page, under the evidence: what a reader reads first
         *summaries,
         heading(2, "3. Details", new_page=True),
         "<p class='note'>The results the analyst included (by default every analysis that gave a result).</p>",
