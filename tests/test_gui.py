@@ -79,8 +79,6 @@ def test_drop_run_ela_and_see_overlay(qtbot, window: MainWindow, spliced: Path, 
     shot = window.grab()
     assert shot.width() > 0
     shot.save(str(tmp_path / "main-window.png"))
-    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
-        shot.save(str(DOCS / "screenshot-main-window.png"))
 
     job = window.export_report(tmp_path / "report.pdf")
     qtbot.waitUntil(lambda: job.done, timeout=60000)

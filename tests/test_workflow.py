@@ -348,3 +348,26 @@ def test_drop_triage_flip_mark_and_export(qtbot, window: MainWindow, splice_path
                         str(DOCS / "screenshot-report-summary")], check=True)
     assert splice_path.read_bytes() == before and sorted(p.name for p in splice_path.parent.iterdir()) == [
         splice_path.name]
+
+
+def test_finding_on_a_video_frame_shows_on_its_span(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "clip.mp4", photo_clip(1, 2.0, 10.0, (320, 240)), 10.0)
+    item = window.case.add_evidence(clip)
+    show(window, item)
+    viewer = window.video_viewer
+    viewer.seek(5)
+    viewer.mark_rect.setChecked(True)
+    drag(viewer.view, (40, 30), (120, 90))
+    dialog = window.finding_dialog
+    assert dialog.span() == pytest.approx((0.5, 0.5))
+    dialog.end.setValue(1.0)
+    dialog.note.setPlainText("A sign appears from nowhere")
+    dialog.accept()
+    [finding] = window.case.findings(item.id)
+    assert (finding.time_start, finding.time_end) == pytest.approx((0.5, 1.0))
+    outline = viewer.view.layers["findings"]
+    assert outline.childItems()  # drawn on the frame it was marked on
+    viewer.seek(15)
+    assert not outline.childItems()  # not outside its span
+    viewer.seek(8)
+    assert outline.childItems()

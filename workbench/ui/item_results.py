@@ -96,6 +96,7 @@ class ItemResults:
             self._add_tab(run)
         if self.video:
             window.video_viewer.set_runs(runs_by_rank)
+            window.video_viewer.set_findings(findings)
             for layer in layers:
                 window.video_viewer.view.set_layer_opacity(layer.key, layer.opacity)
         else:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.app.case import Run
+from workbench.app.case import Finding, Run
 from workbench.app.per_frame import box_labels, timecode, value_range
 from workbench.core.media import Media, MediaError
 from workbench.core.render import overlay_rgba
@@ -204,6 +204,7 @@ class VideoViewer(QWidget):
         self.reader: VideoReader | None = None
         self.index = -1
         self.tracks: list[MapTrack | BoxTrack] = []
+        self.findings: list[Finding] = []
         self.view = ImageView()
         self.caption = QLabel()
         self.caption.setWordWrap(True)
@@ -312,6 +313,7 @@ class VideoViewer(QWidget):
     # -- results ----------------------------------------------------------------------------
     def clear_results(self) -> None:
         self.tracks.clear()
+        self.findings = []
         self.timeline.clear()
         self.view.clear_layers()
 
@@ -350,7 +352,15 @@ class VideoViewer(QWidget):
         timeline = round(min(wanted, ROWS_SHOWN * (ROW_HEIGHT + 2), total / 2)) + 4
         self.splitter.setSizes([total - timeline, timeline])
 
+    def set_findings(self, findings: list[Finding]) -> None:
+        """The analyst's marked regions, drawn on the frames of their time span."""
+        self.findings = [f for f in findings if f.region is not None and f.time_start is not None]
+        self._update_overlays()
+
     def _update_overlays(self) -> None:
+        half_frame = 0.5 / self.info.fps if self.info is not None else 0.0
+        self.view.set_findings([(f"F{f.id}", f.region) for f in self.findings
+                                if f.time_start - half_frame <= self.time <= (f.time_end or f.time_start) + half_frame])
         for track in self.tracks:
             if isinstance(track, MapTrack):
                 track.update(self.view, self.time)

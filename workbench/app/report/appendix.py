@@ -45,12 +45,17 @@ class Method:
     score_meaning: str
     scale: tuple[str, str] | None
     """What low and high mean on its maps, None for results without a map."""
+    calibration: str = ""
+    """Against which authentic photos its scores are ranked, "" when they are not."""
 
     @staticmethod
     def of(result: Result) -> Method:
         scale = (result.legend_low, result.legend_high) if isinstance(result, Heatmap) else None
+        cal = result.calibration
+        calibration = (f"ranked against {cal['count']} {cal['population']} (table {cal['table']}, "
+                       f"{cal['made_at']}, made by `{cal['command']}`)") if cal else ""
         return Method(result.analyzer, result.provenance.version if result.provenance else "", result.score_meaning,
-                      scale)
+                      scale, calibration)
 
 
 def methods_html(methods: list[Method]) -> str:
@@ -65,6 +70,10 @@ def methods_html(methods: list[Method]) -> str:
             parts.append(f"<p><b>Score.</b> {e(method.score_meaning)}</p>")
         if method.scale:
             parts.append(f"<p><b>Colour scale.</b> Low: {e(method.scale[0])}. High: {e(method.scale[1])}.</p>")
+        if method.score_meaning:
+            parts.append(f"<p><b>Calibration.</b> {e(method.calibration)}.</p>" if method.calibration else
+                         "<p><b>Calibration.</b> None for this version: its scores are not ranked against "
+                         "authentic photos.</p>")
         sections = card_sections(analyzer.card) if analyzer else {}
         for name in CARD_SECTIONS:
             if sections.get(name):
