@@ -45,6 +45,26 @@ SCORE_MEANING = (
 )
 
 
+def manifest_section(store: ModelStore, model_id: str, key: str) -> dict[str, Any]:
+    """A dict-valued manifest entry ("network", "extraction", ...); empty when absent."""
+    try:
+        value = store.manifest(model_id).extra.get(key, {})
+    except ModelUnavailable:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def descriptor_networks(store: ModelStore, device: str) -> tuple[Any, Any]:
+    """The verified DINOv2 backbone and AMES detector, built from their manifests: the local
+    descriptors of AMES and of LOCORE both come from them."""
+    from plugins.similarity import dinov2
+
+    cfg = dinov2.VitConfig(**manifest_section(store, BACKBONE_ID, "network"))
+    in_c = int(manifest_section(store, DETECTOR_ID, "network").get("in_channels", 768))
+    backbone = loaded_model(store, BACKBONE_ID, lambda: dinov2.build_backbone(cfg), device)
+    return backbone, loaded_model(store, DETECTOR_ID, lambda: dinov2.SpatialAttention2d(in_c), device)
+
+
 class AmesReranker:
     """Extraction and scoring with the three installed networks (verified and cached by the store).
 
@@ -91,23 +111,7 @@ class AmesReranker:
 
     # -- networks --------------------------------------------------------------------------
     def _extra(self, model_id: str, key: str) -> dict[str, Any]:
-        try:
-            value = self.store.manifest(model_id).extra.get(key, {})
-        except ModelUnavailable:
-            return {}
-        return dict(value) if isinstance(value, dict) else {}
-
-    def _backbone(self, device: str) -> Any:
-        from plugins.similarity import dinov2
-
-        cfg = dinov2.VitConfig(**self._extra(BACKBONE_ID, "network"))
-        return loaded_model(self.store, BACKBONE_ID, lambda: dinov2.build_backbone(cfg), device)
-
-    def _detector(self, device: str) -> Any:
-        from plugins.similarity import dinov2
-
-        in_c = int(self._extra(DETECTOR_ID, "network").get("in_channels", 768))
-        return loaded_model(self.store, DETECTOR_ID, lambda: dinov2.SpatialAttention2d(in_c), device)
+        return manifest_section(self.store, model_id, key)
 
     def _ames(self, device: str) -> Any:
         from plugins.similarity import ames_net
@@ -123,7 +127,7 @@ class AmesReranker:
         self.require()
         from plugins.similarity import dinov2
 
-        backbone, detector = self._backbone(device), self._detector(device)
+        backbone, detector = descriptor_networks(self.store, device)
         return dinov2.extract_local(backbone, detector, rgb, device, topk=self.topk, max_side=self.max_side)
 
     # -- scoring ---------------------------------------------------------------------------

@@ -186,10 +186,14 @@ def build_backbone(cfg: VitConfig = VitConfig(), init: bool = False) -> DinoV2:
 
 
 # -- extraction ------------------------------------------------------------------------------
-def network_size(height: int, width: int, max_side: int | None = MAX_SIDE) -> tuple[int, int]:
-    """(h, w) the ViT reads: each side scaled by min(1, max_side / long side), then rounded to the
+def network_size(
+    height: int, width: int, max_side: int | None = MAX_SIDE, enlarge: bool = False
+) -> tuple[int, int]:
+    """(h, w) the ViT reads: each side scaled by min(1, max_side / long side) (by max_side / long
+    side when `enlarge`: LOCORE's recipe brings every image to one long side), then rounded to the
     nearest multiple of 14 (at least 14), as the authors' `quantization_factor` does."""
-    scale = 1.0 if not max_side else min(1.0, max_side / max(height, width))
+    scale = 1.0 if not max_side else max_side / max(height, width)
+    scale = scale if enlarge else min(1.0, scale)
     return tuple(max(round(side * scale / PATCH), 1) * PATCH for side in (height, width))  # type: ignore[return-value]
 
 
@@ -207,6 +211,45 @@ def network_input(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @torch.inference_mode()
+def detector_tokens(
+    backbone: DinoV2, detector: SpatialAttention2d, rgb: np.ndarray, size: tuple[int, int], device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every token of an RGB uint8 image read at `size` (h, w): the detector's L2-normalised
+    descriptors (N×C) and softplus weights (N), row-major over the (h/14)×(w/14) grid."""
+    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H×W×3), got {rgb.dtype} {rgb.shape}")
+    h, w = size
+    x = torch.from_numpy(network_input(rgb, (h, w)))[None].to(device)
+    tokens = backbone(x)
+    grid = tokens.transpose(1, 2).reshape(1, tokens.shape[-1], h // PATCH, w // PATCH)
+    desc, weight = detector(grid)
+    return desc.flatten(2)[0].T, weight.flatten()
+
+
+def strongest(
+    kind: str, desc: torch.Tensor, weight: torch.Tensor, topk: int, image_size: tuple[int, int],
+    size: tuple[int, int], dtype: type[np.floating] = np.float16,
+) -> LocalFeatures:
+    """The `topk` tokens with the largest weight, strongest first: positions are token centres in
+    the image's own pixels (`image_size` h, w), `scale` the token's footprint there (14 px × resize
+    factor), descriptors stored as `dtype`."""
+    height, width = image_size
+    h, w = size
+    weights, ids = torch.topk(weight, k=min(int(topk), weight.numel()))  # sorted, strongest first
+    ids_np = ids.cpu().numpy()
+    cols = w // PATCH
+    fx, fy = width / w, height / h
+    xy = np.stack([((ids_np % cols) + 0.5) * PATCH * fx, ((ids_np // cols) + 0.5) * PATCH * fy], axis=1)
+    return LocalFeatures(
+        kind,
+        xy.astype(np.float32),
+        np.full(len(ids_np), PATCH * math.sqrt(fx * fy), np.float32),
+        weights.float().cpu().numpy(),
+        desc[ids].float().cpu().numpy().astype(dtype),
+        (height, width),
+    )
+
+
 def extract_local(
     backbone: DinoV2,
     detector: SpatialAttention2d,
@@ -215,32 +258,8 @@ def extract_local(
     topk: int = TOPK,
     max_side: int | None = MAX_SIDE,
 ) -> LocalFeatures:
-    """The `topk` strongest detector-weighted DINOv2 tokens of an RGB uint8 image.
-
-    Positions are token centres in the image's own pixels, `scale` the token's footprint there
-    (14 px × resize factor), `weight` the detector's softplus output, `desc` the detector's
-    L2-normalised 768-d features as float16 (AMES itself reads database descriptors as float16).
-    """
-    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H×W×3), got {rgb.dtype} {rgb.shape}")
-    height, width = rgb.shape[:2]
-    h, w = network_size(height, width, max_side)
-    x = torch.from_numpy(network_input(rgb, (h, w)))[None].to(device)
-    tokens = backbone(x)
-    rows, cols = h // PATCH, w // PATCH
-    grid = tokens.transpose(1, 2).reshape(1, tokens.shape[-1], rows, cols)
-    desc, weight = detector(grid)
-    desc = desc.flatten(2)[0].T
-    weight = weight.flatten()
-    weights, ids = torch.topk(weight, k=min(int(topk), weight.numel()))  # sorted, strongest first
-    ids_np = ids.cpu().numpy()
-    fx, fy = width / w, height / h
-    xy = np.stack([((ids_np % cols) + 0.5) * PATCH * fx, ((ids_np // cols) + 0.5) * PATCH * fy], axis=1)
-    return LocalFeatures(
-        KIND,
-        xy.astype(np.float32),
-        np.full(len(ids_np), PATCH * math.sqrt(fx * fy), np.float32),
-        weights.float().cpu().numpy(),
-        desc[ids].to(torch.float16).cpu().numpy(),
-        (height, width),
-    )
+    """The `topk` strongest detector-weighted DINOv2 tokens of an RGB uint8 image (AMES's recipe),
+    descriptors as float16 (AMES itself reads database descriptors as float16)."""
+    size = network_size(rgb.shape[0], rgb.shape[1], max_side)
+    desc, weight = detector_tokens(backbone, detector, rgb, size, device)
+    return strongest(KIND, desc, weight, topk, (rgb.shape[0], rgb.shape[1]), size)
