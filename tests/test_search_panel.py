@@ -278,3 +278,21 @@ def test_main_window_has_the_panel(qtbot, case_with_original: Case) -> None:
         assert window.search.preview.has_image()
     finally:
         window.jobs.shutdown()
+
+
+def test_locore_without_its_files_says_so(qtbot, monkeypatch, panel: SearchPanel, case_with_original: Case,
+                                         photos: dict[str, Path]) -> None:
+    from plugins.similarity.search import Rerank
+
+    panel.set_case(case_with_original)
+    select_first_evidence(panel, case_with_original)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(photos["folder"]))
+    qtbot.mouseClick(panel.add_folder_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, panel)
+    panel.rerank.setCurrentIndex(panel.rerank.findData(Rerank.LOCORE))
+    assert "LOCORE" in panel.rerank.currentText()
+    qtbot.mouseClick(panel.search_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, panel)
+    message = panel.message.text()
+    assert "Re-ranking is unavailable" in message and "'locore_base' not installed" in message
+    assert panel.install_button.isHidden()  # not the global descriptor's model to install

@@ -24,9 +24,10 @@ from plugins.similarity.local import (
     sift_features,
     verify,
 )
+from plugins.similarity.locore import SCORE_MEANING as LOCORE_SCORE_MEANING
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS, hamming, phash
 from workbench.core.media import Media
-from workbench.core.plugin import RunContext
+from workbench.core.plugin import ModelUnavailable, RunContext
 
 MIN_QUERY_SIDE = 32
 CANDIDATE_KEYPOINTS = 600
@@ -42,7 +43,13 @@ SCORE_MEANING = {
     "sift": "0.5 × global similarity + 0.5 × n/(n+20) for n RANSAC-verified RootSIFT matches (0 below 8); "
             "a ranking score, not a probability",
     "ames": AMES_SCORE_MEANING,
+    "locore": LOCORE_SCORE_MEANING,
 }
+
+
+class RerankerUnavailable(ModelUnavailable):
+    """A learned re-ranker's files are missing or do not load: the search itself could run (the
+    GUI must not offer to install the global descriptor's model instead)."""
 
 
 class Rerank(StrEnum):
@@ -51,6 +58,9 @@ class Rerank(StrEnum):
     AMES = "ames"
     """The learned AMES re-ranker: needs its three weights files installed and the collection
     indexed with its descriptors (`Collection.add(..., extra_extractors=ames_extractors())`)."""
+    LOCORE = "locore"
+    """The learned LOCORE list-wise re-ranker: needs its three weights files installed and the
+    collection indexed with its descriptors (`Collection.add(..., extra_extractors=locore_extractors())`)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class Hit:
     matches: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     phash_bits: int = 64
     hints: list[str] = field(default_factory=list)
+    reranked: bool = False
+    """Placed by the chosen re-ranker (False: kept its global rank, e.g. no stored descriptors for it)."""
 
     @property
     def near_duplicate(self) -> bool:
@@ -149,15 +161,25 @@ def search(
             for n, (item_id, verification) in enumerate(zip(candidates, pool.map(verified, candidates), strict=True)):
                 verifications[item_id] = verification
                 ctx.progress(0.2 + 0.75 * (n + 1) / len(candidates), f"verified {n + 1}/{len(candidates)}")
-    learned = ames_scores(collection, rgb, candidates, best, ctx) if rerank is Rerank.AMES and candidates else {}
+    learned: dict[int, float] = {}
+    if rerank is Rerank.AMES and candidates:
+        learned = ames_scores(collection, rgb, candidates, best, ctx)
+    elif rerank is Rerank.LOCORE and candidates:
+        learned = locore_ranking(collection, rgb, candidates, best, ctx)
     hits = []
     for item_id in candidates:
         v = verifications.get(item_id)
         score = fused_score(best[item_id], v) if v is not None else learned.get(item_id, best[item_id])
         item = items[item_id]
         hits.append(Hit(item, 0, best[item_id], score, v.inliers if v else 0,
-                        v.matches if v else np.zeros((0, 4), np.float32), hamming(query_hash, item.phash)))
-    hits.sort(key=lambda h: -h.score)
+                        v.matches if v else np.zeros((0, 4), np.float32), hamming(query_hash, item.phash),
+                        reranked=v is not None or item_id in learned))
+    if rerank is Rerank.LOCORE:  # LOCORE's order fills the places its candidates held; the others keep theirs
+        ranked = iter(learned)
+        place = {item_id: n for n, item_id in enumerate(next(ranked) if i in learned else i for i in candidates)}
+        hits.sort(key=lambda h: place[h.item.id])
+    else:
+        hits.sort(key=lambda h: -h.score)
     for rank, hit in enumerate(hits[:k], start=1):
         hit.rank = rank
         if hit.same_content:
@@ -195,6 +217,53 @@ def ames_scores(
     ctx.progress(0.5, f"AMES scoring of {len(ready)} candidates")
     fused = reranker.scores(query, [stored[i] for i in ready], np.array([global_sims[i] for i in ready]), ctx.device)
     return {i: float(f) for i, f in zip(ready, fused, strict=True)}
+
+
+def locore_extractors(device: str = "cpu") -> dict[str, Callable[[np.ndarray], LocalFeatures]]:
+    """What `Collection.add` must also store for LOCORE re-ranking; ModelUnavailable without its files."""
+    from plugins.similarity.locore import KIND, LocoreReranker
+
+    reranker = LocoreReranker()
+    reranker.require()
+    return {KIND: lambda rgb: reranker.extract(rgb, device)}
+
+
+def locore_ranking(
+    collection: Collection, rgb: np.ndarray, candidates: list[int], global_sims: dict[int, float], ctx: RunContext
+) -> dict[int, float]:
+    """LOCORE's blended score of each candidate that carries LOCORE descriptors, in LOCORE's order
+    (best first; the dict's order is the ranking). Those candidates are re-ranked among themselves
+    by the sliding windows; the others are left out (they keep their place in the shortlist). ModelUnavailable
+    when the files are missing; ValueError when no candidate was indexed with LOCORE descriptors."""
+    try:
+        return _locore_ranking(collection, rgb, candidates, global_sims, ctx)
+    except ModelUnavailable as exc:
+        raise RerankerUnavailable(str(exc)) from exc
+
+
+def _locore_ranking(
+    collection: Collection, rgb: np.ndarray, candidates: list[int], global_sims: dict[int, float], ctx: RunContext
+) -> dict[int, float]:
+    from plugins.similarity.locore import KIND, LocoreFeatures, LocoreReranker
+
+    reranker = LocoreReranker()
+    reranker.require()
+    stored = {i: LocoreFeatures.stored(collection.features(i), KIND) for i in candidates}
+    ready = [i for i in candidates if stored[i] is not None]
+    if not ready:
+        raise ValueError("no image of this collection has LOCORE descriptors: index it again with LOCORE re-ranking on")
+    ctx.progress(0.2, "LOCORE descriptors of the query")
+    query = reranker.extract(rgb, ctx.device)
+    ctx.check_cancelled()
+
+    def passed(n: int, total: int) -> None:
+        ctx.check_cancelled()
+        ctx.progress(0.3 + 0.65 * n / total, f"LOCORE pass {n}/{total} over {len(ready)} candidates")
+
+    ctx.progress(0.3, f"LOCORE re-ranking of {len(ready)} candidates")
+    order, scores = reranker.rerank(query, [stored[i] for i in ready],  # type: ignore[misc]
+                                    np.array([global_sims[i] for i in ready]), ctx.device, passed)
+    return {ready[n]: float(scores[n]) for n in order}
 
 
 def original_hints(query: Query, item: Item) -> list[str]:

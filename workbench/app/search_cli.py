@@ -42,15 +42,18 @@ def add_commands(sub: Any) -> None:
                        help="remove these files (or everything under these folders) from the collection instead")
     index.add_argument("--ames", action="store_true",
                        help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
+    index.add_argument("--locore", action="store_true",
+                       help="also store LOCORE descriptors (needs its three weights files; slow on a CPU)")
     search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
     search.add_argument("image", type=Path)
     _target(search)
     search.add_argument("--k", type=int, default=K, help=f"hits to list (default {K})")
     search.add_argument("--shortlist", type=int, default=SHORTLIST,
                         help=f"global hits re-ranked (default {SHORTLIST})")
-    search.add_argument("--rerank", choices=["sift", "ames", "none"], default="sift",
+    search.add_argument("--rerank", choices=["sift", "ames", "locore", "none"], default="sift",
                         help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default), by the "
-                             "learned AMES model (installed weights, collection indexed with --ames), or not")
+                             "learned AMES or LOCORE model (installed weights, collection indexed with --ames "
+                             "or --locore; LOCORE's authors re-rank a --shortlist of 400), or not")
     search.add_argument("--roi", help="search with a rectangle of the image: X,Y,WIDTH,HEIGHT in pixels")
     search.add_argument("--json", type=Path, help="write the hits as JSON here")
 
@@ -86,15 +89,20 @@ def run_index(args: argparse.Namespace) -> int:
     try:
         if args.remove:
             return _remove(args, case)
-        extra = None
+        extra: dict[str, Any] = {}
         if args.ames:
             from plugins.similarity.search import ames_extractors
 
-            extra = ames_extractors()
+            extra.update(ames_extractors())
+        if args.locore:
+            from plugins.similarity.search import locore_extractors
+
+            extra.update(locore_extractors())
         collection = _open_collection(args, case)
         progress = ProgressLine()
         try:
-            report = add_media(collection, args.paths, RunContext(progress.task("index")), extra_extractors=extra)
+            report = add_media(collection, args.paths, RunContext(progress.task("index")),
+                               extra_extractors=extra or None)
             progress.end()
             images, videos = report.found
             codes = []
@@ -167,6 +175,11 @@ def run_search(args: argparse.Namespace) -> int:
         collection.close()
     meaning = SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
     print(f"score: {meaning}")
+    if rerank in (Rerank.AMES, Rerank.LOCORE):
+        placed = sum(hit.reranked for hit in hits)
+        print(f"re-ranked by {rerank.value.upper()}: {placed} of the {len(hits)} hits listed"
+              + ("" if placed == len(hits) else f" (the others have no {rerank.value.upper()} descriptors and "
+                                                f"keep their global rank: index them with --{rerank.value})"))
     for hit in hits:
         flags = " near-duplicate" if hit.near_duplicate else ""
         print(f"{hit.rank:>3}  {hit.score:.3f}  global {hit.global_sim:.3f}  inliers {hit.inliers:>4}  "
@@ -174,8 +187,8 @@ def run_search(args: argparse.Namespace) -> int:
         for hint in hit.hints:
             print(f"       hint: {hint}")
     if args.json:
-        args.json.write_text(json.dumps(hits_json(args.image, roi, meaning, hits), indent=2, ensure_ascii=False),
-                             encoding="utf-8")
+        doc = hits_json(args.image, roi, meaning, hits, rerank.value)
+        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     if case is not None:
         case.log("search", f"{args.image} roi={roi} rerank={rerank.value}: {len(hits)} hits")
         case.close()
@@ -190,15 +203,17 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def hits_json(image: Path, roi: tuple[int, int, int, int] | None, meaning: str, hits: list[Any]) -> dict[str, Any]:
-    return {"query": str(image), "roi": roi, "score_meaning": meaning, "hits": [hit_json(h) for h in hits]}
+def hits_json(image: Path, roi: tuple[int, int, int, int] | None, meaning: str, hits: list[Any],
+              rerank: str = "sift") -> dict[str, Any]:
+    return {"query": str(image), "roi": roi, "rerank": rerank, "score_meaning": meaning,
+            "hits": [hit_json(h) for h in hits]}
 
 
 def hit_json(h: Any) -> dict[str, Any]:
     return {
         "rank": h.rank, "path": h.item.path, "sha256": h.item.sha256, "score": round(h.score, 4),
         "global_similarity": round(h.global_sim, 4), "inliers": h.inliers, "phash_distance": h.phash_bits,
-        "near_duplicate": h.near_duplicate, "hints": h.hints,
+        "near_duplicate": h.near_duplicate, "reranked": h.reranked, "hints": h.hints,
     }
 
 

@@ -49,7 +49,7 @@ from plugins.similarity.collection import Collection, facts_of
 from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
-from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, search
+from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, search
 from workbench.app.case import Case, Evidence
 from workbench.app.jobs import Job
 from workbench.core.device import resolve_device
@@ -71,7 +71,8 @@ MAX_LISTED_FAILURES = 8
 MATCH_LAYER = "matches"
 MAX_LINES = 60
 """Match lines drawn by default: hundreds of inliers would cover both images (all on request)."""
-RERANK_CHOICES = (("spatial verification", Rerank.SIFT), ("none", Rerank.NONE))
+RERANK_CHOICES = (("spatial verification", Rerank.SIFT), ("learned LOCORE (installed weights)", Rerank.LOCORE),
+                  ("none", Rerank.NONE))
 
 
 def collection_folder(case: Case) -> Path:
@@ -330,7 +331,8 @@ class MatchView(QWidget):
         self._draw_lines()
         region = f" (rectangle {_rect_text(outcome.rect)})" if outcome.rect else ""
         verified = (f"{hit.inliers} verified matches" if outcome.rerank is Rerank.SIFT
-                    else "not verified (no re-ranking)")
+                    else "not verified (no re-ranking)" if outcome.rerank is Rerank.NONE
+                    else f"placed by {outcome.rerank.value.upper()}, not spatially verified")
         caption = (f"Left: query {outcome.query.label}{region}.  Right: #{hit.rank} {Path(hit.item.path).name} — "
                    f"score {hit.score:.3f}, global similarity {hit.global_sim:.3f}, {verified}, "
                    f"perceptual-hash distance {hit.phash_bits} bits"
@@ -469,7 +471,9 @@ class SearchPanel(QWidget):
         for text, value in RERANK_CHOICES:
             self.rerank.addItem(text, value)
         self.rerank.setToolTip("Spatial verification re-ranks the shortlist by geometrically consistent local "
-                               "matches (robust to crops, flips and re-compression); 'none' ranks by the global "
+                               "matches (robust to crops, flips and re-compression); LOCORE re-ranks it with a "
+                               "learned model (its three weights files installed, the collection indexed with "
+                               "`workbench index --locore`; slow on a CPU); 'none' ranks by the global "
                                "descriptor only (faster)")
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.run_search)
@@ -677,6 +681,8 @@ class SearchPanel(QWidget):
             return False
         if isinstance(error, Cancelled):
             self.show_message(f"{what} cancelled.", warning=False)
+        elif isinstance(error, RerankerUnavailable):
+            self.show_message(f"Re-ranking is unavailable: {model_message(error)}")
         elif isinstance(error, ModelUnavailable):
             self.show_message(f"The global descriptor's model is missing: {model_message(error)}")
             self._model_id = MODEL_ID
@@ -788,7 +794,7 @@ class SearchPanel(QWidget):
         if outcome is None:
             self.results_label.setText("Results")
             return
-        meaning = SCORE_MEANING["sift" if outcome.rerank is Rerank.SIFT else "global"]
+        meaning = SCORE_MEANING["global" if outcome.rerank is Rerank.NONE else outcome.rerank.value]
         self.results_label.setText(f"{len(outcome.hits)} hit(s) for {outcome.query.label}, best first")
         for hit, thumb in zip(outcome.hits, outcome.thumbnails, strict=True):
             verified = f"{hit.inliers} inliers" if outcome.rerank is Rerank.SIFT else "not verified"
