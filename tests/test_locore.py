@@ -347,3 +347,34 @@ def test_cli_search_without_the_files_says_where_to_get_them(
     assert main(["index", str(other), "--collection", str(collection)]) == 0
     assert main(["search", str(image), "--collection", str(collection), "--rerank", "locore"]) == 1
     assert "locore_dinov2_base" in capsys.readouterr().err
+
+
+def test_search_keeps_locore_order_and_the_places_of_images_without_its_descriptors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`search` lists LOCORE's candidates in LOCORE's order (not by score: scores of different
+    windows need not agree with it) in the places they held in the global shortlist; a candidate
+    without LOCORE descriptors keeps its place and global similarity and is marked not re-ranked."""
+    from plugins.similarity import search as search_module
+    from plugins.similarity.collection import Collection
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("coffee", "chelsea", "rocket", "astronaut"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.jpg", quality=90)
+    coll = Collection(tmp_path / "collection")
+    coll.add([photos])
+    query = search_module.Query(data.chelsea()[10:290, 20:420])
+    shortlist = [h.item.id for h in search_module.search(coll, query, rerank=search_module.Rerank.NONE)]
+    skipped = shortlist[1]  # as if indexed before --locore
+    ready = [i for i in shortlist if i != skipped]
+    scores = {i: 0.9 - 0.1 * n for n, i in enumerate(ready)}  # ascending order below: scores disagree
+    locore_order = ready[::-1]
+    monkeypatch.setattr(search_module, "locore_ranking",
+                        lambda c, rgb, cand, sims, ctx: {i: scores[i] for i in locore_order})
+    hits = search_module.search(coll, query, rerank=search_module.Rerank.LOCORE)
+    coll.close()
+    ids = [h.item.id for h in hits]
+    assert ids == [locore_order[0], skipped, *locore_order[1:]]
+    assert [h.reranked for h in hits] == [True, False, True, True]
+    assert hits[1].score == hits[1].global_sim and hits[0].score == scores[locore_order[0]]
