@@ -39,6 +39,7 @@ import numpy as np
 import platformdirs
 from PIL import Image
 
+from bench import rerank_cost
 from bench.report import publish
 from plugins.similarity.collection import Collection, Item, facts_of
 from plugins.similarity.evaluation import compute_map, mean_reciprocal_rank, recall_at_k
@@ -958,6 +959,8 @@ def main(argv: list[str] | None = None) -> int:
                         "transformation, sizes 1k and 10k")
     parser.add_argument("--data", type=Path, help="image set folder (default: a cache folder per settings)")
     parser.add_argument("--rebuild", action="store_true", help="index the collection again (measures throughput)")
+    parser.add_argument("--rerank-cost", action="store_true", help="also measure the cost of each re-ranker "
+                        "(RootSIFT, AMES, LOCORE) on a 100-image shortlist: `bench.rerank_cost`, minutes more")
     parser.add_argument("--out", type=Path, help="also write the Markdown report to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -1035,6 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
         *throughput_lines(coll_stats, stages), "",
         "## Targets", "",
         *target_lines(glob, rer, rows), "",
+        *(["## Re-ranker cost", "", *rerank_cost.section(2, args.seed), ""] if args.rerank_cost else []),
         f"Bench run time {time.perf_counter() - started:.0f} s.",
     ]
     report = "\n".join(parts) + "\n"
