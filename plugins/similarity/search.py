@@ -233,8 +233,9 @@ def locore_ranking(
 ) -> dict[int, float]:
     """LOCORE's blended score of each candidate that carries LOCORE descriptors, in LOCORE's order
     (best first; the dict's order is the ranking). Those candidates are re-ranked among themselves
-    by the sliding windows; the others are left out (they keep their place in the shortlist). ModelUnavailable
-    when the files are missing; ValueError when no candidate was indexed with LOCORE descriptors."""
+    by the sliding windows; the others are left out (they keep their place in the shortlist).
+    RerankerUnavailable when a file is missing or does not load; ValueError when no candidate was
+    indexed with LOCORE descriptors."""
     try:
         return _locore_ranking(collection, rgb, candidates, global_sims, ctx)
     except ModelUnavailable as exc:
