@@ -1,6 +1,6 @@
 """The case store keeps each run whole or absent, and a damaged run costs that run only: readers skip
-it for the analyzer's newest readable run, and `damaged_runs` says which and why (test_crash kills a
-real writer)."""
+it for the analyzer's newest readable run, and `damaged_runs`, the report, the CLI and the summary
+panel say which and why (test_crash kills a real writer)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ import numpy as np
 import pytest
 
 from tests.crash_writer import heatmap
-from workbench.app.case import DB_NAME, Case, RunDamaged
+from tests.test_report import flat, pdf_text
+from workbench.app.analysis import Planned, analyze
+from workbench.app.case import DB_NAME, Case, RunDamaged, now
+from workbench.app.cli import main as cli_main
+from workbench.app.report import write_pdf
 from workbench.app.run_blobs import PARTIAL_AGE_S, PARTIAL_PREFIX
+from workbench.core import registry
 
 
 def sql(case: Case, statement: str, *args: object) -> None:
@@ -184,3 +189,59 @@ def test_open_removes_orphans_but_not_a_save_in_progress(case: Case, jpeg_photo:
     assert "7" in removed.detail and stale.name in removed.detail and fresh.name not in removed.detail
     assert [r.id for r in reopened.latest_runs(item.id)] == [kept.id]
     reopened.close()
+
+
+@pytest.fixture
+def damaged_case(tmp_path: Path, jpeg_photo: Path) -> tuple[Case, int]:
+    """A case whose ELA was run twice, the second run's map truncated since, with a `{}` row of
+    JPEG ghosts as the save before the fix left it when killed, and a finding on the damaged run."""
+    case = Case.create(tmp_path / "case", name="Damaged", analyst="Test Analyst")
+    item = case.add_evidence(jpeg_photo)
+    ela = registry.get("ela")
+    for _ in range(2):
+        [run] = analyze(case, item, [Planned(ela, ela.params_from(None))])
+    truncated(case, run.id)
+    sql(case, "INSERT INTO runs (evidence_id, analyzer, status, score, result, finished_at)"
+              " VALUES (?, 'jpeg_ghost', 'ok', NULL, '{}', ?)", item.id, now())
+    case.add_finding(item.id, "Odd edge", run_id=run.id, layer="ELA",
+                     region={"kind": "rect", "points": [[10, 10], [60, 60]]})
+    yield case, run.id
+    case.close()
+
+
+@pytest.mark.usefixtures("qapp")
+def test_the_report_lists_damaged_runs_and_draws_on_what_is_readable(damaged_case: tuple[Case, int],
+                                                                     tmp_path: Path) -> None:
+    case, damaged_id = damaged_case
+    text = flat(pdf_text(write_pdf(case, tmp_path / "report.pdf"), raw=True))  # a cell's lines together
+    assert "2 damaged stored run(s) left out (section 4)" in text
+    assert f"Run {damaged_id} of " in text and "array file map.npy is truncated or corrupt" in text
+    assert f"the older run {damaged_id - 1} is shown instead" in text
+    assert "stored result is empty (its save was interrupted)" in text
+    assert "no other run of this analyzer on this item is readable" in text
+    assert f"run {damaged_id} (ela on #1) is damaged" in text and "drawn on the original" in text
+
+
+@pytest.mark.usefixtures("qapp")
+def test_cli_report_on_a_damaged_case_succeeds_and_warns(damaged_case: tuple[Case, int], jpeg_photo: Path,
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case, damaged_id = damaged_case
+    pdf, doc = tmp_path / "cli.pdf", tmp_path / "cli.json"
+    code = cli_main(["analyze", str(jpeg_photo), "--analyzers", "blk", "--case", str(case.root),
+                     "--report", str(pdf), "--json", str(doc)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"warning: run {damaged_id} (ela on #1, " in err and "is damaged and left out" in err
+    assert "warning: run 3 (jpeg_ghost on #1, " in err
+    assert [d["id"] for d in json.loads(doc.read_text())["damaged_runs"]] == [damaged_id, 3]
+    assert f"Run {damaged_id} of " in flat(pdf_text(pdf))
+
+
+def test_the_summary_panel_names_damaged_runs(qapp: object, damaged_case: tuple[Case, int]) -> None:
+    from workbench.ui.summary_panel import SummaryPanel
+
+    case, damaged_id = damaged_case
+    panel = SummaryPanel()
+    panel.show_item(case.evidence(1), case.latest_runs(1), case.findings(1), case.damaged_runs(1))
+    assert f"⚠ run {damaged_id} (ela on #1, " in panel.problems.text()
+    assert "⚠ run 3 (jpeg_ghost on #1, " in panel.problems.text()

@@ -98,7 +98,7 @@ class ItemResults:
             window.viewer.view.set_findings([(f"F{f.id}", f.region) for f in findings if f.region is not None])
         guard_wheel(window.results_box)
         window.layers.set_layers(layers, None if self.video or not layers else layers[0].key, video=self.video)
-        window.summary.show_item(case.evidence(evidence_id), runs, findings)
+        window.summary.show_item(case.evidence(evidence_id), runs, findings, case.damaged_runs(evidence_id))
 
     def _connect(self, view: ResultView) -> None:
         window = self.window
