@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -215,6 +216,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     with RunCase(root, args.name, args.analyst) as run:
         print(f"case: {run.case.root}", file=sys.stderr)
         doc, problems = analyze_all(run.case, args, plan)
+        doc["damaged_runs"] = damaged_runs(run.case)
         kept = run.kept
         if not kept:
             doc["case"] = None
@@ -276,6 +278,14 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
         "skipped": [{"path": str(Path(p).absolute()), "reason": r} for p, r in imported.skipped],
     }
     return doc, problems
+
+
+def damaged_runs(case: Case) -> list[dict[str, Any]]:
+    """The case's stored runs that cannot be read, each said on stderr: the report leaves them out."""
+    damaged = case.damaged_runs()
+    for damage in damaged:
+        print(f"warning: {damage.describe()}", file=sys.stderr)
+    return [dataclasses.asdict(d) for d in damaged]
 
 
 def open_search(case: Case, args: argparse.Namespace, plan: Plan,
