@@ -194,3 +194,46 @@ def test_non_ascii_names_end_to_end(qapp, tmp_path: Path, jpeg_photo: Path) -> N
     else:  # without a CJK font Qt cannot draw 测试; the rest of the name must still be right
         assert "Дело фото_" in text and "_é.jpg" in text
     assert "José Ñúñez" in text
+
+
+ODD_NAME = b"\xff\xfe caf\xe9.jpg"
+"""A file name that is not UTF-8 (Latin-1 bytes, as an old camera or archive may write them)."""
+ODD_SHOWN = "\\xff\\xfe caf\\xe9.jpg"
+
+
+def test_name_that_is_not_utf8_is_kept_exactly_and_shown_escaped(qapp, tmp_path: Path, evidence_dir: Path,
+                                                                   jpeg_photo: Path, png_image: Path) -> None:
+    odd = Path(os.fsdecode(os.path.join(os.fsencode(evidence_dir), ODD_NAME)))
+    with open(os.fsencode(odd), "wb") as fh:  # created by its bytes, as another system would have
+        fh.write(jpeg_bytes(load_photo("chelsea.png"), 85))
+
+    case = Case.create(tmp_path / "case")
+    report = import_paths(case, [evidence_dir])
+    assert len(report.added) == 3 and report.skipped == []
+    item = next(e for e in report.added if e.name == ODD_SHOWN)
+    assert os.fsencode(item.path) == os.fsencode(odd.resolve())  # byte for byte
+    assert any("not valid UTF-8" in w and "\\xNN" in w for w in item.warnings)
+    assert any(ODD_SHOWN in a.detail for a in case.audit())
+    case.close()
+
+    reopened = Case.open(tmp_path / "case")  # the stored path opens and re-hashes the same file
+    [stored] = [e for e in reopened.all_evidence() if e.id == item.id]
+    assert stored.path == item.path and stored.name == ODD_SHOWN
+    assert reopened.open_media(stored).sha256 == item.sha256
+    reopened.close()
+
+    json_path, pdf_path = tmp_path / "out.json", tmp_path / "out.pdf"
+    code = cli_main(["analyze", str(evidence_dir), "--analyzers", "ela", "--case", str(tmp_path / "case"),
+                     "--json", str(json_path), "--report", str(pdf_path)])
+    assert code == 0
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    paths = sorted(Path(entry["path"]).name for entry in doc["evidence"])
+    assert paths == sorted([ODD_SHOWN, "coffee.png", "photo.jpg"])
+    assert all(entry["results"][0]["status"] == "ok" for entry in doc["evidence"])  # every file analysed
+    if shutil.which("pdftotext"):
+        assert ODD_SHOWN in pdf_text(pdf_path)
+
+
+
+
+

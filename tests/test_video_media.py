@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -142,6 +143,18 @@ def test_non_ascii_video_name(clips: dict[str, Path], tmp_path: Path) -> None:
     path.write_bytes(clips["avi"].read_bytes())
     media = open_media(path)
     assert media.video is not None and media.video.frame_count == 150
+
+
+def test_video_name_that_is_not_utf8_opens_and_decodes(clips: dict[str, Path], tmp_path: Path) -> None:
+    """OpenCV would crash the whole process on this name: the decoder gets the file another way."""
+    raw = os.path.join(os.fsencode(tmp_path), b"clip \xe9\xff.avi")
+    with open(raw, "wb") as fh:
+        fh.write(clips["avi"].read_bytes())
+    media = open_media(os.fsdecode(raw))
+    assert media.name == "clip \\xe9\\xff.avi" and media.video is not None and media.video.frame_count == 150
+    with media.reader() as reader:
+        assert len([f for f in reader.sample(1.0) if f.rgb is not None]) == 6
+
 
 
 def test_video_pixel_limit(clips: dict[str, Path]) -> None:

@@ -22,6 +22,7 @@ from workbench.core import registry
 from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.models import ModelStore
+from workbench.core.names import shown_all
 from workbench.core.paths import data_dir
 from workbench.core.plugin import ModelUnavailable
 from workbench.core.presets import DEFAULT_PRESET, PRESETS, Preset, plan_ids
@@ -310,7 +311,7 @@ def search_item(case: Case, evidence: Evidence, searcher: search_cli.ItemSearch,
 
 def write_outputs(case: Case, args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
-        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        args.json.write_text(json.dumps(shown_all(doc), indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"json: {args.json}", file=sys.stderr)
     if args.report:
         from workbench.app.report import write_pdf

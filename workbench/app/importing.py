@@ -9,6 +9,7 @@ from pathlib import Path
 
 from workbench.app.case import Case, DuplicateEvidence, Evidence
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, looks_like_media
+from workbench.core.names import shown
 
 
 @dataclass
@@ -40,7 +41,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], l
             try:
                 entries = sorted(p for p in path.rglob("*") if p.is_file())
             except OSError as exc:
-                rejected.append((path, f"{path.name}: cannot list the folder ({exc.strerror or exc})"))
+                rejected.append((path, f"{shown(path.name)}: cannot list the folder ({exc.strerror or exc})"))
                 continue
             for entry in entries:
                 if any(part.startswith(".") for part in entry.relative_to(path).parts):
@@ -48,7 +49,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], l
                 if looks_like_media(entry):
                     candidates.append(entry)
                 else:
-                    rejected.append((entry, f"{entry.name}: not an image or video file"))
+                    rejected.append((entry, f"{shown(entry.name)}: not an image or video file"))
         else:
             candidates.append(path)
     return candidates, rejected
@@ -65,10 +66,10 @@ def import_paths(
     report = ImportReport(skipped=list(rejected))
     for i, path in enumerate(candidates):
         if cancelled():
-            report.skipped.extend((p, f"{p.name}: import cancelled") for p in candidates[i:])
+            report.skipped.extend((p, f"{shown(p.name)}: import cancelled") for p in candidates[i:])
             break
         if progress:
-            progress(i / max(len(candidates), 1), f"hashing {path.name}")
+            progress(i / max(len(candidates), 1), f"hashing {shown(path.name)}")
         try:
             report.added.append(case.add_evidence(path, max_pixels=max_pixels))
         except DuplicateEvidence as exc:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from workbench.core.hashing import sha256_file
+from workbench.core.names import is_text, shown
 from workbench.core.video import VideoError, VideoInfo, VideoReader, probe
 
 # We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
@@ -34,7 +35,11 @@ class MediaKind(StrEnum):
 
 
 class MediaError(Exception):
-    """A file that cannot be used as evidence; the message is meant for the analyst."""
+    """A file that cannot be used as evidence; the message is meant for the analyst (a file name
+    that is not UTF-8 shows its odd bytes escaped, so the message can be stored, printed and drawn)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(shown(message))
 
 
 IMAGE_FORMATS_BY_EXTENSION: dict[str, set[str]] = {
@@ -81,7 +86,8 @@ class Media:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The file name as shown (bytes that are not UTF-8 escaped); `path` keeps them exactly."""
+        return shown(self.path.name)
 
     @property
     def megapixels(self) -> float:
@@ -223,7 +229,7 @@ def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> M
             f"{path.name}: {info.width}×{info.height} frames exceed the limit of "
             f"{_megapixels(max_pixels)} megapixels (raise it in Settings ▸ Pixel limit or with --max-pixels)"
         )
-    warnings = []
+    warnings = _path_warnings(path)
     if info.container == "unknown":
         warnings.append("container not recognised from the file's first bytes")
     if info.rotation:
@@ -249,8 +255,17 @@ def _check_readable(path: Path) -> None:
         raise MediaError(f"{path.name}: permission denied (the file is not readable)")
 
 
-def _format_warnings(path: Path, im: Image.Image) -> list[str]:
+def _path_warnings(path: Path) -> list[str]:
+    """What the path given says about the file: a name with bytes that are not UTF-8."""
     warnings = []
+    if not is_text(str(path)):
+        warnings.append("the file's name or folder is not valid UTF-8: the bytes that are not are shown as \\xNN "
+                        "(the file is opened by its exact name)")
+    return warnings
+
+
+def _format_warnings(path: Path, im: Image.Image) -> list[str]:
+    warnings = _path_warnings(path)
     expected = IMAGE_FORMATS_BY_EXTENSION.get(path.suffix.lower())
     if expected is None:
         warnings.append(f"unusual extension '{path.suffix}' for a {im.format} file")

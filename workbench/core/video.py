@@ -12,12 +12,15 @@ import math
 import os
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from workbench.core.names import is_text, shown
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 """FFmpeg's own log lines (one per damaged frame) would flood the terminal; damaged frames are
@@ -209,11 +212,34 @@ def _to_rgb(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with _decoder_name(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path.name}: not a readable video (unknown container or codec, or a corrupt header)")
     return cap
+
+
+@contextmanager
+def _decoder_name(path: Path) -> Iterator[str]:
+    """A name OpenCV can open for `path`. OpenCV takes UTF-8 text and crashes the process on a file
+    name that is not UTF-8 (bytes Python keeps as lone surrogates), so such a file is handed over as
+    `/proc/self/fd/N` of a descriptor held open while the decoder opens it (Linux)."""
+    text = str(path)
+    if is_text(text):
+        yield text
+        return
+    if not Path("/proc/self/fd").is_dir():
+        raise VideoError(f"{shown(path.name)}: the file name is not valid UTF-8, which the video decoder cannot "
+                         "open on this system; analyse a copy with a plain name")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise VideoError(f"{shown(path.name)}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def _fourcc_text(fourcc: int) -> str:
