@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from workbench.core.hashing import sha256_file
 from workbench.core.names import is_text, shown
-from workbench.core.video import VideoError, VideoInfo, VideoReader, probe
+from workbench.core.video import VideoError, VideoInfo, VideoReader, probe, truncation_warning
 
 # We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
 # Pillow's global DecompressionBombError, which would fire at a fixed size we cannot explain.
@@ -222,6 +222,7 @@ def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> M
         raise MediaError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
     try:
         info = probe(path)
+        tail = truncation_warning(path, info)
     except VideoError as exc:
         raise MediaError(str(exc)) from exc
     if info.width * info.height > max_pixels:
@@ -229,7 +230,7 @@ def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> M
             f"{path.name}: {info.width}×{info.height} frames exceed the limit of "
             f"{_megapixels(max_pixels)} megapixels (raise it in Settings ▸ Pixel limit or with --max-pixels)"
         )
-    warnings = _path_warnings(path)
+    warnings = _path_warnings(path) + ([tail] if tail else [])
     if info.container == "unknown":
         warnings.append("container not recognised from the file's first bytes")
     if info.rotation:

@@ -31,6 +31,10 @@ GIVE_UP_AFTER_S = 30.0
 (a truncated file whose header promises more frames than it holds)."""
 
 
+TAIL_TOLERANCE = 2
+"""Frames at the end that may fail to decode without a warning: some containers round their count."""
+
+
 class VideoError(Exception):
     """A video that cannot be opened or decoded; the message is for the analyst."""
 
@@ -98,6 +102,32 @@ def probe(path: Path) -> VideoInfo:
         rotation=rotation,
         creation_time=mp4_creation_time(path) or matroska_creation_time(path),
     )
+
+
+def truncation_warning(path: Path, info: VideoInfo) -> str | None:
+    """Why the end of the video may be missing, or None when its last frames decode.
+
+    A copy cut short (an interrupted transfer, a file carved from free space) keeps the header that
+    announces every frame and loses the end. One seek to the last second and a decode of its frames
+    says so at import, instead of a count of undecodable frames inside each result."""
+    count = info.frame_count
+    window = min(max(round(info.fps), 1), count)
+    cap = _capture(path)
+    try:
+        if count <= 1 or not cap.set(cv2.CAP_PROP_POS_FRAMES, count - window):
+            return None  # nothing announced, or a container we cannot seek in: nothing to compare
+        last = max((i for i in range(count - window, count) if cap.grab()), default=None)
+    finally:
+        cap.release()
+    announced = f"the container announces {count} frames ({info.duration:.2f} s)"
+    if last is None:
+        return (f"{announced}, but none of its last {window} decode: the file may be truncated "
+                "(analyses see the frames up to where decoding stops)")
+    missing = count - 1 - last
+    if missing <= TAIL_TOLERANCE:
+        return None
+    return (f"{announced}, but the last {missing} do not decode (from {(last + 1) / info.fps:.2f} s): "
+            "the file may be truncated")
 
 
 class VideoReader:
