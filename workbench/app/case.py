@@ -57,11 +57,12 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class DuplicateEvidence(MediaError):
-    """The file is already in the case (same SHA-256); `existing` is that item."""
+    """The file is already in the case (same SHA-256); `existing` is that item, `warnings` what opening
+    the file noticed (a copy's wrong extension is a fact about the copy, worth keeping)."""
 
-    def __init__(self, message: str, existing: Evidence) -> None:
+    def __init__(self, message: str, existing: Evidence, warnings: list[str]) -> None:
         super().__init__(message)
-        self.existing = existing
+        self.existing, self.warnings = existing, warnings
 
 
 class CaseError(Exception):
@@ -234,7 +235,8 @@ class Case:
         existing = self.find_evidence(media.sha256)
         if existing is not None:
             raise DuplicateEvidence(
-                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing
+                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing,
+                media.warnings,
             )
         with self._lock:
             cur = self._db.execute(

@@ -239,6 +239,8 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
     items = list({e.id: e for e in imported.added + imported.already_present}.values())
     for _path, reason in imported.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
+    for duplicate in imported.copies:
+        print(f"duplicate: {duplicate.note()}", file=sys.stderr)
     for evidence in items:
         for warning in evidence.warnings:
             print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
@@ -274,6 +276,8 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
         "case": str(case.root),
         "preset": plan.preset.name if plan.preset else None,
         "evidence": entries,
+        "duplicates": [{"path": str(d.path), "same_as": str(d.same_as.path), "warnings": d.warnings}
+                       for d in imported.copies],
         "skipped": [{"path": str(Path(p).absolute()), "reason": r} for p, r in imported.skipped],
     }
     return doc, problems

@@ -6,9 +6,11 @@ pixels) becomes a `MediaError` whose message an analyst can act on; nothing here
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -247,18 +249,44 @@ def _megapixels(pixels: int) -> str:
     return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
 
 
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if path.is_dir():
-        raise MediaError(f"{path}: is a folder, not a file")
+SPECIAL_FILES = {
+    stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` is no file to read as evidence (missing, a broken link or a link loop, a folder, a
+    pipe or device that would block or never end, unreadable), or None. Nothing is opened."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path}: a loop of symbolic links"
+        if exc.errno != errno.ENOENT:
+            return f"{path}: cannot be read ({exc.strerror or exc})"
+        if path.is_symlink():
+            return f"{path}: a broken link (to {os.readlink(path)}, which does not exist)"
+        return f"{path}: no such file"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{path.name}: not a regular file but {SPECIAL_FILES.get(stat.S_IFMT(mode), 'a special file')}"
     if not os.access(path, os.R_OK):
-        raise MediaError(f"{path.name}: permission denied (the file is not readable)")
+        return f"{path.name}: permission denied (the file is not readable)"
+    return None
+
+
+def _check_readable(path: Path) -> None:
+    problem = file_problem(path)
+    if problem:
+        raise MediaError(problem)
 
 
 def _path_warnings(path: Path) -> list[str]:
-    """What the path given says about the file: a name with bytes that are not UTF-8."""
-    warnings = []
+    """What the path given says about the file: reached through a link (the link is not recorded
+    elsewhere: the evidence is the file it leads to), a name with bytes that are not UTF-8."""
+    warnings = [f"given as the link {shown(path.absolute())}"] if path.is_symlink() else []
     if not is_text(str(path)):
         warnings.append("the file's name or folder is not valid UTF-8: the bytes that are not are shown as \\xNN "
                         "(the file is opened by its exact name)")
