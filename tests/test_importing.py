@@ -235,6 +235,27 @@ def test_name_that_is_not_utf8_is_kept_exactly_and_shown_escaped(qapp, tmp_path:
         assert ODD_SHOWN in pdf_text(pdf_path)
 
 
+def test_case_inside_a_folder_given_is_refused(case: Case, tmp_path: Path, evidence_dir: Path,
+                                               jpeg_photo: Path) -> None:
+    """The case lives in tmp_path/case: adding tmp_path would import the case's own thumbnails."""
+    import_paths(case, [jpeg_photo])
+    thumbnail = case.thumbnail_path(1)
+    report = import_paths(case, [tmp_path, thumbnail])
+    assert report.added == [] and report.duplicates == []
+    reasons = dict(report.skipped)
+    assert has_all(reasons[tmp_path], ["holds the case folder", "move the case"])
+    assert has_all(reasons[thumbnail], ["part of the case folder", "not evidence"])
+    assert len(case.all_evidence()) == 1
+
+
+def test_cli_refuses_a_case_inside_the_evidence_folder(capsys: pytest.CaptureFixture[str], evidence_dir: Path,
+                                                       jpeg_photo: Path) -> None:
+    before = snapshot(evidence_dir)
+    for case_folder in (evidence_dir / "case", evidence_dir / "sub" / "case", evidence_dir):
+        code = cli_main(["analyze", str(evidence_dir), "--analyzers", "ela", "--case", str(case_folder)])
+        assert code == 1
+        assert has_all(capsys.readouterr().err, ["inside", "a folder given as evidence", "outside"])
+    assert snapshot(evidence_dir) == before  # no case written into it, nothing imported from it
 
 
 def test_every_path_in_a_folder_is_accounted_for(case: Case, evidence_dir: Path, jpeg_photo: Path,

@@ -15,7 +15,7 @@ from workbench import __version__
 from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
-from workbench.app.cli_paths import RunCase, check_output_file
+from workbench.app.cli_paths import RunCase, check_case_outside, check_output_file
 from workbench.app.cli_progress import ProgressLine
 from workbench.app.importing import import_paths
 from workbench.core import registry
@@ -213,6 +213,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.preset and plan.preset is None:
         print(f"note: --analyzers overrides --preset {args.preset}", file=sys.stderr)
     root = args.case or data_dir() / "cases" / f"cli-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    check_case_outside(root, args.paths)
     with RunCase(root, args.name, args.analyst) as run:
         print(f"case: {run.case.root}", file=sys.stderr)
         doc, problems = analyze_all(run.case, args, plan)

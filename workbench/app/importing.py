@@ -11,6 +11,7 @@ from pathlib import Path
 from workbench.app.case import Case, DuplicateEvidence, Evidence
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, file_problem, looks_like_media
 from workbench.core.names import shown
+from workbench.core.paths import is_within
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,19 @@ def folder_entries(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return sorted(candidates, key=lambda p: (p.is_symlink(), p)), sorted(rejected)
 
 
+def case_conflict(path: Path, case: Case) -> str | None:
+    """Why `path` must not be imported into `case`, or None: it is part of the case folder (the
+    case's own files are not evidence), or a folder holding the case (its thumbnails would be
+    imported, and the case is written there: beside the evidence)."""
+    if is_within(path, case.root):
+        return f"{shown(path)}: part of the case folder {shown(case.root)}, not evidence"
+    if path.is_dir() and is_within(case.root, path):
+        return (f"{shown(path)}: holds the case folder {shown(case.root)}, which is written as you work: a case "
+                "must not live inside the evidence. Move the case out of this folder, or use another case, "
+                "and add the folder again")
+    return None
+
+
 def import_paths(
     case: Case,
     paths: Iterable[str | os.PathLike[str]],
@@ -130,14 +144,26 @@ def import_paths(
 ) -> ImportReport:
     """Add what can be added; every path given, and every file found in a folder given, ends up in
     the report (and the audit log) as added, a duplicate, or skipped with the reason."""
-    candidates, rejected = expand_paths(paths)
-    report = ImportReport(skipped=list(rejected))
+    report = ImportReport()
+    given = []
+    for raw in paths:
+        conflict = case_conflict(Path(raw), case)
+        if conflict:
+            report.skipped.append((Path(raw), conflict))
+        else:
+            given.append(raw)
+    candidates, rejected = expand_paths(given)
+    report.skipped += rejected
     for i, path in enumerate(candidates):
         if cancelled():
             report.skipped.extend((p, f"{shown(p.name)}: import cancelled") for p in candidates[i:])
             break
         if progress:
             progress(i / max(len(candidates), 1), f"hashing {shown(path.name)}")
+        conflict = case_conflict(path, case)  # a link found in a folder may lead into the case
+        if conflict:
+            report.skipped.append((path, conflict))
+            continue
         try:
             report.added.append(case.add_evidence(path, max_pixels=max_pixels))
         except DuplicateEvidence as exc:
