@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list, install or remove model weights")
     models_sub = models.add_subparsers(dest="action", required=True)
     models_sub.add_parser("list", help="every known model with its status")
-    install = models_sub.add_parser("install", help="install a weights file (its SHA-256 is verified and recorded)")
+    install = models_sub.add_parser(
+        "install", help="install a weights file (its SHA-256 is verified and recorded, and it is loaded as analyzers "
+                        "will load it: a file that does not load is refused)")
     install.add_argument("model_id")
     install.add_argument("file", type=Path)
     remove = models_sub.add_parser("remove", help="remove an installed weights file from the store")
@@ -126,7 +128,7 @@ def list_presets() -> int:
 def manage_models(args: argparse.Namespace) -> int:
     store = ModelStore()
     if args.action == "install":
-        path = store.install(args.model_id, args.file)
+        path = store.install_checked(args.model_id, args.file)
         print(f"installed {args.model_id}: {path} (SHA-256 {store.status(args.model_id).sha256})")
     elif args.action == "remove":
         store.remove(args.model_id)
