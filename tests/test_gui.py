@@ -99,6 +99,22 @@ def test_bad_drop_shows_message_and_keeps_case(qtbot, window: MainWindow, tmp_pa
     assert [e.name for e in window.case.all_evidence()] == ["good.png"]
 
 
+def test_import_names_odd_names_escaped_and_lists_copies(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # a Latin-1 name: not UTF-8
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(odd, format="PNG")
+    with open(odd, "rb") as source, open(folder / "copy.jpg", "wb") as copy:
+        copy.write(source.read())
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: bool(window.messages.visible_boxes()), timeout=10000)
+    assert window.evidence.count() == 1
+    item = window.evidence.item(0)
+    assert item.text().startswith("caf\\xe9.png\n") and str(folder / "caf\\xe9.png") in item.toolTip()
+    text = window.messages.box.text()
+    assert "copy.jpg: same content as #1 'caf\\xe9.png'" in text and "does not match the content (PNG)" in text
+
+
 def test_cancel_reaches_the_analysis(qtbot, window: MainWindow) -> None:
     started = []
 

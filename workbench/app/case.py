@@ -29,6 +29,7 @@ from workbench.app import run_blobs
 from workbench.app.run_check import Damage, DamagedRun, checked_doc
 from workbench.core import preferences
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
+from workbench.core.names import path_from_db, path_to_db, shown
 from workbench.core.plugin import current_user
 from workbench.core.results import Result
 
@@ -64,11 +65,12 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class DuplicateEvidence(MediaError):
-    """The file is already in the case (same SHA-256); `existing` is that item."""
+    """The file is already in the case (same SHA-256); `existing` is that item, `warnings` what opening
+    the file noticed (a copy's wrong extension is a fact about the copy, worth keeping)."""
 
-    def __init__(self, message: str, existing: Evidence) -> None:
+    def __init__(self, message: str, existing: Evidence, warnings: list[str]) -> None:
         super().__init__(message)
-        self.existing = existing
+        self.existing, self.warnings = existing, warnings
 
 
 class CaseError(Exception):
@@ -87,7 +89,9 @@ def now() -> str:
 class Evidence:
     id: int
     path: Path
+    """The file exactly as named on disk, undecodable bytes included (stored as bytes then)."""
     name: str
+    """The file name as shown: bytes that are not UTF-8 read `\\xNN` (see `workbench.core.names`)."""
     sha256: str
     size: int
     kind: str
@@ -257,10 +261,11 @@ class Case:
 
     # -- audit ------------------------------------------------------------------------------
     def log(self, action: str, detail: str = "") -> None:
+        """Append to the audit log; file names that are not UTF-8 are written escaped (`shown`)."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO audit (at, user, action, detail) VALUES (?, ?, ?, ?)",
-                (now(), current_user(), action, detail),
+                (now(), current_user(), action, shown(detail)),
             )
 
     def audit(self) -> list[AuditEntry]:
@@ -275,13 +280,14 @@ class Case:
         existing = self.find_evidence(media.sha256)
         if existing is not None:
             raise DuplicateEvidence(
-                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing
+                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing,
+                media.warnings,
             )
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO evidence (path, name, sha256, size, kind, format, width, height, warnings,"
                 " added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(media.path), media.name, media.sha256, media.size, media.kind.value, media.format,
+                (path_to_db(media.path), media.name, media.sha256, media.size, media.kind.value, media.format,
                  media.width, media.height, json.dumps(media.warnings), now(), current_user()),
             )
             evidence_id = int(cur.lastrowid)
@@ -535,7 +541,7 @@ _EVIDENCE_COLUMNS = "id, path, name, sha256, size, kind, format, width, height, 
 
 def _evidence_from_row(row: tuple[Any, ...]) -> Evidence:
     values = list(row)
-    values[1] = Path(values[1])
+    values[1] = path_from_db(values[1])
     values[9] = json.loads(values[9])
     return Evidence(*values)
 

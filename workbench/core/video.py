@@ -12,12 +12,15 @@ import math
 import os
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from workbench.core.names import is_text, shown
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 """FFmpeg's own log lines (one per damaged frame) would flood the terminal; damaged frames are
@@ -26,6 +29,10 @@ counted in the results instead. Read by OpenCV when a capture opens."""
 GIVE_UP_AFTER_S = 30.0
 """Seconds of consecutive undecodable frames after which a stream is taken to have ended
 (a truncated file whose header promises more frames than it holds)."""
+
+
+TAIL_TOLERANCE = 2
+"""Frames at the end that may fail to decode without a warning: some containers round their count."""
 
 
 class VideoError(Exception):
@@ -95,6 +102,32 @@ def probe(path: Path) -> VideoInfo:
         rotation=rotation,
         creation_time=mp4_creation_time(path) or matroska_creation_time(path),
     )
+
+
+def truncation_warning(path: Path, info: VideoInfo) -> str | None:
+    """Why the end of the video may be missing, or None when its last frames decode.
+
+    A copy cut short (an interrupted transfer, a file carved from free space) keeps the header that
+    announces every frame and loses the end. One seek to the last second and a decode of its frames
+    says so at import, instead of a count of undecodable frames inside each result."""
+    count = info.frame_count
+    window = min(max(round(info.fps), 1), count)
+    cap = _capture(path)
+    try:
+        if count <= 1 or not cap.set(cv2.CAP_PROP_POS_FRAMES, count - window):
+            return None  # nothing announced, or a container we cannot seek in: nothing to compare
+        last = max((i for i in range(count - window, count) if cap.grab()), default=None)
+    finally:
+        cap.release()
+    announced = f"the container announces {count} frames ({info.duration:.2f} s)"
+    if last is None:
+        return (f"{announced}, but none of its last {window} decode: the file may be truncated "
+                "(analyses see the frames up to where decoding stops)")
+    missing = count - 1 - last
+    if missing <= TAIL_TOLERANCE:
+        return None
+    return (f"{announced}, but the last {missing} do not decode (from {(last + 1) / info.fps:.2f} s): "
+            "the file may be truncated")
 
 
 class VideoReader:
@@ -209,11 +242,34 @@ def _to_rgb(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with _decoder_name(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path.name}: not a readable video (unknown container or codec, or a corrupt header)")
     return cap
+
+
+@contextmanager
+def _decoder_name(path: Path) -> Iterator[str]:
+    """A name OpenCV can open for `path`. OpenCV takes UTF-8 text and crashes the process on a file
+    name that is not UTF-8 (bytes Python keeps as lone surrogates), so such a file is handed over as
+    `/proc/self/fd/N` of a descriptor held open while the decoder opens it (Linux)."""
+    text = str(path)
+    if is_text(text):
+        yield text
+        return
+    if not Path("/proc/self/fd").is_dir():
+        raise VideoError(f"{shown(path.name)}: the file name is not valid UTF-8, which the video decoder cannot "
+                         "open on this system; analyse a copy with a plain name")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise VideoError(f"{shown(path.name)}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def _fourcc_text(fourcc: int) -> str:

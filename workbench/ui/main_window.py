@@ -341,9 +341,8 @@ class MainWindow(QMainWindow):
             self.evidence.clearSelection()
             self.evidence.select(first.id)
         self.statusBar().showMessage(report.summary(), 8000)
-        if report.skipped:
-            lines = "\n".join(reason for _, reason in report.skipped)
-            self.show_message(f"{len(report.skipped)} file(s) could not be added", lines)
+        if report.notes():
+            self.show_message(f"Import: {report.summary()}", "\n".join(report.notes()))
 
     def add_reference_videos(self) -> Job | None:
         """Selected videos become references of video copy detection (described now, in the background)."""
