@@ -310,3 +310,50 @@ def test_real_analyses_on_the_timeline(qtbot, window: MainWindow, tmp_path: Path
         window.resize(1400, 900)
         qtbot.wait(200)
         window.grab().save(str(DOCS / "screenshot-video-viewer.png"))
+
+
+def test_a_click_on_the_slider_seeks_there_and_dragging_scrubs(qtbot, clip: Path) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider
+
+    from workbench.core.media import open_media
+
+    viewer = VideoViewer()
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    viewer.open(open_media(clip))
+    slider = viewer.slider
+    option = QStyleOptionSlider()
+    slider.initStyleOption(option)
+    groove = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                           QStyle.SubControl.SC_SliderGroove, slider)
+    handle = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                           QStyle.SubControl.SC_SliderHandle, slider)
+    span = groove.width() - handle.width()
+
+    def x_of(index: int) -> int:
+        return round(groove.left() + handle.width() / 2 + span * index / (FRAMES - 1))
+
+    y = groove.center().y()
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x_of(22), y))
+    assert abs(viewer.index - 22) <= 1 and shown_index(viewer) == viewer.index  # not one page (+10 frames)
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x_of(3), y))
+    assert abs(viewer.index - 3) <= 1
+
+    def send(kind: QEvent.Type, index: int, buttons: Qt.MouseButton) -> None:
+        point = QPointF(x_of(index), y)
+        event = QMouseEvent(kind, point, slider.mapToGlobal(point), Qt.MouseButton.LeftButton, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(slider, event)
+
+    send(QEvent.Type.MouseButtonPress, 10, Qt.MouseButton.LeftButton)
+    assert abs(viewer.index - 10) <= 1
+    send(QEvent.Type.MouseMove, 18, Qt.MouseButton.LeftButton)
+    assert abs(viewer.index - 18) <= 1 and shown_index(viewer) == viewer.index
+    send(QEvent.Type.MouseMove, 26, Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, 26, Qt.MouseButton.NoButton)
+    assert abs(viewer.index - 26) <= 1 and shown_index(viewer) == viewer.index and not slider.isSliderDown()
+    viewer.close_video()

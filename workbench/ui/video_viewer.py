@@ -18,10 +18,12 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QProxyStyle,
     QPushButton,
     QScrollArea,
     QSlider,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -115,6 +117,24 @@ class BoxTrack:
         else:
             on_frame = np.flatnonzero(self.frames == self.sampled[j])
             view.set_boxes(self.key, self.boxes[on_frame], [self.labels[i] for i in on_frame])
+
+
+class _JumpToClick(QProxyStyle):
+    """A left click on a slider's groove moves the handle there (and it can be dragged on);
+    Qt's default moves it one page towards the click, which is no way to scrub a video."""
+
+    def styleHint(self, hint, option=None, widget=None, data=None) -> int:  # noqa: ANN001, N802 - Qt override
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, data)
+
+
+def seek_slider() -> QSlider:
+    """The frame slider: a click seeks to the clicked position, dragging scrubs."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setStyle(_JumpToClick(slider.style().name()))
+    slider.style().setParent(slider)  # the slider does not own a style set on it
+    return slider
 
 
 class SecondsAxis(pg.AxisItem):
@@ -217,7 +237,7 @@ class VideoViewer(QWidget):
         self.play_button = self._button("Play", self.toggle_play, "Play / pause (Space)")
         back = self._button("◀ 1", lambda: self.step(-1), "Previous frame (Left)")
         forward = self._button("1 ▶", lambda: self.step(1), "Next frame (Right)")
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = seek_slider()
         self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.slider.valueChanged.connect(self.seek)
         self.position = QLabel()
