@@ -11,6 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from analyzer_runs import run_file
@@ -20,7 +21,7 @@ from plugins.deepfake.aggregation import Aggregation, combine, ensemble_faces, f
 from plugins.deepfake.crops import face_crop
 from plugins.deepfake.ensemble import EnsembleAnalyzer
 from plugins.deepfake.face_analyzer import FacesAnalyzer
-from plugins.deepfake.faces import Face, HaarDetector, suppress
+from plugins.deepfake.faces import CONTAINED, Face, HaarDetector, overlap, suppress
 from plugins.deepfake.tracking import FaceTracker
 from workbench.core import registry
 from workbench.core.models import TEST_MODEL_LABEL, ModelStore
@@ -87,6 +88,29 @@ def test_suppression_keeps_the_frontal_face_over_a_profile_inside_it() -> None:
     profile = Face((120, 110, 190, 190), 9.0, "profile")
     elsewhere = Face((300, 100, 360, 160), 1.0, "profile")
     assert suppress([profile, elsewhere, frontal]) == [frontal, elsewhere]
+
+
+def test_a_false_box_over_half_a_face_gives_way_to_the_better_supported_face() -> None:
+    """The boxes the frontal cascade gave on a real photo (a footballer): the face (15 windows) and a
+    larger false box beside it covering half of it (9 windows); faces that only touch stay apart."""
+    face = Face((226, 94, 263, 131), 15.0, "frontal")
+    beside = Face((244, 62, 329, 147), 9.0, "frontal")
+    assert suppress([beside, face]) == [face]
+    neighbour = Face((258, 96, 296, 134), 12.0, "frontal")  # the next face in a crowd: 13% of it shared
+    assert suppress([face, neighbour]) == [face, neighbour]
+
+
+def test_one_box_for_a_face_that_the_cascade_also_finds_inside_a_false_box() -> None:
+    """The astronaut's face pasted small on the coffee photo: the frontal cascade also fires on a large
+    window around it; the merged result is one box, on the face."""
+    face = cv2.resize(photo("astronaut.png")[40:200, 150:300], None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
+    image = cv2.resize(photo("coffee.png"), (480, 360), interpolation=cv2.INTER_AREA)
+    image[150:150 + face.shape[0], 200:200 + face.shape[1]] = face
+    detector = HaarDetector()
+    found = detector.candidates(image)
+    assert len(found) >= 2 and any(overlap(a.box, b.box)[1] > CONTAINED for a in found for b in found if a != b)
+    [merged] = detector.detect(image)
+    assert np.allclose(merged.box, (211, 161, 257, 207), atol=8) and merged.score >= 5
 
 
 def test_tracker_keeps_ids_bridges_short_gaps_and_starts_new_tracks() -> None:

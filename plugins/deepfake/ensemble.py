@@ -56,7 +56,7 @@ def decision_label(probability: float, threshold: float) -> str:
 class EnsembleAnalyzer(Analyzer):
     id = "deepfake.ensemble"
     title = "Deepfake detection (ensemble)"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = EnsembleParams
     optional_models: ClassVar[tuple[str, ...]] = (*PUBLISHED_MEMBERS, YUNET_ID)

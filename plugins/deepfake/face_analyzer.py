@@ -20,7 +20,7 @@ from workbench.core.results import Boxes
 class FacesAnalyzer(Analyzer):
     id = "deepfake.faces"
     title = "Faces (detection and tracking)"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = FaceScanParams
     optional_models: ClassVar[tuple[str, ...]] = (YUNET_ID,)

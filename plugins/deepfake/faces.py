@@ -3,7 +3,9 @@
 The deepfake detectors judge faces, not whole frames, so everything downstream depends on finding
 them. The Haar cascades ship inside the OpenCV wheel (no file to install): the frontal cascade,
 plus the profile cascade on the frame and on its mirror image (the cascade only knows one side)
-to widen recall; overlapping detections are merged by non-maximum suppression, frontal ones first.
+to widen recall; overlapping detections are merged by non-maximum suppression, frontal ones first,
+then the best supported (a cascade also fires on face-like texture next to a face: on a real photo
+such a false box covered half the face and would have been drawn as a second box on it).
 YuNet (`cv2.FaceDetectorYN`, the `face_yunet` model of the store) is a small CNN that finds
 rotated, small and partly hidden faces the cascades miss; `auto` uses it whenever it is installed.
 
@@ -29,8 +31,9 @@ DETECT_SIDE = 960
 """Long side of the copy the detectors see; faces under ~24 px there (≈ 50 px in 1080p) are missed."""
 OVERLAP = 0.3
 """Intersection over union above which two detections are the same face."""
-CONTAINED = 0.6
-"""...or the share of the smaller box inside the larger one (a profile box inside a frontal one)."""
+CONTAINED = 0.4
+"""...or the share of the smaller box inside the larger one (a profile box inside a frontal one, a
+false box over part of the face): two faces' own boxes rarely share that much."""
 
 Box = tuple[float, float, float, float]
 """x0, y0, x1, y1 in pixels of the frame."""
@@ -106,7 +109,8 @@ class HaarDetector:
     """Viola-Jones cascades of OpenCV's wheel: frontal, profile, and profile on the mirrored frame."""
 
     name = "OpenCV Haar cascades (frontal + profile)"
-    score_meaning = "cascade level weight: higher is more face-like; not a probability"
+    score_meaning = ("cascade support: how many overlapping detection windows were grouped into the box "
+                     "(at least 5); higher is more face-like; not a probability")
 
     def __init__(self, min_neighbors: int = 5, min_size: int = 24) -> None:
         self.frontal = _cascade(CASCADES["frontal"])
@@ -114,6 +118,10 @@ class HaarDetector:
         self.min_neighbors, self.min_size = min_neighbors, min_size
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        return suppress(self.candidates(rgb))
+
+    def candidates(self, rgb: np.ndarray) -> list[Face]:
+        """Every cascade's boxes before overlapping ones are merged, in pixels of the frame."""
         small, factor = reduced(rgb)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         width = gray.shape[1]
@@ -121,16 +129,15 @@ class HaarDetector:
         for f in self._run(self.profile, np.ascontiguousarray(gray[:, ::-1]), "profile"):
             x0, y0, x1, y1 = f.box
             faces.append(Face((width - x1, y0, width - x0, y1), f.score, f.kind))
-        return [Face(_scaled(f.box, factor), f.score, f.kind) for f in suppress(faces)]
+        return [Face(_scaled(f.box, factor), f.score, f.kind) for f in faces]
 
     def _run(self, cascade: cv2.CascadeClassifier, gray: np.ndarray, kind: str) -> list[Face]:
-        rects, _, weights = cascade.detectMultiScale3(
+        rects, support = cascade.detectMultiScale2(
             gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size),
-            outputRejectLevels=True,
         )
         return [
-            Face((float(x), float(y), float(x + w), float(y + h)), float(s), kind)
-            for (x, y, w, h), s in zip(np.reshape(rects, (-1, 4)), np.ravel(weights), strict=True)
+            Face((float(x), float(y), float(x + w), float(y + h)), float(n), kind)
+            for (x, y, w, h), n in zip(np.reshape(rects, (-1, 4)), np.ravel(support), strict=True)
         ]
 
 
@@ -159,6 +166,10 @@ class YuNetDetector:
             ) from exc
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        return suppress(self.candidates(rgb))
+
+    def candidates(self, rgb: np.ndarray) -> list[Face]:
+        """Every cascade's boxes before overlapping ones are merged, in pixels of the frame."""
         small, factor = reduced(rgb)
         self.net.setInputSize((small.shape[1], small.shape[0]))
         _, found = self.net.detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
