@@ -138,7 +138,7 @@ def test_crops_have_the_margin_and_the_input_size() -> None:
 
 def test_faces_analyzer_on_an_image_and_a_video(jpeg_photo: Path, face_video: Path) -> None:
     analyzer = registry.get("deepfake.faces")
-    image = run_file(analyzer, jpeg_photo)
+    image = run_file(analyzer, jpeg_photo, detector="haar")
     assert isinstance(image, Boxes) and image.ok and image.score == 1 and image.boxes.shape == (1, 4)
     video = run_file(analyzer, face_video, every_s=0.5, detector="haar")
     assert isinstance(video, Boxes) and video.ok
@@ -197,7 +197,7 @@ def test_ensemble_without_any_member_is_unavailable_and_names_what_to_install(jp
 def test_ensemble_abstains_without_a_face(png_image: Path) -> None:
     install_member()
     assert registry.ready(registry.get("deepfake.ensemble"))
-    result = run_file(EnsembleAnalyzer(), png_image)
+    result = run_file(EnsembleAnalyzer(), png_image, detector="haar")
     assert isinstance(result, Verdict) and result.ok and result.abstained
     assert result.probability is None and result.score is None and "No face was found" in result.explanation
     assert [v["status"] for v in result.votes] == ["abstained"] and result.votes[0]["probability"] is None
@@ -234,7 +234,7 @@ def test_ensemble_on_a_video_with_a_test_member(face_video: Path) -> None:
 def test_a_broken_member_is_a_vote_not_a_crash(jpeg_photo: Path, broken: dict, words: str) -> None:
     install_member()
     install_member("broken", **broken)
-    result = run_file(EnsembleAnalyzer(), jpeg_photo)
+    result = run_file(EnsembleAnalyzer(), jpeg_photo, detector="haar")
     assert result.ok and not result.abstained and len(result.boxes) == 1
     votes = {v["model"]: v for v in result.votes}
     assert votes["tiny_member"]["status"] == "ok" and votes["broken"]["probability"] is None
@@ -247,7 +247,7 @@ def test_image_verdict_has_one_box_per_face(tmp_path: Path) -> None:
     two = np.concatenate([photo("astronaut.png"), photo("astronaut.png")], axis=1)
     path = tmp_path / "two.png"
     Image.fromarray(two).save(path)
-    result = run_file(EnsembleAnalyzer(), path)
+    result = run_file(EnsembleAnalyzer(), path, detector="haar")
     assert result.ok and len(result.boxes) == 2 and sorted(result.tracks.tolist()) == [0, 1]
     assert result.times is None and result.probability == pytest.approx(float(result.box_scores.max()))
 

@@ -26,8 +26,9 @@ class FaceScanParams:
         "seconds (the nearest frame)", min=0.04, max=60.0,
     )
     detector: DetectorChoice = param(
-        DetectorChoice.AUTO, "Face detector", "auto: YuNet when its model file is installed, else OpenCV's Haar "
-        "cascades; haar: always the cascades; yunet: only YuNet (unavailable without its file)",
+        DetectorChoice.AUTO, "Face detector", "auto: YuNet when its model file is installed, else MTCNN when its "
+        "weights are installed (setup installs them), else OpenCV's Haar cascades; mtcnn, yunet: only that "
+        "detector (unavailable without its files); haar: always the cascades",
     )
 
 
