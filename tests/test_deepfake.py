@@ -22,12 +22,13 @@ from plugins.deepfake.crops import face_crop
 from plugins.deepfake.ensemble import EnsembleAnalyzer
 from plugins.deepfake.face_analyzer import FacesAnalyzer
 from plugins.deepfake.faces import CONTAINED, Face, HaarDetector, overlap, suppress
+from plugins.deepfake.scan import sample_span
 from plugins.deepfake.tracking import FaceTracker
 from workbench.core import registry
 from workbench.core.models import TEST_MODEL_LABEL, ModelStore
 from workbench.core.results import Boxes, Status, Verdict
 from workbench.synthetic.photos import load, source_photos
-from workbench.synthetic.videos import face_clip, write_video
+from workbench.synthetic.videos import camera_move, face_clip, write_video
 
 torch = pytest.importorskip("torch")
 
@@ -146,6 +147,35 @@ def test_faces_analyzer_on_an_image_and_a_video(jpeg_photo: Path, face_video: Pa
     assert video.score == 1 and list(video.frames) == sorted(video.frames) and "6 sampled frame(s)" in video.message
     width = video.boxes[:, 2] - video.boxes[:, 0]
     assert width[-1] > width[0]  # the push-in: the face grows
+
+
+@pytest.fixture(scope="module")
+def cut_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 fps: the astronaut's face (frames 0–16), a cut to the coffee photo (17–26), a cut back to
+    her face (27–40)."""
+    face = face_clip(4.1, 10.0)
+    coffee = camera_move(photo("coffee.png"), 1.0, 10.0, (320, 240), seed=3)
+    return write_video(tmp_path_factory.mktemp("video") / "cuts.avi", face[:17] + coffee + face[27:], 10.0)
+
+
+def test_boxes_and_tracks_stop_at_scene_cuts(cut_video: Path) -> None:
+    result = run_file(FacesAnalyzer(), cut_video, every_s=0.5, detector="haar")
+    assert result.ok and "2 scene cut(s)" in result.message, result.message
+    spans = {int(f): tuple(s) for f, s in zip(result.frames, result.spans.tolist(), strict=True)}
+    assert set(spans) <= {0, 5, 10, 15, 30, 35, 40} and {15, 30} <= set(spans)  # no face on the coffee
+    assert spans[15] == (13, 16)  # not frame 17: the coffee is on screen from there
+    assert spans[30] == (28, 32) and spans.get(40, (38, 40)) == (38, 40)
+    before, after = result.tracks[result.frames < 17], result.tracks[result.frames > 27]
+    assert len(set(before.tolist())) == len(set(after.tolist())) == 1
+    assert set(before.tolist()).isdisjoint(after.tolist())  # her face after the cut is another track
+
+
+def test_a_sample_stands_for_the_frames_nearest_to_it_within_its_scene() -> None:
+    assert sample_span(30, 0, 60, [], 100) == (16, 45)  # ties go to the earlier sample
+    assert sample_span(0, -29.97, 30, [], 100) == (0, 15)  # 29.97 fps: frame 15 belongs to one sample
+    assert sample_span(60, 30, 89.97, [], 70) == (46, 70)  # the video's end
+    assert sample_span(30, 0, 60, [17, 33, 50], 100) == (17, 32)
+    assert sample_span(33, 0, 60, [33], 100) == (33, 46)  # a sample on a scene's first frame
 
 
 def test_undecodable_frames_are_counted(face_video: Path, tmp_path: Path) -> None:

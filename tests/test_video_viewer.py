@@ -24,7 +24,7 @@ from workbench.core.results import Boxes, Series, Status, Verdict  # noqa: E402
 from workbench.synthetic.videos import photo_clip, write_video  # noqa: E402
 from workbench.ui.main_window import MainWindow  # noqa: E402
 from workbench.ui.result_views import SeriesView, VerdictView  # noqa: E402
-from workbench.ui.video_viewer import VideoViewer, nearest_sample, sampling_step  # noqa: E402
+from workbench.ui.video_viewer import BoxTrack, VideoViewer, nearest_sample, sampling_step  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FPS, SECONDS, SIZE = 10.0, 3.0, (320, 240)
@@ -357,3 +357,26 @@ def test_a_click_on_the_slider_seeks_there_and_dragging_scrubs(qtbot, clip: Path
     send(QEvent.Type.MouseButtonRelease, 26, Qt.MouseButton.NoButton)
     assert abs(viewer.index - 26) <= 1 and shown_index(viewer) == viewer.index and not slider.isSliderDown()
     viewer.close_video()
+
+
+def test_boxes_are_drawn_only_on_the_frames_their_sample_stands_for() -> None:
+    """A face found on frame 15 stands for frames 13–16 (a scene cut at 17), one on frame 30 for 28–32;
+    without spans (an older result) a box is shown within the tolerance of its sample."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.drawn: list[tuple[int, list[str]]] = []
+
+        def set_boxes(self, _key: str, boxes: np.ndarray, labels: list[str]) -> None:
+            self.drawn.append((len(boxes), labels))
+
+    boxes = np.array([[10, 10, 50, 50], [12, 10, 52, 50]], np.float32)
+    track = BoxTrack("faces", boxes, ["face 0", "face 1"], np.array([15, 30]), 2.5, np.array([[13, 16], [28, 32]]))
+    shown = {index: track.visible(index).tolist() for index in (12, 13, 16, 17, 27, 28, 32, 33)}
+    assert shown == {12: [], 13: [0], 16: [0], 17: [], 27: [], 28: [1], 32: [1], 33: []}
+    view = Recorder()
+    for index in (13, 14, 17, 30):
+        track.update(view, index)  # type: ignore[arg-type]
+    assert view.drawn == [(1, ["face 0"]), (0, []), (1, ["face 1"])]  # frame 14: no change, no redraw
+    older = BoxTrack("faces", boxes, ["face 0", "face 1"], np.array([15, 30]), 2.5)
+    assert older.visible(17).tolist() == [0]

@@ -89,6 +89,7 @@ class EnsembleAnalyzer(Analyzer):
             "boxes": arrays["boxes"],
             "frames": arrays["frames"],
             "tracks": arrays["tracks"],
+            "spans": arrays["spans"],
         }
         if not per_frame:
             return Verdict(

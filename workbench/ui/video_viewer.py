@@ -92,31 +92,37 @@ class MapTrack:
 
 @dataclass
 class BoxTrack:
-    """Boxes on the frames they were found in (all at once when they carry no frame)."""
+    """Boxes on the frames they stand for: their `spans` (never across a scene cut) when the result
+    has them, else the frames within `tolerance` of the nearest sampled frame; all at once when the
+    boxes carry no frame."""
 
     key: str
     boxes: np.ndarray
     labels: list[str]
     frames: np.ndarray | None
     tolerance: float
+    spans: np.ndarray | None = None
     sampled: np.ndarray = field(init=False)
-    shown: int | None = -1
+    shown: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         self.sampled = np.unique(self.frames) if self.frames is not None else np.zeros(0)
 
+    def visible(self, index: int) -> np.ndarray:
+        """Indices of the boxes drawn on frame `index`."""
+        if self.frames is None:
+            return np.arange(len(self.boxes))
+        if self.spans is not None:
+            return np.flatnonzero((self.spans[:, 0] <= index) & (index <= self.spans[:, 1]))
+        j = nearest_sample(self.sampled, index, self.tolerance)
+        return np.zeros(0, np.int64) if j is None else np.flatnonzero(self.frames == self.sampled[j])
+
     def update(self, view: ImageView, index: int) -> None:
-        j = 0 if self.frames is None else nearest_sample(self.sampled, index, self.tolerance)
-        if j == self.shown:
+        on = self.visible(index)
+        if tuple(on.tolist()) == self.shown:
             return
-        self.shown = j
-        if j is None:
-            view.set_boxes(self.key, np.zeros((0, 4)), [])
-        elif self.frames is None:
-            view.set_boxes(self.key, self.boxes, self.labels)
-        else:
-            on_frame = np.flatnonzero(self.frames == self.sampled[j])
-            view.set_boxes(self.key, self.boxes[on_frame], [self.labels[i] for i in on_frame])
+        self.shown = tuple(on.tolist())
+        view.set_boxes(self.key, self.boxes[on].reshape(-1, 4), [self.labels[i] for i in on])
 
 
 class _JumpToClick(QProxyStyle):
@@ -343,7 +349,9 @@ class VideoViewer(QWidget):
             if isinstance(result, Boxes) and result.boxes is not None and len(result.boxes):
                 frames = None if result.frames is None else np.asarray(result.frames)
                 tolerance = sampling_step(frames, info.fps) / 2 if frames is not None else 0.0
-                self.tracks.append(BoxTrack(key, np.asarray(result.boxes), box_labels(result), frames, tolerance))
+                spans = None if result.spans is None else np.asarray(result.spans)
+                self.tracks.append(BoxTrack(key, np.asarray(result.boxes), box_labels(result), frames, tolerance,
+                                            spans))
         self._update_overlays()
         self.timeline.set_time(self.time)
         self._fit_timeline()
