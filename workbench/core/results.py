@@ -216,12 +216,15 @@ class Series(Result):
 class Boxes(Result):
     """Rectangles over the media (faces, regions): x0, y0, x1, y1 in pixels of the frame.
 
-    On video `frames` gives each box's frame index and `tracks` its track id (one per face).
+    On video `frames` gives each box's frame index and `tracks` its track id (one per face), and
+    `spans` the first and last frame its sampled frame stands for (N × 2: up to half a sampling step
+    either side, never across a scene cut); views draw a box on those frames only.
     """
 
     boxes: np.ndarray | None = array_field(optional=True)
     frames: np.ndarray | None = array_field(optional=True)
     tracks: np.ndarray | None = array_field(optional=True)
+    spans: np.ndarray | None = array_field(optional=True)
     box_scores: np.ndarray | None = array_field(optional=True)
     labels: list[str] = field(default_factory=list)
 

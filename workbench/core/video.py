@@ -26,6 +26,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 """FFmpeg's own log lines (one per damaged frame) would flood the terminal; damaged frames are
 counted in the results instead. Read by OpenCV when a capture opens."""
 
+SCENE_THRESHOLD = 0.35
+"""Histogram distance (Bhattacharyya, 0–1) above which a frame starts a new scene."""
 GIVE_UP_AFTER_S = 30.0
 """Seconds of consecutive undecodable frames after which a stream is taken to have ended
 (a truncated file whose header promises more frames than it holds)."""
@@ -76,6 +78,31 @@ class Frame:
     time: float
     rgb: np.ndarray | None
     """None when this frame could not be decoded (counted by the caller, never fatal)."""
+
+
+class SceneCuts:
+    """Scene changes seen frame by frame: a frame whose colour histogram (hue × saturation of a
+    64×48 thumbnail) differs from the previous decoded frame's by more than `threshold`
+    (Bhattacharyya distance) starts a new scene; `found` lists those frames (the cuts), in order."""
+
+    def __init__(self, threshold: float = SCENE_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.found: list[int] = []
+        self._previous: np.ndarray | None = None
+
+    def feed(self, index: int, bgr: np.ndarray) -> bool:
+        """Whether frame `index` starts a scene (the first frame fed does); a cut is recorded."""
+        small = cv2.resize(bgr, (64, 48), interpolation=cv2.INTER_AREA)
+        hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+        cv2.normalize(hist, hist)
+        first = self._previous is None
+        change = 1.0 if first else cv2.compareHist(self._previous, hist, cv2.HISTCMP_BHATTACHARYYA)
+        self._previous = hist
+        if change <= self.threshold:
+            return False
+        if not first:
+            self.found.append(index)
+        return True
 
 
 def probe(path: Path) -> VideoInfo:
@@ -166,11 +193,15 @@ class VideoReader:
         every_s: float = 1.0,
         cancelled: Callable[[], bool] = lambda: False,
         max_side: int | None = None,
+        cuts: SceneCuts | None = None,
     ) -> Iterator[Frame]:
         """Frames at `every_s` seconds (the frame nearest each instant), decoding the stream once.
 
-        Frames in between are only grabbed (demuxed and decoded, not converted). A frame that
-        fails to decode is yielded with `rgb=None`; the stream ends after many failures in a row.
+        Frames in between are only grabbed (demuxed and decoded, not converted), unless `cuts` is
+        given: then every frame is converted and fed to it, up to the end of the stream, so that
+        `cuts.found` holds the scene cuts up to each yielded frame and, once the iteration ends,
+        all of them. A frame that fails to decode is yielded with `rgb=None`; the stream ends after
+        many failures in a row.
         """
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         fps = self.info.fps
@@ -180,7 +211,7 @@ class VideoReader:
             if cancelled():
                 return
             while position < index and failures < limit:
-                failures = 0 if self._cap.grab() else failures + 1
+                failures = 0 if self._pass(position, cuts) else failures + 1
                 position += 1
             if failures >= limit:
                 return
@@ -188,23 +219,36 @@ class VideoReader:
             position += 1
             bgr = self._cap.retrieve()[1] if ok else None
             failures = 0 if ok else failures + 1
+            if cuts is not None and bgr is not None:
+                cuts.feed(index, bgr)
             yield Frame(index, index / fps, _to_rgb(bgr, max_side) if bgr is not None else None)
+        while cuts is not None and position < self.info.frame_count and failures < limit and not cancelled():
+            failures = 0 if self._pass(position, cuts) else failures + 1
+            position += 1
         self._next = position
+
+    def _pass(self, index: int, cuts: SceneCuts | None) -> bool:
+        """Decode frame `index` without keeping it (only fed to `cuts` when given); False if it failed."""
+        if cuts is None:
+            return self._cap.grab()
+        ok, bgr = self._cap.read()
+        if ok and bgr is not None:
+            cuts.feed(index, bgr)
+        return bool(ok)
 
     def _give_up_after(self) -> int:
         return max(int(GIVE_UP_AFTER_S * self.info.fps), 1)
 
     def scenes(
         self,
-        threshold: float = 0.35,
+        threshold: float = SCENE_THRESHOLD,
         cancelled: Callable[[], bool] = lambda: False,
         max_side: int | None = None,
         min_gap_s: float = 0.5,
     ) -> Iterator[Frame]:
-        """The first frame of each scene: a frame whose colour histogram differs from the previous
-        frame's by more than `threshold` (Bhattacharyya distance), at least `min_gap_s` apart."""
+        """The first frame of each scene (`SceneCuts`), scenes at least `min_gap_s` apart."""
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        fps, previous, last_cut = self.info.fps, None, -math.inf
+        fps, cuts, last_cut = self.info.fps, SceneCuts(threshold), -math.inf
         index, failures, limit = 0, 0, self._give_up_after()
         while failures < limit and not cancelled():
             ok, bgr = self._cap.read()
@@ -215,12 +259,7 @@ class VideoReader:
                     break
                 continue
             failures = 0
-            small = cv2.resize(bgr, (64, 48), interpolation=cv2.INTER_AREA)
-            hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
-            cv2.normalize(hist, hist)
-            change = 1.0 if previous is None else cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA)
-            previous = hist
-            if change > threshold and (index - last_cut) / fps >= min_gap_s:
+            if cuts.feed(index, bgr) and (index - last_cut) / fps >= min_gap_s:
                 last_cut = index
                 yield Frame(index, index / fps, _to_rgb(bgr, max_side))
             index += 1
