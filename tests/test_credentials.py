@@ -280,3 +280,24 @@ def test_trust_list_problems_are_said(tmp_path: Path) -> None:
     assert "could not be used" in load_trust_list(str(garbage)).description
     assert "could not be used" in load_trust_list(str(tmp_path / "missing.pem")).description
     assert load_trust_list("").pem == "" and "none configured" in load_trust_list("").description
+
+
+# -- triage, report -----------------------------------------------------------------------------------
+
+
+def test_triage_puts_origin_claims_first(tmp_path: Path, signer: TestSigner, trusted: Path) -> None:
+    from workbench.app.case import Run
+    from workbench.app.triage import ranked_signals
+
+    scored = Result("ela", score=0.9, calibration={"rank": 0.99, "text": "higher than 99 %"})
+    plain = Facts("metadata", findings=["No EXIF metadata at all"], claims=Claims())
+    valid = analyse(tmp_path, sign(encoded(picture()), "image/jpeg", signer))
+    broken = bytearray(sign(encoded(picture()), "image/jpeg", signer))
+    broken[-100] ^= 0x55  # a byte of the picture's data
+    invalid = analyse(tmp_path, bytes(broken))
+    runs = [Run(i, 1, result, "") for i, result in enumerate((scored, plain, valid, invalid))]
+    signals = ranked_signals(runs)
+    assert [s.run.id for s in signals] == [2, 3, 0, 1]
+    assert signals[0].reading.startswith("signed and valid; signer on your trust list; declares AI generation (")
+    assert signals[1].reading.startswith("signature broken") and signals[1].strong
+    assert not signals[3].leading and signals[3].reading.startswith("1 finding(s)")
