@@ -301,3 +301,18 @@ def test_triage_puts_origin_claims_first(tmp_path: Path, signer: TestSigner, tru
     assert signals[0].reading.startswith("signed and valid; signer on your trust list; declares AI generation (")
     assert signals[1].reading.startswith("signature broken") and signals[1].strong
     assert not signals[3].leading and signals[3].reading.startswith("1 finding(s)")
+
+
+def test_report_shows_the_chain(tmp_path: Path, signer: TestSigner, trusted: Path) -> None:
+    from workbench.app.report.origin import claims_html
+
+    parent = sign(encoded(picture(1)), "image/jpeg", signer)
+    child = sign(encoded(picture(2)), "image/jpeg", signer, EDITED, parent=parent)
+    result = analyse(tmp_path, child)
+    page = claims_html(result.claims)
+    for text in ("signed and valid; signer on your trust list", "the active manifest", "manifest 2 of the chain",
+                 "c2pa.edited: retouched", "made by a trained AI model", "manifest: sha256 ", "Content hash",
+                 "No Content Credentials proves nothing"):
+        assert text in page, text
+    jpeg_rows = dict(result.table("JPEG").rows)
+    assert jpeg_rows[f"APP11 @ {jpeg_segments(child, 0xEB)[0][0]}"].startswith("JUMBF")
