@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Facts, Result, Status
 
 IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +318,60 @@ def test_report_shows_the_chain(tmp_path: Path, signer: TestSigner, trusted: Pat
         assert text in page, text
     jpeg_rows = dict(result.table("JPEG").rows)
     assert jpeg_rows[f"APP11 @ {jpeg_segments(child, 0xEB)[0][0]}"].startswith("JUMBF")
+
+
+# -- the provenance section of the GUI --------------------------------------------------------------
+
+
+def test_provenance_section_in_the_metadata_tab(qtbot: object, tmp_path: Path, signer: TestSigner,
+                                                trusted: Path) -> None:
+    """A signed edit of an AI-generated photo, as the analyst sees it (docs/screenshot-provenance.png
+    is refreshed only when WORKBENCH_UPDATE_SCREENSHOTS is set)."""
+    from PySide6.QtWidgets import QSplitter
+
+    from workbench.app.case import Case
+    from workbench.app.sample import load_photo
+    from workbench.ui.main_window import MainWindow
+    from workbench.ui.provenance_view import ProvenanceView
+
+    photo = load_photo("coffee.png")
+    retouched = photo.copy()
+    retouched[..., 2] = np.clip(retouched[..., 2].astype(int) + 25, 0, 255)
+    parent = sign(encoded(photo, quality=90), "image/jpeg", signer)
+    path = tmp_path / "coffee-signed.jpg"
+    path.write_bytes(sign(encoded(retouched, quality=90), "image/jpeg", signer, EDITED, parent=parent))
+    case = Case.create(tmp_path / "case", name="Content Credentials")
+    evidence = case.add_evidence(path)
+    analyzer = MetadataAnalyzer()
+    case.save_result(evidence.id, run_analyzer(analyzer, open_media(path), analyzer.params_from({}), RunContext()))
+    window = MainWindow(case)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    window.evidence.select(evidence.id)
+    qtbot.waitUntil(lambda: window.tabs.count() > 1, timeout=10000)
+    window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Metadata"))
+    view = window.tabs.currentWidget().findChild(ProvenanceView)
+    assert "signed and valid; signer on your trust list" in view.verdict.text()
+    active = view.chain.topLevelItem(0)
+    assert active.text(0) == "The active manifest" and "Test Signer" in active.text(1)
+    labels = [view.chain.topLevelItem(i).text(0) for i in range(view.chain.topLevelItemCount())]
+    assert labels == ["The active manifest", "Manifest 2 of the chain"]
+    assert window.summary.signals.item(0).text().startswith("● Metadata: signed and valid")
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        splitter = window.tabs.currentWidget()
+        assert isinstance(splitter, QSplitter)
+        splitter.setSizes([560, 200])
+        qtbot.wait(100)
+        window.grab().save(str(DOCS / "screenshot-provenance.png"))
+    window.close()
+
+
+def test_trust_list_is_chosen_in_the_preferences(qtbot: object, tmp_path: Path) -> None:
+    from workbench.ui.preferences_dialog import PreferencesDialog
+
+    dialog = PreferencesDialog()
+    qtbot.addWidget(dialog)
+    dialog.trust_list.setText(f" {tmp_path / 'newsroom.pem'} ")
+    dialog.accept()
+    assert preferences.load().c2pa_trust_list == str(tmp_path / "newsroom.pem")

@@ -199,14 +199,16 @@ def _checks(store: dict[str, Any]) -> list[Check]:
             outcome = Outcome.UNTRUSTED if untrusted else Outcome.FAILED
         else:
             outcome = Outcome.PASSED if any(kind == "success" for kind, _ in mine) else Outcome.ABSENT
-        shown = failures or [e for _, e in mine]
-        checks.append(Check(name, outcome, _joined(str(e.get("explanation") or e.get("code")) for e in shown)
-                            or ABSENT_DETAIL.get(name, "")))
+        successes = [e for kind, e in mine if kind == "success"]
+        notes = [e for kind, e in mine if kind == "informational"]  # e.g. "OCSP fetching skipped": say it
+        detail = "; ".join(t for t in (_joined(failures, 3) if failures else _joined(successes, 1), _joined(notes, 3))
+                           if t)
+        checks.append(Check(name, outcome, detail or ABSENT_DETAIL.get(name, "")))
     return checks
 
 
-def _joined(texts: Iterable[str], most: int = 3) -> str:
-    """Distinct texts joined; past `most`, the rest counted (a manifest links dozens of assertions)."""
-    distinct = list(dict.fromkeys(texts))
-    more = f"; and {len(distinct) - most} more" if len(distinct) > most else ""
+def _joined(entries: Iterable[dict[str, Any]], most: int) -> str:
+    """Distinct explanations joined; past `most`, the rest counted (a manifest links dozens of assertions)."""
+    distinct = list(dict.fromkeys(str(e.get("explanation") or e.get("code")) for e in entries))
+    more = f" (and {len(distinct) - most} more)" if len(distinct) > most else ""
     return "; ".join(distinct[:most]) + more

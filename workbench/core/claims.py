@@ -44,6 +44,11 @@ STATE_TEXT: dict[CredentialState, str] = {
 }
 """One phrase per state, the same in the view, the report and the triage summary."""
 
+LIMITS = ("A valid signature proves who signed (as far as your trust list vouches for the signer) and that the "
+          "bytes it covers are unchanged since; not that the scene is real or the manifest's statements true. "
+          "Unsigned markers can be written or removed by anyone. No Content Credentials proves nothing.")
+"""What a C2PA check proves and what it does not, beside every verdict (the card says more)."""
+
 
 class Outcome(StrEnum):
     PASSED = "passed"

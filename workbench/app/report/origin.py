@@ -5,13 +5,9 @@ markers with the exact field each was read from, as the GUI's provenance view sh
 from __future__ import annotations
 
 from workbench.app.report.markup import e, table
-from workbench.core.claims import Claims, CredentialState, Manifest, manifest_name
+from workbench.core.claims import LIMITS, Claims, CredentialState, Manifest, manifest_name
 
 STYLE = {CredentialState.TRUSTED: "good", CredentialState.INVALID: "bad", CredentialState.UNREADABLE: "bad"}
-
-LIMITS = ("A valid signature proves who signed (as far as the trust list vouches for the signer) and that the "
-          "bytes it covers are unchanged since; not that the scene is real or the manifest's statements true. "
-          "Unsigned markers can be written or removed by anyone. No Content Credentials proves nothing.")
 
 
 def claims_html(claims: Claims) -> str:
