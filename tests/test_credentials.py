@@ -375,3 +375,10 @@ def test_trust_list_is_chosen_in_the_preferences(qtbot: object, tmp_path: Path) 
     dialog.trust_list.setText(f" {tmp_path / 'newsroom.pem'} ")
     dialog.accept()
     assert preferences.load().c2pa_trust_list == str(tmp_path / "newsroom.pem")
+
+
+def test_card_says_what_a_c2pa_check_proves() -> None:
+    card = MetadataAnalyzer().card
+    for text in ("What a C2PA check proves, and what it does not", "Untrusted is not invalid",
+                 "No Content Credentials* **proves nothing**", "offline"):
+        assert text in card, text
