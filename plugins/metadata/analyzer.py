@@ -86,7 +86,7 @@ class MetadataParams:
 class MetadataAnalyzer(Analyzer):
     id = "metadata"
     title = "Metadata"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = MetadataParams
     card_file = Path(__file__).with_name("card.md")

@@ -13,8 +13,9 @@ import json
 import mmap
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import c2pa
 
@@ -57,6 +58,10 @@ BINDINGS = ("c2pa.hash.data", "c2pa.hash.bmff", "c2pa.hash.boxes", "c2pa.hash.co
 
 def read_credentials(path: Path, trust: TrustList) -> Claims:
     """The file's Content Credentials validated against `trust`; never raises for a bad file."""
+    return replace(_read(path, trust), trust_list=trust.description)
+
+
+def _read(path: Path, trust: TrustList) -> Claims:
     settings: dict[str, Any] = dict(OFFLINE)
     if trust.pem:
         settings["trust"] = {"trust_anchors": trust.pem}
@@ -64,39 +69,37 @@ def read_credentials(path: Path, trust: TrustList) -> Claims:
         try:
             reader = c2pa.Reader.try_create(stream, context=c2pa.Context.from_dict(settings))
         except c2pa.C2paError.NotSupported:
-            return Claims(CredentialState.UNSUPPORTED, trust_list=trust.description)
+            return Claims(CredentialState.UNSUPPORTED)
         except c2pa.C2paError as exc:
             remote = REMOTE_URL.search(str(exc))
             if remote:
-                return Claims(CredentialState.REMOTE, detail=remote.group(1), trust_list=trust.description)
-            return Claims(CredentialState.UNREADABLE, detail=shorten(str(exc), 300), trust_list=trust.description)
+                return Claims(CredentialState.REMOTE, detail=remote.group(1))
+            return Claims(CredentialState.UNREADABLE, detail=shorten(str(exc), 300))
         if reader is None:
-            return _absent(stream, trust)
+            return _absent(stream)
         with reader:
-            store, detailed, state = json.loads(reader.json()), json.loads(reader.detailed_json()), \
-                reader.get_validation_state()
+            store, detailed = json.loads(reader.json()), json.loads(reader.detailed_json())
+            state = reader.get_validation_state() or ""
     return Claims(
-        state=SDK_STATES.get(state or "", CredentialState.INVALID),
+        state=SDK_STATES.get(state, CredentialState.INVALID),
         manifests=[_manifest(label, store["manifests"][label], detailed) for label in _chain(store)],
         checks=_checks(store),
-        trust_list=trust.description,
     )
 
 
-def _absent(stream: Any, trust: TrustList) -> Claims:
+def _absent(stream: BinaryIO) -> Claims:
     """No manifest per the SDK; a JUMBF box in the file nonetheless means a damaged or foreign one."""
     stream.seek(0, 2)
     if stream.tell() == 0:
-        return Claims(trust_list=trust.description)
+        return Claims()
     with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
         box = JUMBF_BOX.search(data)
     if box is None:
-        return Claims(trust_list=trust.description)
+        return Claims()
     return Claims(
         CredentialState.UNREADABLE,
         detail=f"a JUMBF box (the container of C2PA manifests) starts at byte {box.start()}, but the C2PA SDK "
         "found no manifest in it",
-        trust_list=trust.description,
     )
 
 
