@@ -382,3 +382,10 @@ def test_card_says_what_a_c2pa_check_proves() -> None:
     for text in ("What a C2PA check proves, and what it does not", "Untrusted is not invalid",
                  "No Content Credentials* **proves nothing**", "offline"):
         assert text in card, text
+
+
+def test_unsupported_format_is_not_checked(tmp_path: Path) -> None:
+    result = analyse(tmp_path, encoded(picture(), "BMP"), "a.bmp")
+    assert result.claims.state is CredentialState.UNCHECKED and "does not read" in result.claims.detail
+    assert "not checked" in result.claims.summary
+    assert not [f for f in result.findings if "Content Credentials" in f]

@@ -98,7 +98,7 @@ class MetadataAnalyzer(Analyzer):
         _file_section(report, media)
         ctx.progress(0.1, "Checking Content Credentials (C2PA)")
         report.claims = report.attempt("The C2PA manifest store", _credentials_section, media) or Claims(
-            CredentialState.UNREADABLE, detail="the check itself failed (see the findings)")
+            CredentialState.UNCHECKED, detail="the check itself failed (see the findings)")
         ctx.check_cancelled()
         if media.video is not None:
             _video_section(report, media.video)
@@ -377,9 +377,8 @@ def _generator_section(report: _Report, im: Image.Image, block: ExifBlock | None
         ("IPTC Originating program", report.rows("IPTC").get("Originating program", "")),
         *((f"XMP {k}", v) for k, v in xmp_values.items() if k.endswith("/stEvt:softwareAgent")),
     ]
-    texts = {k: v for k, v in im.info.items() if isinstance(v, str) and k != "XML:com.adobe.xmp"} \
-        if im.format == "PNG" else {}
-    report.markers += generators.generator_markers(fields, texts)
+    texts = {k: v for k, v in im.info.items() if isinstance(v, str) and k != "XML:com.adobe.xmp"}
+    report.markers += generators.generator_markers(fields, texts if im.format == "PNG" else {})
 
 
 def _camera_name(block: ExifBlock | None) -> str:

@@ -69,7 +69,7 @@ def _read(path: Path, trust: TrustList) -> Claims:
         try:
             reader = c2pa.Reader.try_create(stream, context=c2pa.Context.from_dict(settings))
         except c2pa.C2paError.NotSupported:
-            return Claims(CredentialState.UNSUPPORTED)
+            return Claims(CredentialState.UNCHECKED, detail="the C2PA SDK does not read this format")
         except c2pa.C2paError as exc:
             remote = REMOTE_URL.search(str(exc))
             if remote:

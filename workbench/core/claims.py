@@ -19,8 +19,8 @@ class CredentialState(StrEnum):
 
     ABSENT = "absent"
     """No manifest found, which proves nothing: most software and platforms drop or never write one."""
-    UNSUPPORTED = "unsupported"
-    """A format the C2PA SDK does not read: not checked."""
+    UNCHECKED = "unchecked"
+    """Not checked: a format the C2PA SDK does not read, or the check itself failed (`detail` says which)."""
     REMOTE = "remote"
     """The file points to a manifest stored online, which is not fetched (offline)."""
     UNREADABLE = "unreadable"
@@ -35,7 +35,7 @@ class CredentialState(StrEnum):
 
 STATE_TEXT: dict[CredentialState, str] = {
     CredentialState.ABSENT: "no Content Credentials (absence proves nothing)",
-    CredentialState.UNSUPPORTED: "Content Credentials not checked (format not read by the C2PA SDK)",
+    CredentialState.UNCHECKED: "Content Credentials not checked",
     CredentialState.REMOTE: "Content Credentials stored online, not fetched (offline)",
     CredentialState.UNREADABLE: "Content Credentials damaged: present but unreadable",
     CredentialState.INVALID: "signature broken: Content Credentials fail validation",
