@@ -152,6 +152,8 @@ def walk_markers(data: bytes) -> tuple[list[Segment], str]:
 
 
 def _detail(marker: int, payload: bytes) -> str:
+    if marker == 0xEB and payload.startswith(b"JP"):  # ISO/IEC 19566-5 wraps JUMBF boxes in APP11 "JP"
+        return "JUMBF (e.g. C2PA Content Credentials)"
     if 0xE0 <= marker <= 0xEF:
         identifier = payload.split(b"\x00", 1)[0][:40]
         text = identifier.decode("latin-1") if identifier.isascii() else ""

@@ -126,3 +126,21 @@ def _is_field(attr: str) -> bool:
 
 def _is_plain(li: ET.Element) -> bool:
     return len(li) == 0 and not any(_is_field(a) for a in li.attrib) and f"{RDF}resource" not in li.attrib
+
+
+IPTC_EXT = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
+"""The IPTC Extension namespace, matched by URI: a packet may bind it to any prefix."""
+
+
+def digital_source_type(packet: bytes) -> str | None:
+    """`Iptc4xmpExt:DigitalSourceType` (how the picture was made, e.g. by a trained AI model), or None.
+
+    Read by namespace URI, as an attribute or an element, wherever it is in the packet.
+    """
+    for node in ET.fromstring(packet).iter():
+        value = node.get(f"{IPTC_EXT}DigitalSourceType")
+        if value is None and node.tag == f"{IPTC_EXT}DigitalSourceType":
+            value = node.get(f"{RDF}resource") or node.text
+        if value and value.strip():
+            return value.strip()
+    return None

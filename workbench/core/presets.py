@@ -45,8 +45,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "and two fast localisers on sampled frames.",
            ("metadata", *FACES, "similarity.video_copy", "ela", "noise_median", "synthetic.detector")),
     Preset("provenance", "Provenance",
-           "Where the picture comes from: metadata (with GPS), geolocation with abstention, and similar "
-           "images in the case's reference collection.",
+           "Where the picture comes from: metadata (Content Credentials, AI-generation markers, GPS), "
+           "geolocation with abstention, and similar images in the case's reference collection.",
            ("metadata", "geolocation"), search=True),
 )}
 DEFAULT_PRESET = "triage"

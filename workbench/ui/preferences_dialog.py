@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from workbench.app.case import Case
 from workbench.core import preferences
@@ -16,7 +26,8 @@ def _buttons(dialog: QDialog) -> QDialogButtonBox:
 
 
 class PreferencesDialog(QDialog):
-    """Analyst name and organisation (the report and the audit log name them), pixel limit, map tiles."""
+    """Analyst name and organisation (the report and the audit log name them), pixel limit, map tiles,
+    the C2PA trust list (a local PEM file: whose Content Credentials signers the analyst trusts)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -33,17 +44,32 @@ class PreferencesDialog(QDialog):
         self.megapixels.setToolTip("Images larger than this are refused at import (decompression-bomb guard)")
         self.tile_url = QLineEdit(prefs.tile_url)
         self.tile_url.setPlaceholderText("empty: offline maps only (bundled data)")
+        self.trust_list = QLineEdit(prefs.c2pa_trust_list)
+        self.trust_list.setPlaceholderText("none: signatures are checked, every signer is reported as untrusted")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self.choose_trust_list)
+        trust_row = QHBoxLayout()
+        trust_row.addWidget(self.trust_list, 1)
+        trust_row.addWidget(choose)
         form = QFormLayout(self)
         form.addRow("Analyst name", self.analyst)
         form.addRow("Organisation", self.organisation)
         form.addRow("Pixel limit", self.megapixels)
         form.addRow("Map tile server", self.tile_url)
+        form.addRow("C2PA trust list (PEM)", trust_row)
         form.addRow(_buttons(self))
         self.accepted.connect(self.save)
 
+    def choose_trust_list(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "C2PA trust list", self.trust_list.text(),
+                                              "PEM certificates (*.pem *.crt);;All files (*)")
+        if path:
+            self.trust_list.setText(path)
+
     def save(self) -> None:
         preferences.update(analyst=self.analyst.text().strip(), organisation=self.organisation.text().strip(),
-                           max_pixels=self.megapixels.value() * 1_000_000, tile_url=self.tile_url.text().strip())
+                           max_pixels=self.megapixels.value() * 1_000_000, tile_url=self.tile_url.text().strip(),
+                           c2pa_trust_list=self.trust_list.text().strip())
 
 
 class CaseDetailsDialog(QDialog):
