@@ -19,8 +19,9 @@ checkpoint gives, and `fake_probability` turns those into P(fake) following the 
 
 The EfficientNet body is `plugins.geolocation.efficientnet` (efficientnet_pytorch's layout).
 `package_version` "0.6" reproduces efficientnet_pytorch before 0.7.0, which computed every static
-'SAME' padding for the network's input size instead of each stage's feature-map size: the
-parameters are identical, only the zero padding of a stride-2 convolution on an odd-sized map differs.
+'SAME' padding for the network's input size instead of each stage's feature-map size and split it
+TensorFlow's way (total // 2 before, the rest after; 0.7.0 pads total − total // 2 on both sides):
+the parameters are identical, only the zero padding of stride-2 convolutions differs.
 """
 
 from __future__ import annotations
