@@ -103,7 +103,7 @@ def retrieval_estimate(media: Media, params: GeolocationParams, ctx: RunContext)
             "no geotagged reference collection: index photos with GPS tags (Search panel or `workbench index`) "
             "or name a collection folder in the parameters"
         )
-    collection = Collection(folder)
+    collection = Collection(folder, device=ctx.device)
     try:
         result = vote(collection, collection.descriptor.describe(media.pixels()), params.neighbours)
     finally:
@@ -163,6 +163,7 @@ class GeolocationAnalyzer(Analyzer):
     Params = GeolocationParams
     card_file = Path(__file__).with_name("geolocation.md")
     on_frames = False  # a video's GPS is in its container (metadata); frames are not geolocated one by one
+    learned = True  # the visual estimate's backbone, or the retrieval descriptor
 
     def run(self, media: Media, params: GeolocationParams, ctx: RunContext) -> Geolocation:
         ctx.progress(0.05, "reading GPS and capture time")

@@ -87,6 +87,7 @@ class VideoCopyAnalyzer(Analyzer):
     accepts = frozenset({MediaKind.VIDEO})
     Params = VideoCopyParams
     card_file = Path(__file__).with_name("video_copy.md")
+    learned = True  # MobileNetV2 or S2VS frame descriptors
 
     def run(self, media: Media, params: VideoCopyParams, ctx: RunContext) -> Segments:
         sampling = Sampling(params.features, params.every_s, params.side)

@@ -1,5 +1,5 @@
-"""The analyst's preferences (name, organisation, pixel limit, map tiles, C2PA trust list), shared by
-the GUI and the CLI.
+"""The analyst's preferences (name, organisation, pixel limit, map tiles, C2PA trust list, compute device),
+shared by the GUI and the CLI.
 
 Kept as JSON in the user data folder, Qt-free, so a report made by `workbench analyze` names the
 same analyst as one exported from the window. A damaged file is ignored (defaults), never fatal.
@@ -34,6 +34,9 @@ class Preferences:
     signatures are still checked, every signer is reported as untrusted). Read locally, never fetched."""
     welcomed: bool = False
     """The first-run welcome was shown."""
+    device: str = "auto"
+    """Where learned models run: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda" or "mps"
+    (`workbench.core.device.resolve_device`)."""
 
 
 def load() -> Preferences:
