@@ -139,8 +139,9 @@ def describe_video(media: Media, sampling: Sampling, ctx: RunContext, store: Mod
     return VideoFeatures(sampling.key, np.asarray(times, np.float32), stacked.astype(np.float32), duration, skipped)
 
 
-def similarity_matrix(query: VideoFeatures, reference: VideoFeatures) -> np.ndarray:
-    """Tq × Tr frame-to-frame similarity (cosine, or S2VS chamfer); NaN where a frame did not decode."""
+def similarity_matrix(query: VideoFeatures, reference: VideoFeatures, device: str = "cpu") -> np.ndarray:
+    """Tq × Tr frame-to-frame similarity (cosine, or S2VS chamfer over regions, on `device`); NaN where a
+    frame did not decode."""
     q, r = query.vectors, reference.vectors
     if q.ndim == 2:
         return np.nan_to_num(q) @ np.nan_to_num(r).T + _nan_mask(query, reference)
@@ -149,8 +150,9 @@ def similarity_matrix(query: VideoFeatures, reference: VideoFeatures) -> np.ndar
     from plugins.similarity.s2vs_net import frame_similarity
 
     with torch.inference_mode():
-        sim = frame_similarity(torch.from_numpy(np.nan_to_num(q)), torch.from_numpy(np.nan_to_num(r)))
-    return sim.float().numpy() + _nan_mask(query, reference)
+        q_t, r_t = (torch.from_numpy(np.nan_to_num(v)).to(device) for v in (q, r))
+        sim = frame_similarity(q_t, r_t)
+    return sim.float().cpu().numpy() + _nan_mask(query, reference)
 
 
 def _nan_mask(query: VideoFeatures, reference: VideoFeatures) -> np.ndarray:
