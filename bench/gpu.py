@@ -77,6 +77,7 @@ def randomised(net: nn.Module) -> nn.Module:
 
 
 def cases() -> list[Case]:
+    from plugins.deepfake import mtcnn
     from plugins.deepfake import nets as deepfake_nets
     from plugins.geolocation import visloc_net
     from plugins.localization import msfusion_net
@@ -93,6 +94,12 @@ def cases() -> list[Case]:
         h, w = doc["input"]["size"]
         found.append(Case(f"deepfake member, 4 faces at {h}×{w}", doc["id"],
                           lambda network=doc["network"]: deepfake_nets.build(network), images(4, h, w), batch=4))
+    for net_class, ids, inputs in ((mtcnn.PNet, "face_mtcnn_pnet", images(1, 384, 512)),
+                                   (mtcnn.RNet, "face_mtcnn_rnet", images(64, 24, 24)),
+                                   (mtcnn.ONet, "face_mtcnn_onet", images(16, 48, 48))):
+        batch, _, h, w = inputs(torch.Generator())[0].shape
+        found.append(Case(f"face detector MTCNN {net_class.__name__}, {batch} × {w}×{h}", ids, net_class, inputs,
+                          batch=batch, call=lambda net, x: torch.cat([o.flatten() for o in net(*x)])))
     for path in sorted(BUNDLED_DIR.glob("synthetic_*.json")):
         doc = manifest(path.stem)
         found.append(Case("AI-generated-image detector, 512×512 (fit 'full')", doc["id"],
