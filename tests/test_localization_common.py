@@ -157,8 +157,9 @@ def test_banded_luma_and_block_dct_equal_the_whole_image_formulas() -> None:
 
 def test_banded_block_transforms_equal_the_per_block_products() -> None:
     # Two BLAS products per band of block rows give the per-block products' values for every width
-    # (block counts of each residue modulo 8: the padding keeps BLAS off its edge kernels) — bit for
-    # bit with this machine's OpenBLAS; another build may add the products in another order.
+    # (block counts of each residue modulo 8: the padding keeps BLAS off its edge kernels). Another
+    # BLAS build may add in another order: float64 sums of values below 2¹³ round by less than
+    # 2·16·2⁻⁵³·2¹³ ≈ 3e-11, well within 1e-9, while a misplaced block or mode is off by whole units.
     d = dct_matrix(8)
     qtable = RNG.integers(1, 40, (8, 8)).astype(np.float64)
     for width in range(64, 136, 9):

@@ -212,9 +212,11 @@ def _phase_coefficients(padded: np.ndarray, phase: tuple[int, int], modes: Seque
     `phase` + 8·(i, j): (len(modes), rows, cols) float32, for 1/64 of filter2D's work. `padded`:
     the pixels (8·rows × 8·cols) followed by 8 rows and columns of zeros, where blocks reach past.
 
-    The same values bit for bit: filter2D adds the 64 products of a pixel one after another with
-    fused multiply-adds, in kernel order, and so do OpenBLAS's sgemm kernels for the product of the
-    blocks (one per row, 64 pixels in that order) with the flattened kernels (KERNELS_PER_PRODUCT).
+    The same values up to float32 rounding, bit for bit with the OpenBLAS kernels measured: filter2D
+    adds the 64 products of a pixel one after another with fused multiply-adds, in kernel order, and
+    so do OpenBLAS's sgemm kernels for the product of the blocks (one per row, 64 pixels in that
+    order) with the flattened kernels (KERNELS_PER_PRODUCT); another CPU's kernels may add in
+    another order.
     """
     rows, cols = padded.shape[0] // 8 - 1, padded.shape[1] // 8 - 1
     if not modes:
