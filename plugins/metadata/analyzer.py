@@ -212,10 +212,7 @@ def _no_exif_finding(fmt: str) -> str:
 
 
 def _xmp_section(report: _Report, data: bytes) -> dict[str, str]:
-    packet = xmp.find_packet(data)
-    if packet is None:
-        return {}
-    rows = xmp.parse_xmp(packet)
+    rows = xmp.read_xmp(data)
     report.add("XMP", rows)
     values = dict(rows)
     events = {m.group(1) for key in values if (m := HISTORY_ENTRY.match(key))}
