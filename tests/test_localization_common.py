@@ -27,7 +27,11 @@ from plugins.localization.common import (
     resave_error,
     resave_errors,
 )
+from plugins.localization.double_jpeg import AdqAnalyzer
+from plugins.localization.nadq import NadqAnalyzer
 from workbench.core.media import open_media
+from workbench.core.plugin import Analyzer, RunContext, run_analyzer
+from workbench.core.results import Status
 
 RNG = np.random.default_rng(0)
 BIG = (1024, 1100)
@@ -221,6 +225,13 @@ def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path
 def test_jpeg_luma_of_a_file_that_is_not_a_jpeg_is_a_clear_error(png_image: Path) -> None:
     with pytest.raises(ValueError, match="requires a JPEG file"):
         jpeg_luma(open_media(png_image))
+
+
+@pytest.mark.parametrize("analyzer", [AdqAnalyzer(), NadqAnalyzer()], ids=["adq", "nadq"])
+def test_a_quantisation_table_of_zeros_is_named_invalid(zero_qtable_jpeg: Path, analyzer: Analyzer) -> None:
+    result = run_analyzer(analyzer, open_media(zero_qtable_jpeg), analyzer.Params(), RunContext())
+    assert result.status is Status.ERROR
+    assert "quantisation table 0 (luma) holds 64 zero step(s)" in result.message and "invalid" in result.message
 
 
 @pytest.mark.parametrize("shape", [(3000, 4000), (37, 21), (5, 7), (9, 20)])

@@ -237,6 +237,14 @@ def test_luma_table_is_natural_order(tmp_path: Path) -> None:
     assert table["Luma table"].startswith("8 6 5 8 12 20 26 31 / ")
 
 
+def test_a_quantisation_table_of_zeros_is_a_finding_not_a_quality(zero_qtable_jpeg: Path) -> None:
+    result = analyse(zero_qtable_jpeg)
+    for slot, name in [(0, "luma"), (1, "chroma")]:
+        assert findings_about(result, f"quantisation table {slot} ({name}) holds 64 zero step(s)", "invalid")
+    assert "Estimated quality" not in rows(result, "JPEG") and not findings_about(result, "IJG")
+    assert jpeg.estimate_quality({0: [0] * 64}) is None
+
+
 def test_custom_tables_are_non_standard(tmp_path: Path) -> None:
     qtables = [list(range(1, 65)), [7] * 64]
     data = jpeg_bytes(picture(), qtables=qtables, subsampling=0, progressive=True)

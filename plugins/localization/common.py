@@ -545,11 +545,17 @@ def _ycbcr_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def luma_quantization(media: Media, method: str) -> np.ndarray:
-    """The luminance quantisation table of a JPEG; a clear ValueError for any other file."""
+    """The luminance quantisation table of a JPEG; a clear ValueError for any other file or an invalid
+    table (a zero step would divide the coefficients by zero)."""
+    from plugins.metadata.jpeg import table_problem
+
     tables = quantization_tables(media)
     if tables is None:
         raise ValueError(f"{method} requires a JPEG file: {media.name} is {media.format}")
-    return tables[min(tables)]
+    slot = min(tables)
+    if problem := table_problem(slot, tables[slot].ravel().tolist()):
+        raise ValueError(f"{method} cannot read {media.name}: {problem}")
+    return tables[slot]
 
 
 @dataclass(frozen=True)
