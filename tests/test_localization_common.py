@@ -29,9 +29,10 @@ from plugins.localization.common import (
 )
 from plugins.localization.double_jpeg import AdqAnalyzer
 from plugins.localization.nadq import NadqAnalyzer
+from workbench.core import registry
 from workbench.core.media import open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
-from workbench.core.results import Status
+from workbench.core.results import Heatmap, Status
 
 RNG = np.random.default_rng(0)
 BIG = (1024, 1100)
@@ -137,6 +138,29 @@ def test_resave_errors_are_the_roundtrip_differences_and_come_once_each(astronau
     np.testing.assert_array_equal(resave_error(rgb, 75), np.moveaxis(expected, -1, 0)[::-1])  # B, G, R planes
     qualities = [60, 75, 90]
     assert sorted(q for q, _ in resave_errors(rgb, qualities)) == qualities
+
+
+def test_resaves_past_libjpeg_size_limit_are_tiled_on_the_mcu_grid(monkeypatch: pytest.MonkeyPatch,
+                                                                   astronaut: np.ndarray) -> None:
+    # JPEG is an integer codec: the tiles give the whole-image save's pixels exactly, odd sizes included.
+    rgb = astronaut[:301, :397]
+    whole = jpeg_roundtrip(rgb, 80)
+    monkeypatch.setattr(common, "JPEG_MAX_SIDE", 100)
+    for tile in (64, 32, 16):  # several tiles each way, 16 the smallest (one MCU)
+        monkeypatch.setattr(common, "RESAVE_TILE", tile)
+        np.testing.assert_array_equal(jpeg_roundtrip(rgb, 80), whole)
+
+
+@pytest.mark.parametrize("analyzer", ["ela", "ela_sweep", "jpeg_ghost"])
+@pytest.mark.parametrize("shape", [(16, 70_000), (70_000, 16)])
+def test_images_wider_or_taller_than_jpeg_allows_are_re_saved(tmp_path: Path, analyzer: str,
+                                                              shape: tuple[int, int]) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "long.png")
+    plugin = registry.get(analyzer)
+    result = run_analyzer(plugin, open_media(tmp_path / "long.png"), plugin.Params(), RunContext())
+    assert result.status is Status.OK, result.message
+    assert isinstance(result, Heatmap) and result.map.shape == shape
 
 
 def test_expand_blocks_repeats_each_block_and_the_last_row_and_column() -> None:
