@@ -100,6 +100,13 @@ def test_tiny_images(tmp_path: Path, size: tuple[int, int]) -> None:
         assert result.status is Status.OK and result.map.shape == size
 
 
+def test_steps_coarser_than_baseline_jpeg_are_refused_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "coarse.jpg"  # a 16-bit table: libjpeg warns, writes it, and decoders read it
+    Image.fromarray(load_photo("astronaut.png")[:64, :64]).save(path, qtables=[[1000] * 64, [1000] * 64])
+    result = run(path)  # at once: fitting steps of 1000 took 40 s on this thumbnail
+    assert result.status is Status.ERROR and "steps up to 255" in result.message and "step of 1000" in result.message
+
+
 def _reference_model(calibrated: np.ndarray, step: int, bias: float, sigma: float) -> np.ndarray:
     """The quantised model of one step as first written: one convolution per cell and blur."""
     cell = np.ones(step) if step % 2 else np.concatenate(([0.5], np.ones(step - 1), [0.5]))

@@ -61,6 +61,11 @@ LLR_SPAN = 64.0
 MODE_ORDER = ((0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (2, 0), (3, 0), (2, 1), (1, 2), (0, 3))
 """Zig-zag order as the reference code indexes it (transposed); the set of modes is the same."""
 
+MAX_STEP = 255
+"""The coarsest second-compression step NADQ fits (baseline JPEG's largest): coarser steps, legal only
+in 16-bit tables, leave a handful of histogram values to fit, and the models' cost grows with the
+step squared (a step of 1000 takes minutes on a thumbnail)."""
+
 
 @dataclass
 class NadqParams:
@@ -353,9 +358,14 @@ class NadqAnalyzer(Analyzer):
     cost_per_mp = 0.025
 
     def run(self, media: Media, params: NadqParams, ctx: RunContext) -> Heatmap:
-        luma_quantization(media, "NADQ")
+        qtable = luma_quantization(media, "NADQ")
         if media.width < 16 or media.height < 16:
             raise ValueError(f"NADQ needs at least 2×2 blocks of 8×8 pixels; the image is {media.width}×{media.height}")
+        coarsest = max(qtable[mode] for mode in MODE_ORDER[: params.modes])
+        if coarsest > MAX_STEP:
+            raise ValueError(f"NADQ fits quantisation steps up to {MAX_STEP} (baseline JPEG); {media.name}'s luma "
+                             f"table has a step of {coarsest:g} in the DCT modes analysed: compressed that coarsely, "
+                             "the coefficients leave too few values to tell a first compression apart")
         ctx.progress(0.1, "re-estimating DCT coefficients")
         luma = jpeg_luma(media)
         ctx.check_cancelled()
