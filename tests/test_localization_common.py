@@ -30,6 +30,7 @@ from plugins.localization.common import (
 from plugins.localization.double_jpeg import AdqAnalyzer
 from plugins.localization.nadq import NadqAnalyzer
 from workbench.core import registry
+from workbench.core.frames import applies_to
 from workbench.core.media import open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
@@ -249,6 +250,18 @@ def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path
 def test_jpeg_luma_of_a_file_that_is_not_a_jpeg_is_a_clear_error(png_image: Path) -> None:
     with pytest.raises(ValueError, match="requires a JPEG file"):
         jpeg_luma(open_media(png_image))
+
+
+@pytest.mark.parametrize("analyzer", [AdqAnalyzer(), NadqAnalyzer()], ids=["adq", "nadq"])
+def test_an_mpo_file_is_read_as_the_jpeg_it_starts_with(tmp_path: Path, astronaut: np.ndarray, coffee: np.ndarray,
+                                                        analyzer: Analyzer) -> None:
+    path = tmp_path / "phone.jpg"  # a JPEG with a second picture after it: Pillow names it MPO
+    first, second = (Image.fromarray(np.asarray(rgb)[:64, :64]) for rgb in (astronaut, coffee))
+    first.save(path, "MPO", save_all=True, append_images=[second], quality=80)
+    media = open_media(path)
+    assert media.format == "MPO" and applies_to(analyzer, media.kind, media.format)
+    result = run_analyzer(analyzer, media, analyzer.Params(), RunContext())
+    assert result.status is Status.OK, result.message
 
 
 @pytest.mark.parametrize("analyzer", [AdqAnalyzer(), NadqAnalyzer()], ids=["adq", "nadq"])

@@ -503,9 +503,13 @@ def _band_step(cols: int) -> int:
     return max(1, BAND_PIXELS // (64 * max(cols, 1)))
 
 
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+"""Pillow's names for JPEG files: MPO is a JPEG with more pictures after it (phones, 3-D cameras)."""
+
+
 def quantization_tables(media: Media) -> dict[int, np.ndarray] | None:
     """The file's JPEG quantisation tables as 8×8 arrays (natural order), or None if not a JPEG."""
-    if media.format not in ("JPEG", "MPO"):
+    if media.format not in JPEG_FORMATS:
         return None
     with Image.open(media.path) as im:  # parses the header only, unlike reading the whole file
         tables = getattr(im, "quantization", None) or {}
@@ -533,7 +537,7 @@ def decoded_luma(media: Media) -> np.ndarray:
 
 def _decoded_plane(media: Media) -> np.ndarray:
     """`decoded_luma` as the decoder gave it: uint8 (or float32 `luminance` for other files)."""
-    if media.format in ("JPEG", "MPO"):
+    if media.format in JPEG_FORMATS:
         im = Image.open(io.BytesIO(media.raw_bytes()))
         if im.mode == "RGB" and im.info.get("adobe_transform") != 0:  # YCbCr-coded (0: RGB-coded)
             im.draft("L", im.size)  # libjpeg then decodes Y alone, its values as in a YCbCr decode

@@ -20,6 +20,7 @@ import numpy as np
 from plugins.localization.common import (
     BLAS_MULTIPLY_ADDS,
     COEFFICIENT_RANGE,
+    JPEG_FORMATS,
     JpegLuma,
     band_rows,
     bins_histogram,
@@ -350,7 +351,7 @@ def _decompressed(luma: JpegLuma) -> np.ndarray:
 class NadqAnalyzer(Analyzer):
     id = "nadq"
     needs_file_encoding = "NADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
-    formats = frozenset({"JPEG"})
+    formats = JPEG_FORMATS
     title = "Non-aligned double JPEG (NADQ)"
     version = "1.0"
     Params = NadqParams
