@@ -20,7 +20,8 @@ MAX_DEPTH = 100
 structures); the flattening recurses once per level, so the depth must be bounded up front."""
 
 DECLARATIONS = re.compile(rb"<!(DOCTYPE|ENTITY)")
-"""XMP forbids DTDs (ISO 16684-1, 7.3): a packet declaring one is refused, never expanded."""
+"""Real XMP packets declare no DTD, and declared entities are how XML bombs expand: a packet
+declaring one is refused, never expanded (defusedxml is not a dependency)."""
 
 OVERSIZED = f"the XMP packet exceeds the {MAX_PACKET >> 20} MB limit and was skipped"
 
@@ -89,7 +90,7 @@ def _parsed(packet: bytes) -> tuple[dict[str, str], ET.Element]:
     if len(packet) > MAX_PACKET:
         raise ValueError(OVERSIZED)
     if DECLARATIONS.search(packet):
-        raise ValueError("the XMP packet declares a DTD or entities, which XMP forbids; it was not expanded")
+        raise ValueError("the XMP packet declares a DTD or entities, which XMP does not use; it was not expanded")
     prefixes: dict[str, str] = {}
     depth = 0
     parser = ET.iterparse(io.BytesIO(packet), events=("start", "end", "start-ns"))
