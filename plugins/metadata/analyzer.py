@@ -212,7 +212,10 @@ def _no_exif_finding(fmt: str) -> str:
 
 
 def _xmp_section(report: _Report, data: bytes) -> dict[str, str]:
-    rows = xmp.read_xmp(data)
+    packet = xmp.find_packet(data)
+    if packet is None:
+        return {}
+    rows = xmp.parse_xmp(packet)
     report.add("XMP", rows)
     values = dict(rows)
     events = {m.group(1) for key in values if (m := HISTORY_ENTRY.match(key))}
