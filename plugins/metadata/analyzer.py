@@ -302,7 +302,13 @@ def _jpeg_section(report: _Report, im: Image.Image, data: bytes, block: ExifBloc
             f"Adobe-specific JPEG segments are present ({adobe}): the file was probably written by Adobe "
             "software or by a tool that edits IPTC captions."
         )
-    estimate = jpeg.estimate_quality(dict(getattr(im, "quantization", None) or {}))
+    tables = dict(getattr(im, "quantization", None) or {})
+    report.findings += [
+        f"{problem[0].upper()}{problem[1:]}: decoders read it anyway, but its quality estimate and the "
+        "double-JPEG analyses (ADQ, NADQ) cannot use it."
+        for slot, table in sorted(tables.items()) if (problem := jpeg.table_problem(slot, table))
+    ]
+    estimate = jpeg.estimate_quality(tables)
     if estimate is not None:
         report.findings += _quantisation_findings(estimate, block)
 
