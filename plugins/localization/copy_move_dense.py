@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from plugins.localization.copy_move import analysis_gray, to_full
-from plugins.localization.copy_move_roles import Pair, copy_pairs, resampling_direction
-from plugins.localization.dense_field import Verification, grid_to_pixels, verify
+from plugins.localization.copy_move_roles import Pair, copy_pairs, refine, resampling_direction
+from plugins.localization.dense_field import Verification, verify
 from plugins.localization.patchmatch import nearest_neighbour_field
 from plugins.localization.zernike import RADIUS, zernike_features
 from workbench.core.media import Media
@@ -74,6 +74,9 @@ MEDIAN_RADIUS = 4.0
 """ρ_M of the paper: radius (px) of the median filter of the field."""
 FIT_RADIUS = 6.0
 """ρ_N of the paper: radius (px) of the disc the local linear model is fitted on."""
+REACH = 2 * (MEDIAN_RADIUS + FIT_RADIUS)
+"""How far (px) a region may grow beyond its verified points where it agrees with the pair's map:
+twice the paper's dilation ρ_D = ρ_M + ρ_N, since the verified points lie a feature disc inside."""
 
 
 def working_size(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -97,8 +100,8 @@ def coherence(ver: Verification, params: CopyMoveDenseParams) -> np.ndarray:
 
 
 def role_maps(pairs: list[Pair], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Grid masks of copies and of their sources. A pair whose direction could not be told marks
-    both regions as copies (either may be the original)."""
+    """Masks (working px) of copies and of their sources. A pair whose direction could not be told
+    marks both regions as copies (either may be the original)."""
     targets, sources = np.zeros(shape, bool), np.zeros(shape, bool)
     for pair in pairs:
         targets |= pair.target_region
@@ -159,24 +162,26 @@ class CopyMoveDenseAnalyzer(Analyzer):
         pairs = copy_pairs(ver, field, STRIDE, MEDIAN_RADIUS + FIT_RADIUS)
         ctx.check_cancelled()
         ctx.progress(0.9, f"telling source from copy in {len(pairs)} pair(s)")
+        luma = gray.astype(np.float32)
         for pair in pairs:
-            resampling_direction(pair, gray.astype(np.float32), STRIDE)
+            resampling_direction(pair, luma, STRIDE)
+            refine(pair, luma, STRIDE, MEDIAN_RADIUS + FIT_RADIUS, REACH)
         return self._result(full_shape, gray.shape, scale, ver, pairs, params)
 
     def _result(
         self, full_shape: tuple[int, int], work_shape: tuple[int, int], scale: np.ndarray,
         ver: Verification | None, pairs: list[Pair], params: CopyMoveDenseParams,
     ) -> Heatmap:
-        grid_shape = ver.kept.shape if ver is not None else (work_shape[0] // STRIDE, work_shape[1] // STRIDE)
-        targets, sources = role_maps(pairs, grid_shape)
-        grid = np.where(targets, TARGET, np.where(sources, SOURCE, 0.0)).astype(np.float32)
-        heat = cv2.resize(grid_to_pixels(grid, STRIDE, work_shape), full_shape[::-1], interpolation=cv2.INTER_NEAREST)
+        targets, sources = role_maps(pairs, work_shape)
+        roles = np.where(targets, TARGET, np.where(sources, SOURCE, 0.0)).astype(np.float32)
+        heat = cv2.resize(roles, full_shape[::-1], interpolation=cv2.INTER_NEAREST)
         area = sum(p.area for p in pairs)
         stack = {}
         if ver is not None:
             stack = {
-                "copies": targets.astype(np.float32),
-                "their sources": sources.astype(np.float32),
+                "copies": cv2.resize(targets.astype(np.float32), full_shape[::-1], interpolation=cv2.INTER_NEAREST),
+                "their sources": cv2.resize(sources.astype(np.float32), full_shape[::-1],
+                                            interpolation=cv2.INTER_NEAREST),
                 "field fit (before size and pairing tests)": coherence(ver, params).astype(np.float32),
             }
         lines = sample_lines(pairs, np.random.default_rng(params.seed))

@@ -24,30 +24,36 @@ from plugins.localization.patchmatch import Field
 
 DIRECTION_MARGIN = 0.25
 """Prediction errors must differ by this factor (1.25×) before a side is called the copy."""
+AGREEMENT = 0.8
+"""Local similarity of a pixel's window to its image under the pair's map that extends a region."""
+AGREEMENT_WINDOW = 7
+"""Side (px) of the window the similarity is measured on."""
+SSIM_C = (0.03 * 255) ** 2
+"""SSIM's stabilising constant for the (co)variances of 8-bit images (Wang et al. 2004)."""
 
 
 @dataclass
 class Pair:
-    """Two linked regions: for each side the verified points matched into the other side (grid
-    cells, `*_cells`) and the region it covers (`*_region`: its points, the other side's matches,
-    grown); the least-squares affine map from target to source (2 × 3, x, y working px); and after
-    `resampling_direction`: +1 when the target is known to be the copy, 0 when unknown, and the
-    ratio of the two prediction errors (≥ 1: source predicted from the copy over the reverse)."""
+    """Two linked regions: for each side the grid cells of its verified points matched into the
+    other side and of the other side's matches (`*_cells`); the least-squares affine map from
+    target to source (2 × 3, x, y working px); the raw field vectors between them (source → target);
+    after `resampling_direction`, +1 when the target is known to be the copy (0: unknown) and the
+    ratio of the two prediction errors (≥ 1: source predicted from the copy over the reverse); after
+    `refine`, each side's region in working pixels."""
 
     source_cells: np.ndarray
     target_cells: np.ndarray
-    source_region: np.ndarray
-    target_region: np.ndarray
     affine: np.ndarray
     area: float
     lines: np.ndarray
     direction: int = 0
     ratio: float = 1.0
+    source_region: np.ndarray | None = None
+    target_region: np.ndarray | None = None
 
     def swap(self) -> None:
         """Exchange the roles of the two sides."""
         self.source_cells, self.target_cells = self.target_cells, self.source_cells
-        self.source_region, self.target_region = self.target_region, self.source_region
         self.affine = cv2.invertAffineTransform(self.affine)
         self.lines = self.lines[:, [2, 3, 0, 1]]
 
@@ -79,12 +85,8 @@ def copy_pairs(ver: Verification, field: Field, stride: int, grow_px: float) -> 
         mirror_i, mirror_j = np.zeros_like(kept), np.zeros_like(kept)
         mirror_j[gy[side_i], gx[side_i]] = True  # where side i's matches land
         mirror_i[gy[side_j], gx[side_j]] = True
-        cells_i, cells_j = side_i | mirror_i, side_j | mirror_j
-        affine = _fit(field, side_i, side_j)
-        lines = _lines(field, side_i, side_j)
-        pairs.append(Pair(cells_i, cells_j, cv2.dilate(cells_i.astype(np.uint8), grow).astype(bool),
-                          cv2.dilate(cells_j.astype(np.uint8), grow).astype(bool), affine,
-                          float((side_i.sum() + side_j.sum()) * stride**2), lines))
+        pairs.append(Pair(side_i | mirror_i, side_j | mirror_j, _fit(field, side_i, side_j),
+                          float((side_i.sum() + side_j.sum()) * stride**2), _lines(field, side_i, side_j)))
     pairs.sort(key=lambda p: -p.area)
     return pairs
 
@@ -141,3 +143,43 @@ def resampling_direction(pair: Pair, gray: np.ndarray, stride: int) -> None:
         ratio = 1.0 / ratio
     pair.ratio = ratio
     pair.direction = int(ratio >= 1.0 + DIRECTION_MARGIN)
+
+
+def agreement(gray: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """How well each pixel's window matches its image under `affine` (x, y): SSIM's contrast-structure
+    term (2 cov + C) / (var₁ + var₂ + C) over AGREEMENT_WINDOW² windows, in [−1, 1]. Flat windows
+    agree with any flat window: used only close to a verified region."""
+    h, w = gray.shape
+    warped = cv2.warpAffine(gray, affine, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REFLECT)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return cv2.blur(values, (AGREEMENT_WINDOW, AGREEMENT_WINDOW))
+
+    ma, mb = mean(gray), mean(warped)
+    var_a, var_b = mean(gray * gray) - ma * ma, mean(warped * warped) - mb * mb
+    cov = mean(gray * warped) - ma * mb
+    return (2 * cov + SSIM_C) / (var_a + var_b + SSIM_C)
+
+
+def refined_region(gray: np.ndarray, cells: np.ndarray, stride: int, affine: np.ndarray, grow: float,
+                   reach: float) -> np.ndarray:
+    """A side's region at pixel level: its verified points grown by `grow` px (the paper's dilation),
+    and, up to `reach` px away, the pixels whose window agrees with the pair's map (after the
+    correlation maps of Pan & Lyu 2010) connected to them."""
+    seeds = grid_to_pixels(cells, stride, gray.shape).astype(np.uint8)
+    base = cv2.dilate(seeds, disc(max(1, round(grow))).astype(np.uint8)).astype(bool)
+    near = cv2.dilate(seeds, disc(max(1, round(reach))).astype(np.uint8)).astype(bool)
+    region = (near & (agreement(gray, affine) >= AGREEMENT)) | base
+    count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    touching = np.zeros(count, bool)
+    touching[labels[base]] = True
+    touching[0] = False
+    return touching[labels]
+
+
+def refine(pair: Pair, gray: np.ndarray, stride: int, grow: float, reach: float) -> None:
+    """Both sides' regions at pixel level (`refined_region`), each with the map onto the other."""
+    inverse = cv2.invertAffineTransform(pair.affine)
+    pair.target_region = refined_region(gray, pair.target_cells, stride, pair.affine, grow, reach)
+    pair.source_region = refined_region(gray, pair.source_cells, stride, inverse, grow, reach)
