@@ -30,6 +30,9 @@ STRIDE = 2
 """Query grid of the field (px): a quarter of the points, while matches keep pixel precision."""
 SOURCE, TARGET = 0.5, 1.0
 """Map values: the source of a copy (mid-scale) and the copy itself (top of the scale)."""
+FLAT = 1.0
+"""Standard deviation (grey levels) of a feature disc's window below which it is flat: no structure
+to match (overexposed, synthetic or heavily compressed smooth areas)."""
 MIN_AREA_PX = 256.0
 """Smallest region ever kept (px at the working size): a 16 × 16 patch, the paper's block."""
 SCORE_AREA = 1200.0
@@ -45,7 +48,7 @@ class CopyMoveDenseParams:
         "longer side the image is reduced to (if larger) before matching; results are mapped back to full size",
         min=64, max=8192,
     )
-    iterations: int = param(6, "PatchMatch iterations", "propagation + random-search rounds", min=1, max=32)
+    iterations: int = param(5, "PatchMatch iterations", "propagation + random-search rounds", min=1, max=32)
     min_offset: float = param(
         8.0, "Minimum match distance (px)", "a point may not match a place closer than this (no self-matches)",
         min=1.0, max=500.0,
@@ -79,11 +82,11 @@ REACH = 2 * (MEDIAN_RADIUS + FIT_RADIUS)
 twice the paper's dilation ρ_D = ρ_M + ρ_N, since the verified points lie a feature disc inside."""
 
 
-def working_size(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """(height, width) the image is analysed at: reduced, aspect kept, so the longer side ≤ max_side."""
-    h, w = shape
-    factor = min(1.0, max_side / max(h, w))
-    return max(1, round(h * factor)), max(1, round(w * factor))
+def local_std(gray: np.ndarray) -> np.ndarray:
+    """Standard deviation of the grey levels in the feature disc's bounding window around each pixel."""
+    side = (2 * RADIUS + 1, 2 * RADIUS + 1)
+    mean = cv2.blur(gray, side)
+    return np.sqrt(np.maximum(cv2.blur(gray * gray, side) - mean * mean, 0.0))
 
 
 def min_area(shape: tuple[int, int], percent: float) -> float:
@@ -154,8 +157,9 @@ class CopyMoveDenseAnalyzer(Analyzer):
         ctx.progress(0.25, "nearest-neighbour field (PatchMatch)")
         field = nearest_neighbour_field(features, STRIDE, params.min_offset, params.iterations, params.seed, ctx)
         ctx.progress(0.8, "verifying the field (median, local linear fit)")
+        structured = local_std(gray.astype(np.float32))[field.ys][:, field.xs] >= FLAT
         ver = verify(
-            field.offsets, STRIDE, median_radius=MEDIAN_RADIUS, fit_radius=FIT_RADIUS,
+            field.offsets, STRIDE, structured, median_radius=MEDIAN_RADIUS, fit_radius=FIT_RADIUS,
             max_fit_error=params.max_fit_error, min_shift=params.min_shift,
             min_area=min_area(gray.shape, params.min_area), max_scale=params.max_scale,
         )

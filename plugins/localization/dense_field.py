@@ -105,16 +105,17 @@ def matched_cells(offsets: np.ndarray, stride: int, shape: tuple[int, int]) -> t
 
 
 def verify(
-    offsets: np.ndarray, stride: int, *, median_radius: float, fit_radius: float, max_fit_error: float,
-    min_shift: float, min_area: float, max_scale: float,
+    offsets: np.ndarray, stride: int, structured: np.ndarray, *, median_radius: float, fit_radius: float,
+    max_fit_error: float, min_shift: float, min_area: float, max_scale: float,
 ) -> Verification:
     """The paper's post-processing up to the size test: median filter, fitting error below
     `max_fit_error` (px² summed over the fit disc), offset ≥ `min_shift`, plausible local map,
-    regions of at least `min_area` px."""
+    regions of at least `min_area` px; and only where the disc has some structure (`structured`): in
+    a flat area every offset is a perfect match, so PatchMatch spreads one smooth, meaningless field."""
     smooth = median_field(offsets, median_radius, stride)
     error, jac = linear_fit(smooth, fit_radius, stride)
     shift = np.hypot(smooth[..., 0], smooth[..., 1])
-    kept = (error <= max_fit_error) & (shift >= min_shift) & plausible_maps(jac, max_scale)
+    kept = (error <= max_fit_error) & (shift >= min_shift) & plausible_maps(jac, max_scale) & structured
     kept = drop_small(kept, min_area / stride**2)
     return Verification(smooth, error.astype(np.float32), jac.astype(np.float32), kept)
 
