@@ -24,6 +24,7 @@ BUILTIN: tuple[str, ...] = (
     "plugins.localization.cfa:CfaAnalyzer",
     "plugins.localization.splicebuster:SplicebusterAnalyzer",
     "plugins.localization.copy_move:CopyMoveAnalyzer",
+    "plugins.localization.copy_move_dense:CopyMoveDenseAnalyzer",
     "plugins.localization.fusion:FusionAnalyzer",
     "plugins.geolocation.analyzer:GeolocationAnalyzer",
     "plugins.localization.msfusion:MsFusionDctAnalyzer",
