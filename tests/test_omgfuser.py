@@ -1,7 +1,8 @@
 """OMG-Fuser's released networks: ours have the published checkpoints' exact layouts (DINOv2 ViT-S/14
 inside), checkpoints in the authors' format (with or without 'module.', with legacy key names)
-install and load strictly, and object masks restrict attention as the authors' mask does. Random
-weights: loading and shape tests only, never a detector."""
+install and load strictly, object masks restrict attention as the authors' mask does, and both
+analyzers stay 'unavailable' naming every missing input. Random weights: loading and shape tests
+only, never a detector."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from pathlib import Path
 import pytest
 from analyzer_runs import reference_json
 
+from plugins.localization.omgfuser import (
+    FEATURE_INPUTS,
+    SCORE_INPUTS,
+    OmgFuserFeatureAnalyzer,
+    OmgFuserScoreAnalyzer,
+)
+from workbench.app.sample import jpeg_bytes, load_photo
+from workbench.core.media import open_media
 from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.core.plugin import ModelUnavailable, RunContext, run_analyzer
+from workbench.core.presets import PRESETS
+from workbench.core.results import Status
 
 torch = pytest.importorskip("torch")
 from plugins.localization.omgfuser_net import (  # noqa: E402 - needs torch
@@ -64,6 +75,13 @@ def as_released(state: dict[str, torch.Tensor], ddp: bool, legacy: bool) -> dict
 def feature_file(nets: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The feature-fusion network saved as the released file would be (plain keys)."""
     return authors_checkpoint(nets["feature_fusion"].state_dict(), tmp_path_factory.mktemp("dl") / "feature.pth")
+
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty user data folder, so the repository's manifests resolve to no installed weights."""
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 # -- the networks ----------------------------------------------------------------------------
@@ -188,3 +206,49 @@ def test_another_variant_is_refused(feature_file: Path, tmp_path: Path) -> None:
     store.install("omgfuser_score_fusion", feature_file, copy=False)
     with pytest.raises(ModelUnavailable, match="do not fit"):
         loaded_model(store, "omgfuser_score_fusion", lambda: build("score_fusion"))
+
+
+# -- the analyzers ---------------------------------------------------------------------------
+def run(analyzer, tmp_path: Path):  # noqa: ANN001, ANN201
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg_bytes(load_photo("astronaut.png")[:96, :128], 90))
+    return run_analyzer(analyzer, open_media(path), analyzer.params_from({}), RunContext())
+
+
+def test_score_fusion_names_every_missing_input(data_dir: Path, tmp_path: Path) -> None:
+    result = run(OmgFuserScoreAnalyzer(), tmp_path)
+    assert result.status is Status.UNAVAILABLE and result.score is None
+    message = result.message
+    assert f"missing ({len(SCORE_INPUTS)})" in message
+    for model_id in ("omgfuser_score_fusion", "sam_vit_h"):
+        assert f"model '{model_id}' not installed" in message
+    assert "mever-team/omgfuser" in message and "sam_vit_h_4b8939.pth" in message
+    for method in ("SPAN", "MVSS-Net++", "IFOSN", "CAT-Net v2", "TruFor"):
+        assert f"{method} localisation map: the workbench does not compute it yet" in message
+    assert "never feeds it other maps" in message
+
+
+def test_feature_fusion_stays_unavailable_until_every_input_is_there(
+    data_dir: Path, feature_file: Path, tmp_path: Path
+) -> None:
+    analyzer = OmgFuserFeatureAnalyzer()
+    assert analyzer.models == ("omgfuser_feature_fusion", "noiseprintplusplus", "catnet_dct_djpeg", "sam_vit_h")
+    before = run(analyzer, tmp_path).message
+    for model_id in analyzer.models:
+        assert f"model '{model_id}' not installed" in before
+    assert "DCT_djpeg.pth.tar" in before and "noiseprintplusplus.pth" in before
+
+    ModelStore().install("omgfuser_feature_fusion", feature_file, copy=False)
+    after = run(analyzer, tmp_path)
+    assert after.status is Status.UNAVAILABLE and after.score is None
+    assert "'omgfuser_feature_fusion' not installed" not in after.message
+    assert f"missing ({len(FEATURE_INPUTS) - 1})" in after.message
+    assert "model 'noiseprintplusplus' not installed" in after.message
+    noiseprint = next(line for line in after.message.split("; ") if "Noiseprint++ residual:" in line)
+    assert "model 'noiseprintplusplus' not installed" in noiseprint and "does not compute it yet" in noiseprint
+
+
+def test_full_preset_offers_them_and_the_project_fusion_stays_the_default() -> None:
+    assert {"omgfuser_score_fusion", "omgfuser_feature_fusion"} <= set(PRESETS["full"].analyzers)
+    assert "fusion" in PRESETS["triage"].analyzers
+    assert not any(a.startswith("omgfuser") for a in PRESETS["triage"].analyzers)

@@ -39,6 +39,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "Every forgery localiser and detector that applies, learned ones when installed.",
            ("metadata", "ela", "ela_sweep", "noise_wavelet", "noise_median", "jpeg_ghost", "adq", "nadq", "blk",
             "cfa", "splicebuster", "copy_move", "fusion", "msfusion_dct", "msfusion_sb", "msfusion_dct_sb",
+            "omgfuser_score_fusion", "omgfuser_feature_fusion",
             "synthetic.spectrum", "synthetic.detector", *FACES)),
     Preset("video", "Video",
            "Container facts, faces and deepfake votes per frame, copies of the case's reference videos, "
