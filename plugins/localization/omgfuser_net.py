@@ -200,6 +200,8 @@ class Upscaler(nn.Module):
     """DOUBLE_CONV_UPSCALER: 1×1 transposed conv, then four (stride-2 transposed conv + BN, 3×3 conv + BN)
     stages 384 → 192 → 96 → 48 → 1 with ReLUs (none after the last), a final 3×3 conv and a sigmoid."""
 
+    RELU_AFTER = frozenset({1, 6, 11, 16})
+
     def __init__(self) -> None:
         super().__init__()
         layers: dict[int, nn.Module] = {0: nn.ConvTranspose2d(DIM, DIM, 1), 1: nn.BatchNorm2d(DIM)}
@@ -214,8 +216,6 @@ class Upscaler(nn.Module):
         layers[19] = nn.BatchNorm2d(1)
         layers[20] = nn.Conv2d(1, 1, 3, padding=1)
         self.upscaler = _indexed(layers, 21)
-
-    RELU_AFTER = frozenset({1, 6, 11, 16})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.upscaler):
