@@ -30,6 +30,8 @@ BUILTIN: tuple[str, ...] = (
     "plugins.localization.msfusion:MsFusionDctAnalyzer",
     "plugins.localization.msfusion:MsFusionSbAnalyzer",
     "plugins.localization.msfusion:MsFusionDctSbAnalyzer",
+    "plugins.localization.omgfuser:OmgFuserScoreAnalyzer",
+    "plugins.localization.omgfuser:OmgFuserFeatureAnalyzer",
     "plugins.synthetic.detector:SyntheticDetectorAnalyzer",
     "plugins.synthetic.spectrum:SpectrumAnalyzer",
     "plugins.similarity.video_copy:VideoCopyAnalyzer",
