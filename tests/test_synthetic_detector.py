@@ -93,9 +93,16 @@ def test_test_models_are_labelled_and_failing_members_shown(png_image: Path) -> 
 
 
 def test_only_failing_members_is_unavailable(png_image: Path) -> None:
-    register_tiny(ModelStore(), "tiny_wrong_weights", width=16)
+    store = ModelStore()
+    register_tiny(store, "tiny_wrong_weights", width=16)
+    register_tiny(store, "tiny_damaged")
+    with open(store.user_dir / "tiny_damaged.pt", "ab") as fh:  # no longer the file whose hash was recorded
+        fh.write(b"\0")
     result = run_file(ANALYZER, png_image)
     assert result.status is Status.UNAVAILABLE and "do not fit" in result.message
+    assert "could be used: 2 present but refused" in result.message and "hash" in result.message
+    assert "is installed" not in result.message  # the refused files were installed: never say none is
+    assert ". Not installed: model 'synthetic_cnndetection_blur_jpg_prob0." in result.message
 
 
 def test_inputs_follow_the_manifest_fit() -> None:

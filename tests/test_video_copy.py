@@ -313,3 +313,56 @@ def test_main_window_adds_selected_videos_as_references(videos: dict[str, Path],
     window.evidence.clearSelection()
     assert window.add_reference_videos() is None  # nothing selected: a message, no job
     window.close()
+
+
+def test_reference_time_follows_the_segments_alignment_and_stays_inside_it() -> None:
+    from workbench.ui.segments_view import reference_time
+
+    slowed = np.array([2.0, 8.0, 3.0, 6.0, 0.9])  # the query shows 3 s of reference over 6 s
+    assert reference_time(slowed, 2.0) == pytest.approx(3.0)
+    assert reference_time(slowed, 5.0) == pytest.approx(4.5)
+    assert reference_time(slowed, 1.0) == pytest.approx(3.0)  # before the segment: its start
+    assert reference_time(slowed, 9.5) == pytest.approx(6.0)  # after it: its end
+    assert reference_time(np.array([4.0, 4.0, 7.0, 7.0, 0.5]), 4.0) == pytest.approx(7.0)  # one instant
+
+
+def test_stepping_in_a_segment_moves_the_reference_through_its_alignment(videos: dict[str, Path],
+                                                                         qtbot) -> None:  # noqa: ANN001
+    """A copy played at double speed in the query: 1 s of query is 2 s of reference. Steps and clicks
+    in the segment's box keep the frames matched; outside a segment both move by the same time."""
+    from PySide6.QtCore import QPoint, Qt
+
+    from workbench.ui.segments_view import CopyDetectionWindow
+
+    result = Segments("similarity.video_copy", rows=np.array([[2.0, 5.0, 3.0, 9.0, 0.9]]),
+                      references=["broadcast.mp4"], matrix=np.zeros((10, 12), np.float32),
+                      matrix_reference="broadcast.mp4", query_duration=10.0,
+                      reference_durations={"broadcast.mp4": 12.0})
+    window = CopyDetectionWindow(result, videos["query"], lambda _label: videos["reference"])
+    qtbot.addWidget(window)
+    window.show()
+    window.open_segment(0)
+    assert (window.query_pane.time, window.reference_pane.time) == pytest.approx((2.0, 3.0))
+    window.step(1.0, 0)
+    assert (window.query_pane.time, window.reference_pane.time) == pytest.approx((3.0, 5.0))
+    window.step(0.0, 1)  # one query frame (0.1 s) is two reference frames
+    assert (window.query_pane.time, window.reference_pane.time) == pytest.approx((3.1, 5.2))
+    assert "query 0:03.100 ↔ reference 0:05.200 (segment 1's alignment)" in window.times.text()
+    window.step(-1.0, 0)
+    window.step(-1.0, 0)  # before the segment: the reference waits at its start
+    assert (window.query_pane.time, window.reference_pane.time) == pytest.approx((1.1, 3.0))
+
+    [(_, rect)] = window.matrix.segment_rects()
+    middle = rect.center()
+    qtbot.mouseClick(window.matrix, Qt.MouseButton.LeftButton, pos=middle.toPoint())
+    clicked = (middle.toPoint().y() - window.matrix.MARGIN_TOP) / window.matrix.cell() * window.matrix.step
+    assert window.query_pane.time == pytest.approx(clicked, abs=0.06)
+    assert window.reference_pane.time == pytest.approx(3.0 + 2 * (window.query_pane.time - 2.0), abs=0.06)
+
+    qtbot.mouseClick(window.matrix, Qt.MouseButton.LeftButton,
+                     pos=QPoint(int(rect.left()) - 3, int(rect.top()) + 2))  # beside the box: unlinked
+    before = window.reference_pane.time
+    window.step(1.0, 0)
+    assert window.reference_pane.time == pytest.approx(before + 1.0)
+    assert "not linked" in window.times.text()
+    window.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -142,6 +143,32 @@ def test_non_ascii_video_name(clips: dict[str, Path], tmp_path: Path) -> None:
     path.write_bytes(clips["avi"].read_bytes())
     media = open_media(path)
     assert media.video is not None and media.video.frame_count == 150
+
+
+def test_video_name_that_is_not_utf8_opens_and_decodes(clips: dict[str, Path], tmp_path: Path) -> None:
+    """OpenCV would crash the whole process on this name: the decoder gets the file another way."""
+    raw = os.path.join(os.fsencode(tmp_path), b"clip \xe9\xff.avi")
+    with open(raw, "wb") as fh:
+        fh.write(clips["avi"].read_bytes())
+    media = open_media(os.fsdecode(raw))
+    assert media.name == "clip \\xe9\\xff.avi" and media.video is not None and media.video.frame_count == 150
+    with media.reader() as reader:
+        assert len([f for f in reader.sample(1.0) if f.rgb is not None]) == 6
+
+
+@pytest.mark.parametrize("ext", ["avi", "mkv"])
+def test_truncated_video_gets_an_evidence_warning(clips: dict[str, Path], tmp_path: Path, ext: str) -> None:
+    """The header still announces 6 s; the end of the file (and of the frames) is gone."""
+    whole = clips[ext] if ext in clips else write_video(tmp_path / f"clip.{ext}", numbered_frames(150))
+    assert not any("truncated" in w for w in open_media(whole).warnings)
+    data = whole.read_bytes()
+    for keep, words in ((0.9, ("announces 150 frames (6.00 s)", "the last", "do not decode", "truncated")),
+                        (0.5, ("announces 150 frames", "none of its last 25 decode", "truncated"))):
+        cut = tmp_path / f"cut{keep}.{ext}"
+        cut.write_bytes(data[: int(len(data) * keep)])
+        media = open_media(cut)
+        [warning] = [w for w in media.warnings if "truncated" in w]
+        assert all(w in warning for w in words), warning
 
 
 def test_video_pixel_limit(clips: dict[str, Path]) -> None:

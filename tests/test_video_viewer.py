@@ -24,7 +24,7 @@ from workbench.core.results import Boxes, Series, Status, Verdict  # noqa: E402
 from workbench.synthetic.videos import photo_clip, write_video  # noqa: E402
 from workbench.ui.main_window import MainWindow  # noqa: E402
 from workbench.ui.result_views import SeriesView, VerdictView  # noqa: E402
-from workbench.ui.video_viewer import VideoViewer, nearest_sample, sampling_step  # noqa: E402
+from workbench.ui.video_viewer import BoxTrack, VideoViewer, nearest_sample, sampling_step  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FPS, SECONDS, SIZE = 10.0, 3.0, (320, 240)
@@ -313,3 +313,73 @@ def test_real_analyses_on_the_timeline(qtbot, window: MainWindow, tmp_path: Path
         window.resize(1400, 900)
         qtbot.wait(200)
         window.grab().save(str(DOCS / "screenshot-video-viewer.png"))
+
+
+def test_a_click_on_the_slider_seeks_there_and_dragging_scrubs(qtbot, clip: Path) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider
+
+    from workbench.core.media import open_media
+
+    viewer = VideoViewer()
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    viewer.open(open_media(clip))
+    slider = viewer.slider
+    option = QStyleOptionSlider()
+    slider.initStyleOption(option)
+    groove = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                           QStyle.SubControl.SC_SliderGroove, slider)
+    handle = slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                           QStyle.SubControl.SC_SliderHandle, slider)
+    span = groove.width() - handle.width()
+
+    def x_of(index: int) -> int:
+        return round(groove.left() + handle.width() / 2 + span * index / (FRAMES - 1))
+
+    y = groove.center().y()
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x_of(22), y))
+    assert abs(viewer.index - 22) <= 1 and shown_index(viewer) == viewer.index  # not one page (+10 frames)
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(x_of(3), y))
+    assert abs(viewer.index - 3) <= 1
+
+    def send(kind: QEvent.Type, index: int, buttons: Qt.MouseButton) -> None:
+        point = QPointF(x_of(index), y)
+        event = QMouseEvent(kind, point, slider.mapToGlobal(point), Qt.MouseButton.LeftButton, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(slider, event)
+
+    send(QEvent.Type.MouseButtonPress, 10, Qt.MouseButton.LeftButton)
+    assert abs(viewer.index - 10) <= 1
+    send(QEvent.Type.MouseMove, 18, Qt.MouseButton.LeftButton)
+    assert abs(viewer.index - 18) <= 1 and shown_index(viewer) == viewer.index
+    send(QEvent.Type.MouseMove, 26, Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, 26, Qt.MouseButton.NoButton)
+    assert abs(viewer.index - 26) <= 1 and shown_index(viewer) == viewer.index and not slider.isSliderDown()
+    viewer.close_video()
+
+
+def test_boxes_are_drawn_only_on_the_frames_their_sample_stands_for() -> None:
+    """A face found on frame 15 stands for frames 13–16 (a scene cut at 17), one on frame 30 for 28–32;
+    without spans (an older result) a box is shown within the tolerance of its sample."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.drawn: list[tuple[int, list[str]]] = []
+
+        def set_boxes(self, _key: str, boxes: np.ndarray, labels: list[str]) -> None:
+            self.drawn.append((len(boxes), labels))
+
+    boxes = np.array([[10, 10, 50, 50], [12, 10, 52, 50]], np.float32)
+    track = BoxTrack("faces", boxes, ["face 0", "face 1"], np.array([15, 30]), 2.5, np.array([[13, 16], [28, 32]]))
+    shown = {index: track.visible(index).tolist() for index in (12, 13, 16, 17, 27, 28, 32, 33)}
+    assert shown == {12: [], 13: [0], 16: [0], 17: [], 27: [], 28: [1], 32: [1], 33: []}
+    view = Recorder()
+    for index in (13, 14, 17, 30):
+        track.update(view, index)  # type: ignore[arg-type]
+    assert view.drawn == [(1, ["face 0"]), (0, []), (1, ["face 1"])]  # frame 14: no change, no redraw
+    older = BoxTrack("faces", boxes, ["face 0", "face 1"], np.array([15, 30]), 2.5)
+    assert older.visible(17).tolist() == [0]

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from plugins.deepfake.aggregation import RULES, Aggregation, combine, ensemble_faces, frame_maxima
-from plugins.deepfake.faces import YUNET_ID, FaceDetector, YuNetDetector, face_detector
+from plugins.deepfake.faces import DETECTOR_MODELS, FaceDetector, YuNetDetector, face_detector
 from plugins.deepfake.members import Member, any_member_installed, load_members, vote
 from plugins.deepfake.scan import FaceScan, FaceScanParams, SampledFrame, scan_faces
 from workbench.core.media import Media, MediaKind
@@ -56,10 +56,11 @@ def decision_label(probability: float, threshold: float) -> str:
 class EnsembleAnalyzer(Analyzer):
     id = "deepfake.ensemble"
     title = "Deepfake detection (ensemble)"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = EnsembleParams
-    optional_models: ClassVar[tuple[str, ...]] = (*PUBLISHED_MEMBERS, YUNET_ID)
+    optional_models: ClassVar[tuple[str, ...]] = (*PUBLISHED_MEMBERS, *DETECTOR_MODELS)
+    learned = True
     card_file = Path(__file__).with_name("ensemble.md")
 
     def members_ready(self, store: ModelStore) -> bool:
@@ -89,6 +90,7 @@ class EnsembleAnalyzer(Analyzer):
             "boxes": arrays["boxes"],
             "frames": arrays["frames"],
             "tracks": arrays["tracks"],
+            "spans": arrays["spans"],
         }
         if not per_frame:
             return Verdict(

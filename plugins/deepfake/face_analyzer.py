@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from plugins.deepfake.faces import YUNET_ID, face_detector
+from plugins.deepfake.faces import DETECTOR_MODELS, face_detector
 from plugins.deepfake.scan import FaceScanParams, scan_faces
 from workbench.core.media import Media, MediaKind
 from workbench.core.models import ModelStore
@@ -20,10 +20,10 @@ from workbench.core.results import Boxes
 class FacesAnalyzer(Analyzer):
     id = "deepfake.faces"
     title = "Faces (detection and tracking)"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = FaceScanParams
-    optional_models: ClassVar[tuple[str, ...]] = (YUNET_ID,)
+    optional_models: ClassVar[tuple[str, ...]] = DETECTOR_MODELS
     card_file = Path(__file__).with_name("faces.md")
 
     def run(self, media: Media, params: FaceScanParams, ctx: RunContext) -> Boxes:

@@ -3,7 +3,8 @@
 Per-face scores are only comparable along a track (the same person, the same manipulation), and
 the video verdict aggregates per track. Frames are sampled sparsely (default one per second), so
 association is greedy on box overlap, with a centre-distance fallback for faces that moved more
-than their overlap allows; a face missed for up to `max_gap` sampled frames keeps its id.
+than their overlap allows; a face missed for up to `max_gap` sampled frames keeps its id. A scene
+cut ends every track: the face after it is another shot, whatever its place in the frame.
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ class FaceTracker:
         """Largest centre movement between two samples, in units of the face's size."""
         self.max_gap = max_gap
         self._tracks: list[_Track] = []
+        self._first_alive = 0
+        """Tracks before this one ended at a scene cut."""
         self._step = -1
+
+    def cut(self) -> None:
+        """A scene cut since the last `assign`: no track continues past it."""
+        self._first_alive = len(self._tracks)
 
     def assign(self, boxes: list[Box]) -> list[int]:
         self._step += 1
-        alive = [t for t in self._tracks if self._step - t.seen_at <= self.max_gap + 1]
+        alive = [t for t in self._tracks[self._first_alive:] if self._step - t.seen_at <= self.max_gap + 1]
         candidates = sorted(
             ((affinity, ti, bi) for ti, track in enumerate(alive) for bi, box in enumerate(boxes)
              if (affinity := self._affinity(track.box, box)) > 0),

@@ -84,8 +84,8 @@ def signal_inputs(
     """Run each signal analyzer and shrink its map to `shape`.
 
     Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent signal the reason
-    (not installed, another version than the model was trained with, or the analyzer's error,
-    e.g. a JPEG-only method on a PNG).
+    (not installed, another version than the model was trained with, a JPEG-only method on a PNG,
+    or the analyzer's error).
     """
     maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
@@ -99,6 +99,9 @@ def signal_inputs(
             continue
         if analyzer.version != spec.version:
             absent[spec.id] = f"version {analyzer.version}, the model was trained on {spec.version}"
+            continue
+        if analyzer.formats and media.format not in analyzer.formats:  # said as the presets say it
+            absent[spec.id] = f"reads {' or '.join(sorted(analyzer.formats))} files only"
             continue
         step = (hi - lo) / len(specs)
         sub = ctx.sub(lo + i * step, lo + (i + 1) * step, spec.id)

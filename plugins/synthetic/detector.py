@@ -20,7 +20,7 @@ import numpy as np
 
 from plugins.deepfake.members import any_member_installed, family_manifests
 from workbench.core.media import Media
-from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelStore, loaded_model
+from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelState, ModelStore, loaded_model
 from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param
 from workbench.core.results import Verdict
 
@@ -118,6 +118,7 @@ class SyntheticDetectorAnalyzer(Analyzer):
     version = "1.0"
     Params = DetectorParams
     optional_models: ClassVar[tuple[str, ...]] = PUBLISHED_MEMBERS
+    learned = True
     card_file = Path(__file__).with_name("detector.md")
 
     def members_ready(self, store: ModelStore) -> bool:
@@ -137,8 +138,7 @@ class SyntheticDetectorAnalyzer(Analyzer):
             votes.append(vote(store, manifest, rgb, params.max_side, ctx.device))
         answered = [v for v in votes if v["probability"] is not None]
         if not answered:
-            reasons = "; ".join(v["note"] for v in votes) or f"no '{FAMILY}' model manifest in {store.bundled_dir}"
-            raise ModelUnavailable(f"no AI-generated image detector is installed: {reasons}")
+            raise ModelUnavailable(_none_answered(votes, store))
         probability = float(np.mean([v["probability"] for v in answered]))
         tested = [v["model"] for v in answered if v["test_model"]]
         label = "AI-generated" if probability >= params.threshold else "not flagged as AI-generated"
@@ -157,6 +157,22 @@ class SyntheticDetectorAnalyzer(Analyzer):
             aggregation="mean of the answering members' P(AI-generated), equal weights",
             models_used=[v["model"] for v in answered],
         )
+
+
+def _none_answered(votes: list[dict[str, Any]], store: ModelStore) -> str:
+    """Why no detector answered: a file present but refused (damaged, another release, not loadable)
+    is named as such first; "none is installed" is said only when none is."""
+    if not votes:
+        return f"no AI-generated image detector is installed: no '{FAMILY}' model manifest in {store.bundled_dir}"
+    refused = [v for v in votes if v["status"] != ModelState.MISSING.value]
+    missing = [v for v in votes if v["status"] == ModelState.MISSING.value]
+    if not refused:
+        return "no AI-generated image detector is installed: " + "; ".join(v["note"] for v in missing)
+    text = (f"no AI-generated image detector could be used: {len(refused)} present but refused: "
+            + "; ".join(v["note"] for v in refused))
+    if missing:
+        text += f". Not installed: {'; '.join(v['note'] for v in missing)}"
+    return text
 
 
 def _explanation(answered: list[dict[str, Any]], total: int, tested: list[str], threshold: float) -> str:

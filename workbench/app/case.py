@@ -3,6 +3,10 @@
 The database holds the evidence (path + SHA-256 at import), every run with its serialised
 Result, and an append-only audit log of who did what and when. Arrays live in `blobs/`.
 Evidence files themselves are only referenced, never copied or modified.
+
+A run is stored whole or not at all, whenever the process dies (`save_result`, `run_blobs`); a run
+that is damaged all the same (left by an older version, a disk error) costs that run only: readers
+skip it and `damaged_runs` says which and why (`run_check`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +25,11 @@ from typing import Any
 from PIL import Image
 
 from workbench import __version__
+from workbench.app import run_blobs
+from workbench.app.run_check import Damage, DamagedRun, checked_doc
 from workbench.core import preferences
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
+from workbench.core.names import path_from_db, path_to_db, shown
 from workbench.core.plugin import current_user
 from workbench.core.results import Result
 
@@ -56,15 +65,20 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class DuplicateEvidence(MediaError):
-    """The file is already in the case (same SHA-256); `existing` is that item."""
+    """The file is already in the case (same SHA-256); `existing` is that item, `warnings` what opening
+    the file noticed (a copy's wrong extension is a fact about the copy, worth keeping)."""
 
-    def __init__(self, message: str, existing: Evidence) -> None:
+    def __init__(self, message: str, existing: Evidence, warnings: list[str]) -> None:
         super().__init__(message)
-        self.existing = existing
+        self.existing, self.warnings = existing, warnings
 
 
 class CaseError(Exception):
     """A case folder that cannot be created or opened; the message is for the analyst."""
+
+
+class RunDamaged(CaseError):
+    """A stored run that cannot be read (`Case.damaged_runs` lists them all, with what is shown instead)."""
 
 
 def now() -> str:
@@ -75,7 +89,9 @@ def now() -> str:
 class Evidence:
     id: int
     path: Path
+    """The file exactly as named on disk, undecodable bytes included (stored as bytes then)."""
     name: str
+    """The file name as shown: bytes that are not UTF-8 read `\\xNN` (see `workbench.core.names`)."""
     sha256: str
     size: int
     kind: str
@@ -136,6 +152,8 @@ class Case:
         self._lock = threading.RLock()
         self._verified: dict[int, tuple[int, int]] = {}
         """Evidence id → (size, mtime in ns) of the file when its hash last matched (this session)."""
+        self._unreadable: dict[int, str] = {}
+        """Run id → why its arrays failed to load although they passed `checked_doc` (a read error)."""
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
@@ -162,6 +180,7 @@ class Case:
         if not (root / DB_NAME).is_file():
             raise CaseError(f"{root} is not a case folder (no {DB_NAME})")
         case = cls._connect(root)
+        case._remove_orphan_blobs()
         case.log("case opened", f"Forensic Workbench {__version__}")
         return case
 
@@ -169,6 +188,10 @@ class Case:
     def _connect(cls, root: Path) -> Case:
         try:
             db = sqlite3.connect(root / DB_NAME, check_same_thread=False, isolation_level=None)
+            # A rollback journal, not WAL: a closed case stays one file to copy or hand over, and it works
+            # on network shares (WAL needs shared memory). FULL: a committed run survives a power cut.
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise CaseError(f"cannot open the case database in {root}: {exc}") from exc
@@ -178,6 +201,32 @@ class Case:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock at once, so no other process
+        writes between what it reads and what it writes."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _remove_orphan_blobs(self) -> None:
+        """Remove the array folders that saves interrupted by a crash left behind (`run_blobs.orphans`),
+        saying so in the audit log."""
+        with self._transaction():
+            run_ids = {row[0] for row in self._db.execute("SELECT id FROM runs")}
+            found = run_blobs.orphans(self.root / "blobs" / "runs", run_ids)
+            for path in found:
+                shutil.rmtree(path, ignore_errors=True)
+            if found:
+                self.log("orphan arrays removed",
+                         f"{', '.join(p.name for p in found)} in blobs/runs: left by saves a crash interrupted")
 
     # -- metadata ---------------------------------------------------------------------------
     def _set_meta(self, key: str, value: str) -> None:
@@ -212,10 +261,11 @@ class Case:
 
     # -- audit ------------------------------------------------------------------------------
     def log(self, action: str, detail: str = "") -> None:
+        """Append to the audit log; file names that are not UTF-8 are written escaped (`shown`)."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO audit (at, user, action, detail) VALUES (?, ?, ?, ?)",
-                (now(), current_user(), action, detail),
+                (now(), current_user(), action, shown(detail)),
             )
 
     def audit(self) -> list[AuditEntry]:
@@ -230,13 +280,14 @@ class Case:
         existing = self.find_evidence(media.sha256)
         if existing is not None:
             raise DuplicateEvidence(
-                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing
+                f"{media.name}: already in the case as #{existing.id} '{existing.name}' (same SHA-256)", existing,
+                media.warnings,
             )
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO evidence (path, name, sha256, size, kind, format, width, height, warnings,"
                 " added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(media.path), media.name, media.sha256, media.size, media.kind.value, media.format,
+                (path_to_db(media.path), media.name, media.sha256, media.size, media.kind.value, media.format,
                  media.width, media.height, json.dumps(media.warnings), now(), current_user()),
             )
             evidence_id = int(cur.lastrowid)
@@ -292,59 +343,98 @@ class Case:
 
     # -- runs -------------------------------------------------------------------------------
     def save_result(self, evidence_id: int, result: Result) -> Run:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO runs (evidence_id, analyzer, status, score, result, finished_at)"
-                " VALUES (?, ?, ?, ?, '{}', ?)",
-                (evidence_id, result.analyzer, result.status.value, result.score, now()),
-            )
-            run_id = int(cur.lastrowid)
-        folder = self.run_folder(run_id)
-        try:
-            doc = result.save(folder)
-        except OSError:
-            shutil.rmtree(folder, ignore_errors=True)
-            with self._lock:
-                self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-            raise
-        with self._lock:
-            self._db.execute("UPDATE runs SET result = ? WHERE id = ?", (json.dumps(doc), run_id))
+        """Store a run so that a crash at any moment leaves either no run or a whole one: the arrays
+        are written and flushed under a name no run refers to, then the run's row (with its complete
+        JSON), its folder's rename into place and its audit entry commit together (`run_blobs`)."""
+        partial = run_blobs.partial_folder(self.root / "blobs" / "runs")
         prov = result.provenance
         params = json.dumps(prov.params) if prov else "{}"
-        self.log("analysis run", f"{result.analyzer} on #{evidence_id}: {result.status.value} params={params}")
+        try:
+            doc = result.save(partial)
+            run_blobs.flush(partial)
+            with self._transaction():
+                cur = self._db.execute(
+                    "INSERT INTO runs (evidence_id, analyzer, status, score, result, finished_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (evidence_id, result.analyzer, result.status.value, result.score, json.dumps(doc), now()),
+                )
+                run_id = int(cur.lastrowid)
+                run_blobs.move_into_place(partial, self.run_folder(run_id))
+                self.log("analysis run",
+                         f"{result.analyzer} on #{evidence_id}: {result.status.value} params={params} (run {run_id})")
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         return self.run(run_id)
 
     def run_folder(self, run_id: int) -> Path:
         return self.root / "blobs" / "runs" / str(run_id)
 
     def run(self, run_id: int) -> Run:
+        """The stored run; KeyError when there is none, RunDamaged when it cannot be read."""
         with self._lock:
             row = self._db.execute(
-                "SELECT id, evidence_id, result, finished_at FROM runs WHERE id = ?", (run_id,)
+                "SELECT id, evidence_id, analyzer, result, finished_at FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
         if row is None:
             raise KeyError(run_id)
-        return self._run_from_row(row)
+        _, evidence_id, analyzer, text, finished = row
+        folder = self.run_folder(run_id)
+        try:
+            doc = checked_doc(text, folder)
+            result = Result.load(doc, folder)
+        except Damage as exc:
+            reason = str(exc)
+        except (OSError, ValueError, EOFError) as exc:
+            reason = self._unreadable[run_id] = f"its arrays could not be read ({exc})"
+        else:
+            self._unreadable.pop(run_id, None)
+            arrays = {
+                name: {k: str(folder / v) for k, v in ref.items()} if isinstance(ref, dict) else str(folder / ref)
+                for name, ref in doc.get("arrays", {}).items()
+            }
+            return Run(run_id, evidence_id, result, finished, arrays)
+        raise RunDamaged(f"run {run_id} ({analyzer} on #{evidence_id}) is damaged: {reason}")
 
     def latest_runs(self, evidence_id: int) -> list[Run]:
-        """The newest run of each analyzer on this evidence, in the order they were first run."""
+        """The newest readable run of each analyzer on this evidence, oldest first. A damaged run is
+        skipped for the analyzer's newest readable one (`damaged_runs` says which and why)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, evidence_id, result, finished_at FROM runs WHERE id IN"
-                " (SELECT MAX(id) FROM runs WHERE evidence_id = ? GROUP BY analyzer) ORDER BY id",
-                (evidence_id,),
+                "SELECT id, analyzer FROM runs WHERE evidence_id = ? ORDER BY id DESC", (evidence_id,)
             ).fetchall()
-        return [self._run_from_row(r) for r in rows]
+        latest: dict[str, Run] = {}
+        for run_id, analyzer in rows:
+            if analyzer not in latest:
+                try:
+                    latest[analyzer] = self.run(run_id)
+                except RunDamaged:
+                    continue
+        return sorted(latest.values(), key=lambda r: r.id)
 
-    def _run_from_row(self, row: tuple[Any, ...]) -> Run:
-        run_id, evidence_id, text, finished = row
-        doc, folder = json.loads(text), self.run_folder(run_id)
-        arrays = {
-            name: {k: str(folder / v) for k, v in ref.items()} if isinstance(ref, dict) else str(folder / ref)
-            for name, ref in doc.get("arrays", {}).items()
-        }
-        return Run(run_id, evidence_id, Result.load(doc, folder), finished, arrays)
-
+    def damaged_runs(self, evidence_id: int | None = None) -> list[DamagedRun]:
+        """The runs readers skip (of one item, or of the whole case), oldest first, each with why and
+        which run of its analyzer is shown instead. Reads no array data: a large case is checked fast."""
+        where, args = ("WHERE evidence_id = ?", (evidence_id,)) if evidence_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, evidence_id, analyzer, result, finished_at FROM runs {where} ORDER BY id", args
+            ).fetchall()
+        reasons: dict[int, str] = {}
+        readable: dict[tuple[int, str], int] = {}
+        """(evidence id, analyzer) → its newest readable run."""
+        for run_id, item, analyzer, text, _ in rows:
+            try:
+                checked_doc(text, self.run_folder(run_id))
+            except Damage as exc:
+                reasons[run_id] = str(exc)
+                continue
+            if run_id in self._unreadable:
+                reasons[run_id] = self._unreadable[run_id]
+            else:
+                readable[(item, analyzer)] = run_id
+        return [DamagedRun(run_id, item, analyzer, finished, reasons[run_id], readable.get((item, analyzer)))
+                for run_id, item, analyzer, _, finished in rows if run_id in reasons]
 
     # -- findings -------------------------------------------------------------------------
     def add_finding(self, evidence_id: int, note: str, run_id: int | None = None, layer: str = "",
@@ -451,7 +541,7 @@ _EVIDENCE_COLUMNS = "id, path, name, sha256, size, kind, format, width, height, 
 
 def _evidence_from_row(row: tuple[Any, ...]) -> Evidence:
     values = list(row)
-    values[1] = Path(values[1])
+    values[1] = path_from_db(values[1])
     values[9] = json.loads(values[9])
     return Evidence(*values)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -15,13 +16,14 @@ from workbench import __version__
 from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
-from workbench.app.cli_paths import RunCase, check_output_file
+from workbench.app.cli_paths import RunCase, check_case_outside, check_output_file
 from workbench.app.cli_progress import ProgressLine
 from workbench.app.importing import import_paths
 from workbench.core import registry
 from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.models import ModelStore
+from workbench.core.names import shown_all
 from workbench.core.paths import data_dir
 from workbench.core.plugin import ModelUnavailable
 from workbench.core.presets import DEFAULT_PRESET, PRESETS, Preset, plan_ids
@@ -55,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list, install or remove model weights")
     models_sub = models.add_subparsers(dest="action", required=True)
     models_sub.add_parser("list", help="every known model with its status")
-    install = models_sub.add_parser("install", help="install a weights file (its SHA-256 is verified and recorded)")
+    install = models_sub.add_parser(
+        "install", help="install a weights file (its SHA-256 is verified and recorded, and it is loaded as analyzers "
+                        "will load it: a file that does not load is refused)")
     install.add_argument("model_id")
     install.add_argument("file", type=Path)
     remove = models_sub.add_parser("remove", help="remove an installed weights file from the store")
@@ -125,7 +129,7 @@ def list_presets() -> int:
 def manage_models(args: argparse.Namespace) -> int:
     store = ModelStore()
     if args.action == "install":
-        path = store.install(args.model_id, args.file)
+        path = store.install_checked(args.model_id, args.file)
         print(f"installed {args.model_id}: {path} (SHA-256 {store.status(args.model_id).sha256})")
     elif args.action == "remove":
         store.remove(args.model_id)
@@ -212,9 +216,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.preset and plan.preset is None:
         print(f"note: --analyzers overrides --preset {args.preset}", file=sys.stderr)
     root = args.case or data_dir() / "cases" / f"cli-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    check_case_outside(root, args.paths)
     with RunCase(root, args.name, args.analyst) as run:
         print(f"case: {run.case.root}", file=sys.stderr)
         doc, problems = analyze_all(run.case, args, plan)
+        doc["damaged_runs"] = damaged_runs(run.case)
         kept = run.kept
         if not kept:
             doc["case"] = None
@@ -238,6 +244,8 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
     items = list({e.id: e for e in imported.added + imported.already_present}.values())
     for _path, reason in imported.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
+    for duplicate in imported.copies:
+        print(f"duplicate: {duplicate.note()}", file=sys.stderr)
     for evidence in items:
         for warning in evidence.warnings:
             print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
@@ -273,9 +281,19 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
         "case": str(case.root),
         "preset": plan.preset.name if plan.preset else None,
         "evidence": entries,
+        "duplicates": [{"path": str(d.path), "same_as": str(d.same_as.path), "warnings": d.warnings}
+                       for d in imported.copies],
         "skipped": [{"path": str(Path(p).absolute()), "reason": r} for p, r in imported.skipped],
     }
     return doc, problems
+
+
+def damaged_runs(case: Case) -> list[dict[str, Any]]:
+    """The case's stored runs that cannot be read, each said on stderr: the report leaves them out."""
+    damaged = case.damaged_runs()
+    for damage in damaged:
+        print(f"warning: {damage.describe()}", file=sys.stderr)
+    return [dataclasses.asdict(d) for d in damaged]
 
 
 def open_search(case: Case, args: argparse.Namespace, plan: Plan,
@@ -310,7 +328,7 @@ def search_item(case: Case, evidence: Evidence, searcher: search_cli.ItemSearch,
 
 def write_outputs(case: Case, args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
-        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        args.json.write_text(json.dumps(shown_all(doc), indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"json: {args.json}", file=sys.stderr)
     if args.report:
         from workbench.app.report import write_pdf

@@ -1,5 +1,6 @@
 """What the CLI writes besides results: output files checked before the work starts, and the case
-folder of a run, removed again when the run made it and nothing could be imported into it."""
+folder of a run: never inside the evidence, removed again when the run made it and nothing could be
+imported into it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 
 from workbench.app.case import DB_NAME, Case
+from workbench.core.names import shown
+from workbench.core.paths import is_within
 
 
 def check_output_file(path: Path, option: str) -> None:
@@ -24,6 +27,18 @@ def check_output_file(path: Path, option: str) -> None:
         raise ValueError(f"{option} {path}: cannot write in {folder} (permission denied)")
     if target.exists() and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {path}: cannot overwrite it (permission denied)")
+
+
+def check_case_outside(root: Path, paths: list[str]) -> None:
+    """Refuse (ValueError) a case folder inside a folder given as evidence, before the case exists: a
+    case is written all along the run (database, thumbnails), and nothing is written beside evidence.
+    Skipping the case's files instead would keep them out of the import, not the case out of the evidence."""
+    for raw in paths:
+        folder = Path(raw)
+        if folder.is_dir() and is_within(root, folder):
+            raise ValueError(f"the case folder {shown(root)} is inside {shown(folder)}, a folder given as evidence: "
+                             "a case writes its database and thumbnails there, and nothing may be written beside "
+                             f"evidence. Choose a --case folder outside {shown(folder)}")
 
 
 class RunCase:

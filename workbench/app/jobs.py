@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +55,17 @@ class JobRunner:
     ) -> Job:
         job = Job(next(self._ids), title, fn, _on_change=on_change)
         future = self._pool.submit(self._execute, job)
-        if on_done:
-            future.add_done_callback(lambda _f: on_done(job))
+        future.add_done_callback(lambda f: self._finished(job, f, on_done))
         return job
+
+    @staticmethod
+    def _finished(job: Job, future: Future, on_done: Listener | None) -> None:
+        """A job dropped before it started (at shutdown) ends with an error, never as a success
+        without a result."""
+        if future.cancelled():
+            job.error, job.done = CancelledError(f"{job.title}: cancelled before it started"), True
+        if on_done:
+            on_done(job)
 
     @staticmethod
     def _execute(job: Job) -> None:

@@ -22,7 +22,7 @@ from workbench.core.media import Media, MediaError, MediaKind
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.render import blend
 from workbench.core.results import Heatmap, Result, Series, Status
-from workbench.core.video import Frame
+from workbench.core.video import SCENE_THRESHOLD, Frame
 
 MAP_SIDE = 160
 """Long side of the per-frame maps kept for the viewer's overlay (float16: 600 frames ≈ 18 MB)."""
@@ -43,7 +43,7 @@ class FrameSampling:
 
     mode: SamplingMode = SamplingMode.INTERVAL
     every_s: float = 1.0
-    scene_threshold: float = 0.35
+    scene_threshold: float = SCENE_THRESHOLD
     """Histogram distance (Bhattacharyya, 0–1) above which a frame starts a new scene."""
 
     def describe(self) -> str:
@@ -117,6 +117,7 @@ class PerFrame(Analyzer):
         self.version = f"{inner.version}+frames.1"
         self.Params = inner.Params
         self.models = inner.models
+        self.learned = inner.learned
         self.card_file = inner.card_file
 
     def run(self, media: Media, params: Any, ctx: RunContext) -> Series:

@@ -6,9 +6,11 @@ pixels) becomes a `MediaError` whose message an analyst can act on; nothing here
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,7 +20,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from workbench.core.hashing import sha256_file
-from workbench.core.video import VideoError, VideoInfo, VideoReader, probe
+from workbench.core.names import is_text, shown
+from workbench.core.video import VideoError, VideoInfo, VideoReader, probe, truncation_warning
 
 # We enforce our own, configurable limit (`max_pixels`) with a clear message instead of
 # Pillow's global DecompressionBombError, which would fire at a fixed size we cannot explain.
@@ -34,7 +37,11 @@ class MediaKind(StrEnum):
 
 
 class MediaError(Exception):
-    """A file that cannot be used as evidence; the message is meant for the analyst."""
+    """A file that cannot be used as evidence; the message is meant for the analyst (a file name
+    that is not UTF-8 shows its odd bytes escaped, so the message can be stored, printed and drawn)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(shown(message))
 
 
 IMAGE_FORMATS_BY_EXTENSION: dict[str, set[str]] = {
@@ -81,7 +88,8 @@ class Media:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The file name as shown (bytes that are not UTF-8 escaped); `path` keeps them exactly."""
+        return shown(self.path.name)
 
     @property
     def megapixels(self) -> float:
@@ -216,6 +224,7 @@ def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> M
         raise MediaError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
     try:
         info = probe(path)
+        tail = truncation_warning(path, info)
     except VideoError as exc:
         raise MediaError(str(exc)) from exc
     if info.width * info.height > max_pixels:
@@ -223,7 +232,7 @@ def _open_video(path: Path, size: int, max_pixels: int, sha256: str | None) -> M
             f"{path.name}: {info.width}×{info.height} frames exceed the limit of "
             f"{_megapixels(max_pixels)} megapixels (raise it in Settings ▸ Pixel limit or with --max-pixels)"
         )
-    warnings = []
+    warnings = _path_warnings(path) + ([tail] if tail else [])
     if info.container == "unknown":
         warnings.append("container not recognised from the file's first bytes")
     if info.rotation:
@@ -240,17 +249,52 @@ def _megapixels(pixels: int) -> str:
     return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
 
 
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if path.is_dir():
-        raise MediaError(f"{path}: is a folder, not a file")
+SPECIAL_FILES = {
+    stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` is no file to read as evidence (missing, a broken link or a link loop, a folder, a
+    pipe or device that would block or never end, unreadable), or None. Nothing is opened."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path}: a loop of symbolic links"
+        if exc.errno != errno.ENOENT:
+            return f"{path}: cannot be read ({exc.strerror or exc})"
+        if path.is_symlink():
+            return f"{path}: a broken link (to {os.readlink(path)}, which does not exist)"
+        return f"{path}: no such file"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{path.name}: not a regular file but {SPECIAL_FILES.get(stat.S_IFMT(mode), 'a special file')}"
     if not os.access(path, os.R_OK):
-        raise MediaError(f"{path.name}: permission denied (the file is not readable)")
+        return f"{path.name}: permission denied (the file is not readable)"
+    return None
+
+
+def _check_readable(path: Path) -> None:
+    problem = file_problem(path)
+    if problem:
+        raise MediaError(problem)
+
+
+def _path_warnings(path: Path) -> list[str]:
+    """What the path given says about the file: reached through a link (the link is not recorded
+    elsewhere: the evidence is the file it leads to), a name with bytes that are not UTF-8."""
+    warnings = [f"given as the link {shown(path.absolute())}"] if path.is_symlink() else []
+    if not is_text(str(path)):
+        warnings.append("the file's name or folder is not valid UTF-8: the bytes that are not are shown as \\xNN "
+                        "(the file is opened by its exact name)")
+    return warnings
 
 
 def _format_warnings(path: Path, im: Image.Image) -> list[str]:
-    warnings = []
+    warnings = _path_warnings(path)
     expected = IMAGE_FORMATS_BY_EXTENSION.get(path.suffix.lower())
     if expected is None:
         warnings.append(f"unusual extension '{path.suffix}' for a {im.format} file")

@@ -68,6 +68,10 @@ class ModelState(StrEnum):
     HASH_MISMATCH = "hash mismatch"
 
 
+class WrongFile(ValueError):
+    """A file that cannot be loaded as the model's weights; `install_checked` did not keep it."""
+
+
 @dataclass(frozen=True)
 class ModelStatus:
     state: ModelState
@@ -304,6 +308,18 @@ class ModelStore:
         registry[model_id] = entry
         self._save_registry(registry)
         return target
+
+    def install_checked(self, model_id: str, file_path: Path | str, copy: bool = True) -> Path:
+        """`install`, then load the file the way analyzers will (the GUI and the CLI install so): the
+        hash check accepts any file for a model without a published hash, so a file that holds no
+        loadable state dict of tensors is forgotten again and refused (WrongFile) with the reason."""
+        installed = self.install(model_id, file_path, copy)
+        try:
+            self.load_state_dict(model_id)
+        except ModelUnavailable as exc:
+            self.remove(model_id)
+            raise WrongFile(f"{Path(file_path).name} is not usable as '{model_id}', so it was not kept: {exc}") from exc
+        return installed
 
     def remove(self, model_id: str) -> None:
         """Forget an installed file; delete it only if it is the store's own copy. A model trained

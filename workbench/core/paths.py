@@ -17,3 +17,9 @@ def data_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    """True when `path` is `folder` or lies inside it, links resolved (neither needs to exist)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents

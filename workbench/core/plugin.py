@@ -88,6 +88,9 @@ class Analyzer:
     optional_models: ClassVar[tuple[str, ...]] = ()
     """Models the analyzer uses when installed (e.g. ensemble members, a better face detector); it
     runs without them, or is 'unavailable' only when none is. The GUI offers to install them."""
+    learned: ClassVar[bool] = False
+    """Runs PyTorch networks although `models` is empty (optional members, a descriptor backbone):
+    see `needs_device`."""
     card_file: ClassVar[Path]
     needs_file_encoding: ClassVar[str] = ""
     """Set (to the reason) by methods that read the file's own encoding (JPEG quantisation, DCT
@@ -102,6 +105,13 @@ class Analyzer:
     """Rough CPU seconds per megapixel (bench/localization_speed.py measures the localisation
     signals'). Only for scheduling: the analyses of one image run side by side, costliest first,
     so the last one to finish is a short one."""
+
+    @property
+    def needs_device(self) -> bool:
+        """Whether the job runner hands it the compute device (`ctx.device`, CUDA when present): the
+        analyzers that run networks. The others get the CPU, so their provenance says where they ran
+        and a plan without networks never imports torch."""
+        return self.learned or bool(self.models)
 
     @property
     def card(self) -> str:

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from workbench.core.claims import Claims
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -115,6 +117,8 @@ class Result:
             kwargs["provenance"] = Provenance(**kwargs["provenance"])
         if issubclass(cls, Facts):
             kwargs["tables"] = [Table(t["title"], [tuple(r) for r in t["rows"]]) for t in kwargs.get("tables", [])]
+            if kwargs.get("claims") is not None:
+                kwargs["claims"] = Claims.from_doc(kwargs["claims"])
         return cls(**kwargs)
 
 
@@ -149,6 +153,8 @@ class Facts(Result):
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     images: dict[str, np.ndarray] = array_field()
+    claims: Claims | None = None
+    """What the file claims about its origin (Content Credentials, AI-generation markers), when read."""
 
     kind: ClassVar[str] = "facts"
 
@@ -216,12 +222,15 @@ class Series(Result):
 class Boxes(Result):
     """Rectangles over the media (faces, regions): x0, y0, x1, y1 in pixels of the frame.
 
-    On video `frames` gives each box's frame index and `tracks` its track id (one per face).
+    On video `frames` gives each box's frame index and `tracks` its track id (one per face), and
+    `spans` the first and last frame its sampled frame stands for (N × 2: up to half a sampling step
+    either side, never across a scene cut); views draw a box on those frames only.
     """
 
     boxes: np.ndarray | None = array_field(optional=True)
     frames: np.ndarray | None = array_field(optional=True)
     tracks: np.ndarray | None = array_field(optional=True)
+    spans: np.ndarray | None = array_field(optional=True)
     box_scores: np.ndarray | None = array_field(optional=True)
     labels: list[str] = field(default_factory=list)
 

@@ -12,6 +12,7 @@ import math
 import os
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,13 +20,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from workbench.core.names import is_text, shown
+
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 """FFmpeg's own log lines (one per damaged frame) would flood the terminal; damaged frames are
 counted in the results instead. Read by OpenCV when a capture opens."""
 
+SCENE_THRESHOLD = 0.35
+"""Histogram distance (Bhattacharyya, 0–1) above which a frame starts a new scene."""
 GIVE_UP_AFTER_S = 30.0
 """Seconds of consecutive undecodable frames after which a stream is taken to have ended
 (a truncated file whose header promises more frames than it holds)."""
+
+
+TAIL_TOLERANCE = 2
+"""Frames at the end that may fail to decode without a warning: some containers round their count."""
 
 
 class VideoError(Exception):
@@ -71,6 +80,31 @@ class Frame:
     """None when this frame could not be decoded (counted by the caller, never fatal)."""
 
 
+class SceneCuts:
+    """Scene changes seen frame by frame: a frame whose colour histogram (hue × saturation of a
+    64×48 thumbnail) differs from the previous decoded frame's by more than `threshold`
+    (Bhattacharyya distance) starts a new scene; `found` lists those frames (the cuts), in order."""
+
+    def __init__(self, threshold: float = SCENE_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.found: list[int] = []
+        self._previous: np.ndarray | None = None
+
+    def feed(self, index: int, bgr: np.ndarray) -> bool:
+        """Whether frame `index` starts a scene (the first frame fed does); a cut is recorded."""
+        small = cv2.resize(bgr, (64, 48), interpolation=cv2.INTER_AREA)
+        hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+        cv2.normalize(hist, hist)
+        first = self._previous is None
+        change = 1.0 if first else cv2.compareHist(self._previous, hist, cv2.HISTCMP_BHATTACHARYYA)
+        self._previous = hist
+        if change <= self.threshold:
+            return False
+        if not first:
+            self.found.append(index)
+        return True
+
+
 def probe(path: Path) -> VideoInfo:
     """Open the video, check that a first frame decodes, and read the container's facts."""
     cap = _capture(path)
@@ -95,6 +129,32 @@ def probe(path: Path) -> VideoInfo:
         rotation=rotation,
         creation_time=mp4_creation_time(path) or matroska_creation_time(path),
     )
+
+
+def truncation_warning(path: Path, info: VideoInfo) -> str | None:
+    """Why the end of the video may be missing, or None when its last frames decode.
+
+    A copy cut short (an interrupted transfer, a file carved from free space) keeps the header that
+    announces every frame and loses the end. One seek to the last second and a decode of its frames
+    says so at import, instead of a count of undecodable frames inside each result."""
+    count = info.frame_count
+    window = min(max(round(info.fps), 1), count)
+    cap = _capture(path)
+    try:
+        if count <= 1 or not cap.set(cv2.CAP_PROP_POS_FRAMES, count - window):
+            return None  # nothing announced, or a container we cannot seek in: nothing to compare
+        last = max((i for i in range(count - window, count) if cap.grab()), default=None)
+    finally:
+        cap.release()
+    announced = f"the container announces {count} frames ({info.duration:.2f} s)"
+    if last is None:
+        return (f"{announced}, but none of its last {window} decode: the file may be truncated "
+                "(analyses see the frames up to where decoding stops)")
+    missing = count - 1 - last
+    if missing <= TAIL_TOLERANCE:
+        return None
+    return (f"{announced}, but the last {missing} do not decode (from {(last + 1) / info.fps:.2f} s): "
+            "the file may be truncated")
 
 
 class VideoReader:
@@ -133,11 +193,15 @@ class VideoReader:
         every_s: float = 1.0,
         cancelled: Callable[[], bool] = lambda: False,
         max_side: int | None = None,
+        cuts: SceneCuts | None = None,
     ) -> Iterator[Frame]:
         """Frames at `every_s` seconds (the frame nearest each instant), decoding the stream once.
 
-        Frames in between are only grabbed (demuxed and decoded, not converted). A frame that
-        fails to decode is yielded with `rgb=None`; the stream ends after many failures in a row.
+        Frames in between are only grabbed (demuxed and decoded, not converted), unless `cuts` is
+        given: then every frame is converted and fed to it, up to the end of the stream, so that
+        `cuts.found` holds the scene cuts up to each yielded frame and, once the iteration ends,
+        all of them. A frame that fails to decode is yielded with `rgb=None`; the stream ends after
+        many failures in a row.
         """
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         fps = self.info.fps
@@ -147,7 +211,7 @@ class VideoReader:
             if cancelled():
                 return
             while position < index and failures < limit:
-                failures = 0 if self._cap.grab() else failures + 1
+                failures = 0 if self._pass(position, cuts) else failures + 1
                 position += 1
             if failures >= limit:
                 return
@@ -155,23 +219,36 @@ class VideoReader:
             position += 1
             bgr = self._cap.retrieve()[1] if ok else None
             failures = 0 if ok else failures + 1
+            if cuts is not None and bgr is not None:
+                cuts.feed(index, bgr)
             yield Frame(index, index / fps, _to_rgb(bgr, max_side) if bgr is not None else None)
+        while cuts is not None and position < self.info.frame_count and failures < limit and not cancelled():
+            failures = 0 if self._pass(position, cuts) else failures + 1
+            position += 1
         self._next = position
+
+    def _pass(self, index: int, cuts: SceneCuts | None) -> bool:
+        """Decode frame `index` without keeping it (only fed to `cuts` when given); False if it failed."""
+        if cuts is None:
+            return self._cap.grab()
+        ok, bgr = self._cap.read()
+        if ok and bgr is not None:
+            cuts.feed(index, bgr)
+        return bool(ok)
 
     def _give_up_after(self) -> int:
         return max(int(GIVE_UP_AFTER_S * self.info.fps), 1)
 
     def scenes(
         self,
-        threshold: float = 0.35,
+        threshold: float = SCENE_THRESHOLD,
         cancelled: Callable[[], bool] = lambda: False,
         max_side: int | None = None,
         min_gap_s: float = 0.5,
     ) -> Iterator[Frame]:
-        """The first frame of each scene: a frame whose colour histogram differs from the previous
-        frame's by more than `threshold` (Bhattacharyya distance), at least `min_gap_s` apart."""
+        """The first frame of each scene (`SceneCuts`), scenes at least `min_gap_s` apart."""
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        fps, previous, last_cut = self.info.fps, None, -math.inf
+        fps, cuts, last_cut = self.info.fps, SceneCuts(threshold), -math.inf
         index, failures, limit = 0, 0, self._give_up_after()
         while failures < limit and not cancelled():
             ok, bgr = self._cap.read()
@@ -182,12 +259,7 @@ class VideoReader:
                     break
                 continue
             failures = 0
-            small = cv2.resize(bgr, (64, 48), interpolation=cv2.INTER_AREA)
-            hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
-            cv2.normalize(hist, hist)
-            change = 1.0 if previous is None else cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA)
-            previous = hist
-            if change > threshold and (index - last_cut) / fps >= min_gap_s:
+            if cuts.feed(index, bgr) and (index - last_cut) / fps >= min_gap_s:
                 last_cut = index
                 yield Frame(index, index / fps, _to_rgb(bgr, max_side))
             index += 1
@@ -209,11 +281,34 @@ def _to_rgb(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with _decoder_name(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path.name}: not a readable video (unknown container or codec, or a corrupt header)")
     return cap
+
+
+@contextmanager
+def _decoder_name(path: Path) -> Iterator[str]:
+    """A name OpenCV can open for `path`. OpenCV takes UTF-8 text and crashes the process on a file
+    name that is not UTF-8 (bytes Python keeps as lone surrogates), so such a file is handed over as
+    `/proc/self/fd/N` of a descriptor held open while the decoder opens it (Linux)."""
+    text = str(path)
+    if is_text(text):
+        yield text
+        return
+    if not Path("/proc/self/fd").is_dir():
+        raise VideoError(f"{shown(path.name)}: the file name is not valid UTF-8, which the video decoder cannot "
+                         "open on this system; analyse a copy with a plain name")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise VideoError(f"{shown(path.name)}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def _fourcc_text(fourcc: int) -> str:

@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QPolygonF
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from workbench.app.case import Case, Evidence
+from workbench.core.names import shown
 
 ICON = 72
 
@@ -26,7 +27,7 @@ class EvidenceList(QListWidget):
             thumbnail, size = with_play_badge(thumbnail), f"▶ video · {evidence.format} · {size}"
         item = QListWidgetItem(QIcon(thumbnail), f"{evidence.name}\n{size}")
         item.setData(Qt.ItemDataRole.UserRole, evidence.id)
-        tip = [str(evidence.path), f"SHA-256 {evidence.sha256}", *evidence.warnings]
+        tip = [shown(evidence.path), f"SHA-256 {evidence.sha256}", *evidence.warnings]
         item.setToolTip("\n".join(tip))
         self.addItem(item)
         return item

@@ -105,7 +105,7 @@ class ItemResults:
         default = None if self.video or not layers else layers[0].key
         window.layers.set_layers(layers, kept if any(layer.key == kept for layer in layers) else default,
                                  video=self.video)
-        window.summary.show_item(case.evidence(evidence_id), runs, findings)
+        window.summary.show_item(case.evidence(evidence_id), runs, findings, case.damaged_runs(evidence_id))
 
     def _connect(self, view: ResultView) -> None:
         window = self.window

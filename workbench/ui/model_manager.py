@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from workbench.app.jobs import Job
 from workbench.core import registry
-from workbench.core.models import Manifest, ModelState, ModelStatus, ModelStore
+from workbench.core.models import Manifest, ModelState, ModelStatus, ModelStore, WrongFile
 from workbench.core.plugin import ModelUnavailable
 from workbench.ui.qt_jobs import QtJobs
 
@@ -56,10 +56,6 @@ STATE_COLOURS = {
 }
 COLUMNS = ("Model", "Id", "Status", "Size", "Licence", "Source", "Path")
 ID_ROLE = Qt.ItemDataRole.UserRole
-
-
-class WrongFile(ValueError):
-    """The installed file cannot be loaded as this model's weights; its record was removed again."""
 
 
 # -- what the background survey finds ----------------------------------------------------------------
@@ -110,18 +106,6 @@ def _family(manifest: Manifest, plugin: str | None) -> str:
 def _plugin_folder(parts: tuple[str, ...] | list[str]) -> str:
     """'localization' from plugins/localization/... (a module path or a card path), else ''."""
     return parts[1] if len(parts) > 2 and parts[0] == "plugins" else ""
-
-
-def install_checked(store: ModelStore, model_id: str, path: Path) -> Path:
-    """Install (hash-checked by the store), then load the file as analyzers will: a file that is no
-    state dict of tensors is forgotten again and refused with the loader's reason."""
-    installed = store.install(model_id, path)
-    try:
-        store.load_state_dict(model_id)
-    except ModelUnavailable as exc:
-        store.remove(model_id)
-        raise WrongFile(f"{path.name} is not usable as '{model_id}', so it was not kept: {exc}") from exc
-    return installed
 
 
 def size_text(size: int) -> str:
@@ -192,7 +176,8 @@ def facts_html(found: Survey, model_id: str) -> str:
     input_size = m.input_size or spec.get("size")
     if input_size:
         rows.append(("Input size", html.escape(" × ".join(str(v) for v in input_size))))
-    for key, label in (("mean", "Input mean"), ("std", "Input std"), ("margin", "Face crop margin")):
+    input_rows = (("mean", "Input mean"), ("std", "Input std"), ("crop", "Face crop"), ("margin", "Face crop margin"))
+    for key, label in input_rows:
         if key in spec:
             rows.append((label, html.escape(str(spec[key]))))
     if "output" in m.extra:
@@ -448,7 +433,7 @@ class ModelManager(QDialog):
         """Hash, install and load-check `path` in the background; a refusal is shown, never raised."""
         assert self.found is not None
         store = self.found.store
-        job = self.jobs.submit(f"Installing model {model_id}", lambda job: install_checked(store, model_id, path),
+        job = self.jobs.submit(f"Installing model {model_id}", lambda job: store.install_checked(model_id, path),
                                on_done=lambda job: self._installed(model_id, job))
         self._installs.add(job.id)
         self.status_line.setText(f"Installing {model_id}: hashing and checking {path.name}…")

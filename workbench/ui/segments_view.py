@@ -2,9 +2,12 @@
 and the two videos side by side at a chosen match.
 
 The result panel's `SegmentsView` lists the segments and opens a `CopyDetectionWindow`: the matrix
-(query time down, reference time across, segments outlined; a click anywhere compares those two
-instants), the timelines (query bar above, reference bar below, each segment a band between them;
-a click opens that segment) and two frame views with stepping that moves both videos together.
+(query time down, reference time across, segments outlined; a click in a segment's box opens it at
+that query instant, a click elsewhere compares those two instants), the timelines (query bar above,
+reference bar below, each segment a band between them; a click opens that segment) and two frame
+views. Inside an open segment the reference follows the query through the segment's alignment (a
+copy may be sped up or slowed down), so stepping or seeking keeps the two frames matched; outside a
+segment both videos move by the same time.
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ def _rows(result: Segments) -> np.ndarray:
 
 def _qcolour(index: int) -> QColor:
     return QColor(*segment_colour(index))
+
+
+def reference_time(row: np.ndarray, query_time: float) -> float:
+    """The reference instant matching `query_time` under the segment's linear alignment
+    r = r0 + (q − q0)·(r1 − r0)/(q1 − q0), clamped to the segment's reference span."""
+    q0, q1, r0, r1 = (float(v) for v in row[:4])
+    if q1 <= q0:
+        return r0
+    r = r0 + (query_time - q0) * (r1 - r0) / (q1 - q0)
+    return min(max(r, min(r0, r1)), max(r0, r1))
 
 
 class SegmentsView(ResultView):
@@ -108,6 +121,8 @@ class CopyDetectionWindow(QWidget):
     def __init__(self, result: Segments, query: Path | None, locate: Locate, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.result, self.locate = result, locate
+        self.segment: int | None = None
+        """The open segment, whose alignment the reference follows; None: both move by the same time."""
         self.setWindowTitle("Video copy detection")
         self.matrix = MatrixWidget(result)
         self.timelines = TimelineWidget(result)
@@ -130,15 +145,16 @@ class CopyDetectionWindow(QWidget):
         panes.addWidget(self.query_pane)
         panes.addWidget(self.reference_pane)
         steps = QHBoxLayout()
-        steps.addWidget(QLabel("Both videos:"))
+        steps.addWidget(QLabel("Step:"))
         for text, seconds, frames in (("◀◀ 1 s", -1.0, 0), ("◀ 1 frame", 0.0, -1), ("1 frame ▶", 0.0, 1),
                                       ("1 s ▶▶", 1.0, 0)):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=seconds, f=frames: self.step(s, f))
             steps.addWidget(button)
-        steps.addStretch(1)
-        self.caption = QLabel("Click a segment (box or band) to compare its first frames; click the matrix "
-                              "anywhere to compare those two instants.")
+        self.times = QLabel()
+        steps.addWidget(self.times, 1)
+        self.caption = QLabel("Click a segment (box or band) to compare its frames; click the matrix "
+                              "outside the boxes to compare those two instants.")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         vertical = QSplitter(Qt.Orientation.Vertical)
@@ -149,25 +165,49 @@ class CopyDetectionWindow(QWidget):
         layout.addLayout(steps)
         self.resize(1200, 860)
 
-    def open_segment(self, index: int) -> None:
-        """Query frame at the segment's query start beside the reference frame at its reference start."""
+    def open_segment(self, index: int, query_time: float | None = None) -> None:
+        """Query frame at `query_time` (the segment's query start by default) beside the reference
+        frame its alignment maps it to; steps then follow that alignment."""
         rows = _rows(self.result)
         if not 0 <= index < len(rows):
             return
         row, label = rows[index], self.result.references[index]
         self.caption.setText(f"Segment {index + 1}: query {timecode(row[0])}–{timecode(row[1])} ↔ "
                              f"{html.escape(label)} {timecode(row[2])}–{timecode(row[3])}, score {row[4]:.3f}")
-        self.compare(label, float(row[0]), float(row[2]))
-
-    def compare(self, label: str, query_time: float, reference_time: float) -> None:
         if self.reference_pane.label != label:
             self.reference_pane.open(self.locate(label), label)
+        self.segment = index
+        self.seek(float(row[0]) if query_time is None else query_time)
+
+    def compare(self, label: str, query_time: float, reference_time: float) -> None:
+        """Two chosen instants, outside any segment: steps move both by the same time."""
+        if self.reference_pane.label != label:
+            self.reference_pane.open(self.locate(label), label)
+        self.segment = None
         self.query_pane.show_time(query_time)
         self.reference_pane.show_time(reference_time)
+        self._show_times()
+
+    def seek(self, query_time: float) -> None:
+        """The query at `query_time` and the reference at its instant under the open segment."""
+        self.query_pane.show_time(query_time)
+        if self.segment is not None:
+            self.reference_pane.show_time(reference_time(_rows(self.result)[self.segment], self.query_pane.time))
+        self._show_times()
 
     def step(self, seconds: float, frames: int) -> None:
-        for pane in (self.query_pane, self.reference_pane):
-            pane.step(seconds, frames)
+        if self.segment is None:
+            for pane in (self.query_pane, self.reference_pane):
+                pane.step(seconds, frames)
+            self._show_times()
+        else:
+            self.seek(self.query_pane.time + seconds + frames / self.query_pane.fps)
+
+    def _show_times(self) -> None:
+        link = ("not linked: both move by the same time" if self.segment is None
+                else f"segment {self.segment + 1}'s alignment")
+        self.times.setText(f"query {timecode(self.query_pane.time)} ↔ reference "
+                           f"{timecode(self.reference_pane.time)} ({link})")
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         for pane in (self.query_pane, self.reference_pane):
@@ -221,9 +261,13 @@ class FramePane(QWidget):
             self.view.set_frame(rgb) if self.view.has_image() else self.view.set_image(rgb)
             self.position.setText(f"{timecode(self.time)} (frame {index} of {info.frame_count})")
 
+    @property
+    def fps(self) -> float:
+        return self.reader.info.fps if self.reader is not None else 25.0
+
     def step(self, seconds: float, frames: int) -> None:
         if self.reader is not None:
-            self.show_time(self.time + seconds + frames / self.reader.info.fps)
+            self.show_time(self.time + seconds + frames / self.fps)
 
     def close_video(self) -> None:
         if self.reader is not None:
@@ -234,7 +278,7 @@ class FramePane(QWidget):
 class MatrixWidget(QWidget):
     """The similarity matrix as an image, each segment of the shown reference outlined."""
 
-    segmentClicked = Signal(int)
+    segmentClicked = Signal(int, float)  # row of the result, query time clicked inside its box
     pairClicked = Signal(str, float, float)  # reference label, query time, reference time
 
     MARGIN_LEFT, MARGIN_TOP = 56, 34
@@ -280,13 +324,13 @@ class MatrixWidget(QWidget):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         point = event.position()
-        for n, rect in self.segment_rects():
-            if rect.contains(point):
-                self.segmentClicked.emit(n)
-                return
         cell = self.cell()
         col = (point.x() - self.MARGIN_LEFT) / cell
         row = (point.y() - self.MARGIN_TOP) / cell
+        for n, rect in self.segment_rects():
+            if rect.contains(point):
+                self.segmentClicked.emit(n, row * self.step)
+                return
         if 0 <= col < self.image.width() and 0 <= row < self.image.height():
             self.pairClicked.emit(self.result.matrix_reference, int(row) * self.step, int(col) * self.step)
 

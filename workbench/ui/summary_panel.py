@@ -1,17 +1,20 @@
 """The triage summary of the shown item: what to look at first.
 
 Its signals ranked by how unusual they are among authentic photos (`workbench.app.triage`), the
-analyst's findings on it, and what could not run; a click on a signal shows its layer.
+analyst's findings on it, what could not run and which stored runs are damaged; a click on a signal
+shows its layer.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from workbench.app.case import Evidence, Finding, Run
+from workbench.app.run_check import DamagedRun
 from workbench.app.triage import failures, ranked_signals
 from workbench.core.results import Heatmap
 
@@ -38,6 +41,7 @@ class SummaryPanel(QWidget):
             lambda item: self.findingRequested.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.problems = QLabel()
         self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.PlainText)
         self.problems.setStyleSheet(f"color: {STRONG_COLOUR};")
         self.run_triage = QPushButton("Run Triage on this item")
         self.run_triage.clicked.connect(self.runTriageRequested)
@@ -51,7 +55,8 @@ class SummaryPanel(QWidget):
         layout.addWidget(self.findings)
         layout.addWidget(self.problems)
 
-    def show_item(self, item: Evidence | None, runs: list[Run], findings: list[Finding]) -> None:
+    def show_item(self, item: Evidence | None, runs: list[Run], findings: list[Finding],
+                  damaged: Sequence[DamagedRun] = ()) -> None:
         self.signals.clear()
         self.findings.clear()
         if item is None:
@@ -79,9 +84,10 @@ class SummaryPanel(QWidget):
         self.findings_title.setText(f"<b>Your findings</b> ({len(findings)})" if findings else
                                     "<b>Your findings</b>: none yet — mark a region or flag a result")
         failed = failures(runs)
-        self.problems.setText(
-            f"{len(failed)} analysis(es) gave no result: " + "; ".join(
-                f"{r.result.analyzer} ({r.result.status.value})" for r in failed) if failed else "")
+        lines = [f"{len(failed)} analysis(es) gave no result: " + "; ".join(
+            f"{r.result.analyzer} ({r.result.status.value})" for r in failed)] if failed else []
+        lines += [f"⚠ {d.describe()}" for d in damaged]
+        self.problems.setText("\n".join(lines))
 
     def _signal_clicked(self, item: QListWidgetItem) -> None:
         key = item.data(Qt.ItemDataRole.UserRole)

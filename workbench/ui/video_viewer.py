@@ -18,10 +18,12 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QProxyStyle,
     QPushButton,
     QScrollArea,
     QSlider,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -91,31 +93,55 @@ class MapTrack:
 
 @dataclass
 class BoxTrack:
-    """Boxes on the frames they were found in (all at once when they carry no frame)."""
+    """Boxes on the frames they stand for: their `spans` (never across a scene cut) when the result
+    has them, else the frames within `tolerance` of the nearest sampled frame; all at once when the
+    boxes carry no frame."""
 
     key: str
     boxes: np.ndarray
     labels: list[str]
     frames: np.ndarray | None
     tolerance: float
+    spans: np.ndarray | None = None
     sampled: np.ndarray = field(init=False)
-    shown: int | None = -1
+    shown: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         self.sampled = np.unique(self.frames) if self.frames is not None else np.zeros(0)
 
+    def visible(self, index: int) -> np.ndarray:
+        """Indices of the boxes drawn on frame `index`."""
+        if self.frames is None:
+            return np.arange(len(self.boxes))
+        if self.spans is not None:
+            return np.flatnonzero((self.spans[:, 0] <= index) & (index <= self.spans[:, 1]))
+        j = nearest_sample(self.sampled, index, self.tolerance)
+        return np.zeros(0, np.int64) if j is None else np.flatnonzero(self.frames == self.sampled[j])
+
     def update(self, view: ImageView, index: int) -> None:
-        j = 0 if self.frames is None else nearest_sample(self.sampled, index, self.tolerance)
-        if j == self.shown:
+        on = self.visible(index)
+        if tuple(on.tolist()) == self.shown:
             return
-        self.shown = j
-        if j is None:
-            view.set_boxes(self.key, np.zeros((0, 4)), [])
-        elif self.frames is None:
-            view.set_boxes(self.key, self.boxes, self.labels)
-        else:
-            on_frame = np.flatnonzero(self.frames == self.sampled[j])
-            view.set_boxes(self.key, self.boxes[on_frame], [self.labels[i] for i in on_frame])
+        self.shown = tuple(on.tolist())
+        view.set_boxes(self.key, self.boxes[on].reshape(-1, 4), [self.labels[i] for i in on])
+
+
+class _JumpToClick(QProxyStyle):
+    """A left click on a slider's groove moves the handle there (and it can be dragged on);
+    Qt's default moves it one page towards the click, which is no way to scrub a video."""
+
+    def styleHint(self, hint, option=None, widget=None, data=None) -> int:  # noqa: ANN001, N802 - Qt override
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, data)
+
+
+def seek_slider() -> QSlider:
+    """The frame slider: a click seeks to the clicked position, dragging scrubs."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setStyle(_JumpToClick(slider.style().name()))
+    slider.style().setParent(slider)  # the slider does not own a style set on it
+    return slider
 
 
 class SecondsAxis(pg.AxisItem):
@@ -227,7 +253,7 @@ class VideoViewer(QWidget):
         self.play_button = self._button("Play", self.toggle_play, "Play / pause (Space)")
         back = self._button("◀ 1", lambda: self.step(-1), "Previous frame (Left)")
         forward = self._button("1 ▶", lambda: self.step(1), "Next frame (Right)")
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = seek_slider()
         self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.slider.valueChanged.connect(self.seek)
         self.position = QLabel()
@@ -340,7 +366,9 @@ class VideoViewer(QWidget):
             if isinstance(result, Boxes) and result.boxes is not None and len(result.boxes):
                 frames = None if result.frames is None else np.asarray(result.frames)
                 tolerance = sampling_step(frames, info.fps) / 2 if frames is not None else 0.0
-                self.tracks.append(BoxTrack(key, np.asarray(result.boxes), box_labels(result), frames, tolerance))
+                spans = None if result.spans is None else np.asarray(result.spans)
+                self.tracks.append(BoxTrack(key, np.asarray(result.boxes), box_labels(result), frames, tolerance,
+                                            spans))
         self._update_overlays()
         self.timeline.set_time(self.time)
         self._fit_timeline()

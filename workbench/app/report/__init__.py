@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import __version__
-from workbench.app.case import Case, Run
+from workbench.app.case import Case, Run, RunDamaged
 from workbench.app.report.appendix import Method, audit_html, failures_html, methods_html
 from workbench.app.report.details import details_html, split_included
 from workbench.app.report.evidence import HashCheck, Item, evidence_table, key_metadata, verify_hash
@@ -75,15 +75,16 @@ def build_report(case: Case, progress: Progress | None = None, cancelled: Cancel
         items.append(Item(ev, verify_hash(ev)))
         hashed += ev.size
     figures: dict[str, np.ndarray] = {}
-    summaries, details, metadata, failed = [], [], {}, {}
+    summaries, details, metadata, failed, damaged = [], [], {}, {}, {}
     methods: dict[str, Method] = {}
     for i, item in enumerate(items):
         ev = item.evidence
         step(HASHING + (ITEMS - HASHING) * i / max(len(items), 1), f"Drawing the figures of {ev.name}")
         runs = case.latest_runs(ev.id)  # the maps of one item at a time: released after its sections
         metadata[ev.id], failed[ev.id] = key_metadata(runs), failures(runs)
+        damaged[ev.id] = case.damaged_runs(ev.id)
         included, left_out = split_included(case, ev.id, runs)
-        summaries.append(summary_html(case, item, runs, figures))
+        summaries.append(summary_html(case, item, runs, damaged[ev.id], figures))
         details.append(details_html(item, included, left_out, figures))
         for run in _shown(case, ev.id, included):
             methods.setdefault(run.result.analyzer, Method.of(run.result))
@@ -110,7 +111,7 @@ def build_report(case: Case, progress: Progress | None = None, cancelled: Cancel
         "<p class='note'>The results the analyst included (by default every analysis that gave a result).</p>",
         *details,
         heading(2, "4. Analyses without a result"),
-        failures_html(failed),
+        failures_html(failed, damaged),
         heading(2, "Appendix A. Methods", new_page=True),
         methods_html(list(methods.values())),
         heading(2, "Appendix B. Audit log"),
@@ -128,7 +129,7 @@ def _shown(case: Case, evidence_id: int, included: list[Run]) -> list[Run]:
         if finding.run_id is not None and finding.run_id not in ids:
             try:
                 extra.append(case.run(finding.run_id))
-            except KeyError:
+            except (KeyError, RunDamaged):
                 continue
     return included + extra
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from workbench.app.cards import card_sections, markdown_to_html
 from workbench.app.case import AuditEntry, Run
 from workbench.app.report.markup import e, heading, table
+from workbench.app.run_check import DamagedRun
 from workbench.app.triage import failures, title_of
 from workbench.core import registry
 from workbench.core.results import Heatmap, Result
@@ -17,14 +18,19 @@ CARD_SECTIONS = ("What it shows", "How to read it", "Limits")
 MISSING_MODEL = re.compile(r"model '([^']+)' not installed")
 
 
-def failures_html(runs: dict[int, list[Run]]) -> str:
+def failures_html(runs: dict[int, list[Run]], damaged: dict[int, list[DamagedRun]]) -> str:
     """Failed, unavailable and cancelled analyses, one row per analyzer, status and reason (a model
-    missing on every item is said once), with the models to install for unavailable ones."""
+    missing on every item is said once), with the models to install for unavailable ones; then the
+    stored runs left out as damaged, with why and what is shown instead."""
     grouped: dict[tuple[str, str, str], list[int]] = {}
     for evidence_id, item_runs in runs.items():
         for run in failures(item_runs):
             r = run.result
             grouped.setdefault((r.analyzer, r.status.value, r.message), []).append(evidence_id)
+    for evidence_id, item_damaged in damaged.items():
+        for d in item_damaged:
+            reason = f"Run {d.id} of {d.finished_at} is left out: {d.reason}; {d.instead}."
+            grouped.setdefault((d.analyzer, "damaged", reason), []).append(evidence_id)
     if not grouped:
         return "<p>Every analysis that was run gave a result.</p>"
     rows = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from workbench.app.case import Case, Finding, Run
+from workbench.app.case import Case, Finding, Run, RunDamaged
 from workbench.app.per_frame import timecode
 from workbench.app.report.evidence import Item
 from workbench.app.report.figures import fit, heat_layer, outline, print_size, region_box
@@ -31,11 +31,11 @@ def findings_html(case: Case, item: Item, findings: list[Finding], figures: dict
 
 
 def _finding_html(case: Case, item: Item, finding: Finding, figures: dict[str, np.ndarray]) -> str:
-    run = _basis(case, finding)
+    run, missing = _basis(case, finding)
     layer = finding.layer or (title_of(run.result.analyzer) if run else "original")
     basis = f"{layer} (run {run.id}: {title_of(run.result.analyzer)})" if run else layer
-    if finding.run_id is not None and run is None:
-        basis += f" — run {finding.run_id} is no longer in the case; drawn on the original"
+    if missing:
+        basis += f" — {missing}; drawn on the original"
     where = _where(finding)
     stamp = f"{finding.created_by}, {finding.created_at}"
     if finding.updated_at and finding.updated_at != finding.created_at:
@@ -46,13 +46,16 @@ def _finding_html(case: Case, item: Item, finding: Finding, figures: dict[str, n
             f"{e(where)}. By {e(stamp)}.</span></p>{figure}")
 
 
-def _basis(case: Case, finding: Finding) -> Run | None:
+def _basis(case: Case, finding: Finding) -> tuple[Run | None, str]:
+    """The run the finding rests on, or None and why it cannot be drawn ("" when it rests on none)."""
     if finding.run_id is None:
-        return None
+        return None, ""
     try:
-        return case.run(finding.run_id)
+        return case.run(finding.run_id), ""
     except KeyError:
-        return None
+        return None, f"run {finding.run_id} is no longer in the case"
+    except RunDamaged as exc:
+        return None, str(exc)
 
 
 def _where(finding: Finding) -> str:

@@ -9,6 +9,7 @@ import html
 from collections.abc import Iterable
 
 from workbench.app.qt_paint import TEXT_WIDTH
+from workbench.core.names import shown
 
 CSS = """
 body { font-family: 'DejaVu Sans', sans-serif; font-size: 8.5pt; color: #000; }
@@ -28,7 +29,8 @@ table.plain td { border: none; padding: 2px; }
 
 
 def e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """HTML text of anything; a file name that is not UTF-8 shows its odd bytes as `\\xNN` (`shown`)."""
+    return html.escape(shown(str(text)), quote=True)
 
 
 def kv_table(rows: Iterable[tuple[str, object]], css: str = "") -> str:

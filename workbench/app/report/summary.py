@@ -11,13 +11,15 @@ from workbench.app.report.evidence import Item
 from workbench.app.report.figures import fit, print_size
 from workbench.app.report.findings import findings_html
 from workbench.app.report.markup import TEXT_WIDTH, e, grid, heading, img, table
+from workbench.app.run_check import DamagedRun
 from workbench.app.triage import failures, ranked_signals
 
 TOP_SIGNALS = 6
 THUMB_WIDTH = 120
 
 
-def summary_html(case: Case, item: Item, runs: list[Run], figures: dict[str, np.ndarray]) -> str:
+def summary_html(case: Case, item: Item, runs: list[Run], damaged: list[DamagedRun],
+                 figures: dict[str, np.ndarray]) -> str:
     ev = item.evidence
     parts = [heading(3, f"#{ev.id} {ev.name}")]
     if not item.check.ok:
@@ -26,6 +28,8 @@ def summary_html(case: Case, item: Item, runs: list[Run], figures: dict[str, np.
     failed = len(failures(runs))
     if failed:
         facts.append(f"{failed} without a result (section 4)")
+    if damaged:
+        facts.append(f"{len(damaged)} damaged stored run(s) left out (section 4)")
     about = _thumbnail(case, ev.id, figures) + "<br/>" + "<br/>".join(e(f) for f in facts)
     parts.append("<h4>Findings</h4>")
     parts.append(findings_html(case, item, case.findings(ev.id), figures))
