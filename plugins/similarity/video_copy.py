@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from plugins.similarity.temporal_alignment import AlignmentParams, Match, merge_overlapping, temporal_network
+from plugins.similarity.temporal_alignment import (
+    AlignmentParams,
+    Match,
+    merge_overlapping,
+    segment_span,
+    temporal_network,
+)
 from plugins.similarity.video_copy_features import (
     FrameFeatures,
     Sampling,
@@ -83,7 +89,7 @@ class Reference:
 class VideoCopyAnalyzer(Analyzer):
     id = "similarity.video_copy"
     title = "Video copy detection"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.VIDEO})
     Params = VideoCopyParams
     card_file = Path(__file__).with_name("video_copy.md")
@@ -117,7 +123,7 @@ class VideoCopyAnalyzer(Analyzer):
             ctx.check_cancelled()
             reference = references[index]
             matrix = similarity_matrix(query, reference.features, ctx.device)
-            matches = temporal_network(matrix, alignment)
+            matches = temporal_network(matrix, alignment, query.times, reference.features.times)
             rows += [_seconds(m, query, reference.features, params.every_s) for m in matches]
             labels += [reference.label] * len(matches)
             best = max((m.score for m in matches), default=-np.inf)
@@ -145,7 +151,8 @@ class VideoCopyAnalyzer(Analyzer):
                                  if r.label in labels or r is best_reference},
             method=f"{sampling.describe()}; candidates by best frame similarity (top {params.candidates}); "
                    f"temporal network alignment (Tan et al. 2009), frame threshold {params.threshold:g}, "
-                   f"gaps up to {alignment.max_gap} frames",
+                   f"gaps up to {alignment.max_gap} frames, speeds ×{alignment.min_speed:g}–×{alignment.max_speed:g}, "
+                   f"reference spans from a line fitted to each segment",
         )
 
     def _references(
@@ -183,9 +190,4 @@ def _features(store: VideoStore | None, media: Media, sampling: Sampling, ctx: R
 
 
 def _seconds(match: Match, query: VideoFeatures, reference: VideoFeatures, every_s: float) -> list[float]:
-    """A path's rows and columns as times: a sampled frame stands for the `every_s` seconds after it."""
-    return [
-        float(query.times[match.q_start]), min(float(query.times[match.q_end]) + every_s, query.duration),
-        float(reference.times[match.r_start]), min(float(reference.times[match.r_end]) + every_s, reference.duration),
-        match.score,
-    ]
+    return [*segment_span(match, query.times, every_s, query.duration, reference.duration), match.score]
