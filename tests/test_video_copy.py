@@ -17,6 +17,7 @@ from plugins.similarity.temporal_alignment import AlignmentParams, merge_overlap
 from plugins.similarity.video_copy import VideoCopyAnalyzer, default_sampling, store_for
 from plugins.similarity.video_copy_features import VideoFeatures, describe_video, similarity_matrix
 from plugins.similarity.video_copy_figure import segments_figure
+from plugins.similarity.video_frame_index import FrameIndex
 from workbench.app.case import Case
 from workbench.app.cli import main as cli_main
 from workbench.app.report import build_report
@@ -186,6 +187,28 @@ def test_the_reference_span_comes_from_a_line_fitted_to_the_segment(speed: float
     assert match.speed == pytest.approx(speed, rel=0.05)
 
 
+@pytest.mark.parametrize("ivf_from", [10**9, 1], ids=["exact", "inverted file"])
+def test_the_frame_index_shortlists_the_copied_reference_among_distractors(ivf_from: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    videos = [(f"ref{n}", unit(np.cumsum(rng.normal(size=(20, 32)), axis=0))) for n in range(300)]  # slow drifts
+    videos[5][1][3] = np.nan  # a reference frame that did not decode: not indexed
+    query = unit(videos[137][1][4:12] + 0.05 * rng.normal(size=(8, 32)))
+    query[2] = np.nan
+    index = FrameIndex.build(videos, ivf_from=ivf_from)
+    assert index.index.ntotal == 300 * 20 - 1
+    [(key, score), *others] = index.shortlist(query, 5)
+    assert key == "ref137" and len(others) == 4 and all(s < score - 0.1 for _, s in others)
+    brute = np.nanmax(np.nan_to_num(query) @ videos[137][1].T)  # the pair score, reference by reference
+    assert score == pytest.approx(brute, abs=1e-4)
+    index.save(tmp_path / "index")
+    assert FrameIndex.load(tmp_path / "index").shortlist(query, 5) == index.shortlist(query, 5)
+    assert FrameIndex.load(tmp_path / "none") is None
+
+
 def test_undecodable_frames_never_match() -> None:
     vectors = np.eye(3, 8, dtype=np.float32)
     broken = vectors.copy()
@@ -243,6 +266,9 @@ def test_references_are_described_once_and_cached_by_hash(videos: dict[str, Path
     assert again.ok and np.array_equal(again.rows, first.rows) and len(first.rows) == 1
     label = first.references[0]
     assert store.locate(label) == videos["reference"].resolve() and store.locate("nothing [0123]") is None
+    assert (store.folder / "features" / f"index-{default_sampling().key}.faiss").is_file()  # the frame index
+    index = store.frame_index(default_sampling(), RunContext(), [])
+    assert sorted(index.keys) == sorted(v.sha256 for v in store.references())
 
 
 def test_missing_references_and_bad_input_are_said_plainly(videos: dict[str, Path], indexed: Case, tmp_path: Path,
