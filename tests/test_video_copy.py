@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from plugins.similarity import video_copy_store
-from plugins.similarity.temporal_alignment import AlignmentParams, merge_overlapping, temporal_network
+from plugins.similarity.temporal_alignment import AlignmentParams, merge_overlapping, segment_span, temporal_network
 from plugins.similarity.video_copy import VideoCopyAnalyzer, default_sampling, store_for
 from plugins.similarity.video_copy_features import VideoFeatures, describe_video, similarity_matrix
 from plugins.similarity.video_copy_figure import segments_figure
+from plugins.similarity.video_frame_index import FrameIndex
 from workbench.app.case import Case
 from workbench.app.cli import main as cli_main
 from workbench.app.report import build_report
@@ -128,6 +129,86 @@ def test_two_copies_from_one_reference_and_overlaps_merged() -> None:
     assert 0.8 < merged[0, 4] < 0.9
 
 
+def test_a_path_that_drifts_off_its_line_is_cut() -> None:
+    """A straight copy for 10 frames, then 10 query frames all matching the copy's last reference frame
+    (a freeze): the path follows it (its speed since its start stays in range: 9 reference s in 19
+    query s), the line fitted to the copy does not, and the segment ends with the copy, to within the
+    one interval a sampled frame is uncertain by."""
+    sim = noise((30, 30), seed=6)
+    for i in range(10):
+        sim[i, i] = 0.95
+    sim[10:20, 9] = 0.9
+    [match] = temporal_network(sim)
+    assert match.q_start == 0 and 9 <= match.q_end <= 11
+    assert match.speed == pytest.approx(1.0, abs=0.05)
+    assert segment_span(match, np.arange(30.0), 1.0, 30.0, 30.0)[2:] == pytest.approx([0, 10], abs=1.0)
+
+
+def test_a_path_never_stays_on_one_reference_frame_for_long() -> None:
+    sim = noise((20, 20), seed=7)
+    sim[2:14, 5] = 0.95  # 12 query frames all like one reference frame: speed 0, out of range
+    found = temporal_network(sim)
+    assert found and all(m.q_end - m.q_start <= 2 for m in found)  # ≥ 0.5 s per s, to within one frame
+    assert all(0.5 <= m.speed <= 2.0 for m in found)
+
+
+def shots_matrix(speed: float, q_every: float, r_every: float, seed: int) -> tuple[np.ndarray, ...]:
+    """A matrix where the reference's 5–29 s are copied at `speed` from the query's 3 s on. The copy's
+    first shot (up to the cut at 9 s) is uniform: all its frames equally similar up to noise, so the
+    path wanders in it; the next shots (cuts at 15, 24 and 31 s) change slowly, the similarity falling
+    by 0.01 a second away from the copied frame. Query and reference sampled every `q_every` and
+    `r_every` seconds. Returns the matrix and both axes' instants."""
+    rng = np.random.default_rng(seed)
+    cuts = np.array([9.0, 15.0, 24.0, 31.0])
+    tr = np.arange(0.0, 40.0, r_every)
+    length = 24.0 / speed
+    tq = np.arange(0.0, 3.0 + length + 4.0, q_every)
+    copied = 5.0 + speed * (tq - 3.0)
+    shot = np.searchsorted(cuts, copied, side="right")
+    shot_of_column = np.searchsorted(cuts, tr, side="right")
+    same_shot = ((tq >= 3.0) & (tq < 3.0 + length))[:, None] & (shot[:, None] == shot_of_column[None, :])
+    slowly = 0.96 - 0.01 * np.abs(tr[None, :] - copied[:, None]) + rng.normal(0, 0.005, same_shot.shape)
+    inside = np.where(shot[:, None] == 0, rng.uniform(0.86, 0.92, same_shot.shape), np.maximum(slowly, 0.82))
+    return np.where(same_shot, inside, rng.uniform(0.3, 0.6, same_shot.shape)).astype(np.float32), tq, tr
+
+
+@pytest.mark.parametrize(("speed", "q_every", "r_every"), [
+    (1.0, 1.0, 1.0), (0.5, 1.0, 1.0), (2.0, 1.0, 1.0),
+    (1.0, 0.5, 1.0), (2.0, 1.0, 0.5), (1.0, 1.0, 1.001),  # other samplings: 2 fps, or 29.97 fps read as 30
+])
+def test_the_reference_span_comes_from_a_line_fitted_to_the_segment(speed: float, q_every: float,
+                                                                    r_every: float) -> None:
+    sim, tq, tr = shots_matrix(speed, q_every, r_every, seed=int(10 * speed + 3 * q_every))
+    [match] = temporal_network(sim, AlignmentParams(), tq, tr)
+    q0, q1, r0, r1 = segment_span(match, tq, q_every, tq[-1] + q_every, tr[-1] + r_every)
+    assert (q0, q1) == pytest.approx((3.0, 3.0 + 24.0 / speed), abs=1e-6)
+    interval = max(r_every, speed * q_every)  # one sampling interval, in reference seconds
+    assert (r0, r1) == pytest.approx((5.0, 29.0), abs=interval)
+    assert match.speed == pytest.approx(speed, rel=0.05)
+
+
+@pytest.mark.parametrize("ivf_from", [10**9, 1], ids=["exact", "inverted file"])
+def test_the_frame_index_shortlists_the_copied_reference_among_distractors(ivf_from: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    videos = [(f"ref{n}", unit(np.cumsum(rng.normal(size=(20, 32)), axis=0))) for n in range(300)]  # slow drifts
+    videos[5][1][3] = np.nan  # a reference frame that did not decode: not indexed
+    query = unit(videos[137][1][4:12] + 0.05 * rng.normal(size=(8, 32)))
+    query[2] = np.nan
+    index = FrameIndex.build(videos, ivf_from=ivf_from)
+    assert index.index.ntotal == 300 * 20 - 1
+    [(key, score), *others] = index.shortlist(query, 5)
+    assert key == "ref137" and len(others) == 4 and all(s < score - 0.1 for _, s in others)
+    brute = np.nanmax(np.nan_to_num(query) @ videos[137][1].T)  # the pair score, reference by reference
+    assert score == pytest.approx(brute, abs=1e-4)
+    index.save(tmp_path / "index")
+    assert FrameIndex.load(tmp_path / "index").shortlist(query, 5) == index.shortlist(query, 5)
+    assert FrameIndex.load(tmp_path / "none") is None
+
+
 def test_undecodable_frames_never_match() -> None:
     vectors = np.eye(3, 8, dtype=np.float32)
     broken = vectors.copy()
@@ -185,6 +266,9 @@ def test_references_are_described_once_and_cached_by_hash(videos: dict[str, Path
     assert again.ok and np.array_equal(again.rows, first.rows) and len(first.rows) == 1
     label = first.references[0]
     assert store.locate(label) == videos["reference"].resolve() and store.locate("nothing [0123]") is None
+    assert (store.folder / "features" / f"index-{default_sampling().key}.faiss").is_file()  # the frame index
+    index = store.frame_index(default_sampling(), RunContext(), [])
+    assert sorted(index.keys) == sorted(v.sha256 for v in store.references())
 
 
 def test_missing_references_and_bad_input_are_said_plainly(videos: dict[str, Path], indexed: Case, tmp_path: Path,

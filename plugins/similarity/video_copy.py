@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from plugins.similarity.temporal_alignment import AlignmentParams, Match, merge_overlapping, temporal_network
+from plugins.similarity.temporal_alignment import (
+    AlignmentParams,
+    Match,
+    merge_overlapping,
+    segment_span,
+    temporal_network,
+)
 from plugins.similarity.video_copy_features import (
     FrameFeatures,
     Sampling,
@@ -83,7 +89,7 @@ class Reference:
 class VideoCopyAnalyzer(Analyzer):
     id = "similarity.video_copy"
     title = "Video copy detection"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.VIDEO})
     Params = VideoCopyParams
     card_file = Path(__file__).with_name("video_copy.md")
@@ -102,34 +108,31 @@ class VideoCopyAnalyzer(Analyzer):
         notes: list[str] = []
         ctx.progress(0.0, "describing the query")
         query = _features(store, media, sampling, ctx.sub(0.0, 0.4, "query"))
-        references = self._references(store, media.sha256, stored, named, sampling,
-                                      ctx.sub(0.4, 0.8, "references"), notes)
-        ctx.progress(0.8, f"comparing with {len(references)} reference video(s)")
-        pair_scores = [float(np.nanmax(similarity_matrix(query, r.features, ctx.device), initial=-1.0))
-                       for r in references]
-        order = np.argsort(pair_scores)[::-1][: params.candidates]
+        candidates, compared = self._candidates(store, media.sha256, stored, named, sampling, query,
+                                                params.candidates, ctx.sub(0.4, 0.8, "references"), notes)
+        ctx.progress(0.8, f"aligning {len(candidates)} of {compared} reference video(s)")
         min_frames = max(1, math.ceil(params.min_length_s / params.every_s - 1e-9))
         alignment = AlignmentParams(params.threshold, min_frames=min_frames)
         rows: list[list[float]] = []
         labels: list[str] = []
-        shown: tuple[float, Reference, np.ndarray | None] = (-np.inf, references[order[0]], None)
-        for n, index in enumerate(order):
+        shown: tuple[float, Reference, np.ndarray | None] = (-np.inf, candidates[0][0], None)
+        for n, (reference, _) in enumerate(candidates):
             ctx.check_cancelled()
-            reference = references[index]
             matrix = similarity_matrix(query, reference.features, ctx.device)
-            matches = temporal_network(matrix, alignment)
+            matches = temporal_network(matrix, alignment, query.times, reference.features.times)
             rows += [_seconds(m, query, reference.features, params.every_s) for m in matches]
             labels += [reference.label] * len(matches)
             best = max((m.score for m in matches), default=-np.inf)
             if shown[2] is None or best > shown[0]:  # the matrix shown: the best segment's reference
                 shown = (best, reference, matrix)
-            ctx.progress(0.8 + 0.2 * (n + 1) / len(order), f"aligned {n + 1}/{len(order)}")
+            ctx.progress(0.8 + 0.2 * (n + 1) / len(candidates), f"aligned {n + 1}/{len(candidates)}")
+        via = ", the case's references through a frame index" if store and query.vectors.ndim == 2 else ""
         merged, labels = merge_overlapping(np.array(rows, np.float64).reshape(-1, 5), labels)
         _, best_reference, matrix = shown
         found = len(set(labels))
-        message = (f"{len(merged)} copied segment(s) in {found} of {len(references)} reference video(s)" if len(merged)
-                   else f"no copied segment of {params.min_length_s:g} s or more in {len(references)} reference "
-                        f"video(s) (best frame similarity {max(pair_scores):.3f})")
+        message = (f"{len(merged)} copied segment(s) in {found} of {compared} reference video(s)" if len(merged)
+                   else f"no copied segment of {params.min_length_s:g} s or more in {compared} reference "
+                        f"video(s) (best frame similarity {candidates[0][1]:.3f})")
         return Segments(
             analyzer=self.id,
             message="; ".join([message, *notes]),
@@ -141,21 +144,47 @@ class VideoCopyAnalyzer(Analyzer):
             matrix=matrix.astype(np.float16),
             matrix_reference=best_reference.label,
             query_duration=query.duration,
-            reference_durations={r.label: r.features.duration for r in references
+            reference_durations={r.label: r.features.duration for r, _ in candidates
                                  if r.label in labels or r is best_reference},
-            method=f"{sampling.describe()}; candidates by best frame similarity (top {params.candidates}); "
+            method=f"{sampling.describe()}; candidates by best frame similarity (top {params.candidates}{via}); "
                    f"temporal network alignment (Tan et al. 2009), frame threshold {params.threshold:g}, "
-                   f"gaps up to {alignment.max_gap} frames",
+                   f"gaps up to {alignment.max_gap} frames, speeds ×{alignment.min_speed:g}–×{alignment.max_speed:g}, "
+                   f"reference spans from a line fitted to each segment",
         )
 
-    def _references(
+    def _candidates(
         self, store: VideoStore | None, query_sha: str, stored: list[StoredVideo], named: list[Path],
+        sampling: Sampling, query: VideoFeatures, wanted: int, ctx: RunContext, notes: list[str],
+    ) -> tuple[list[tuple[Reference, float]], int]:
+        """The `wanted` references with the best frame similarity with the query, best first, with that
+        similarity, and how many references were compared. With global descriptors the case's references
+        are shortlisted through its frame index, so only those are read; named files (and region
+        descriptors) are compared one by one."""
+        scored: dict[str, tuple[Reference, float]] = {}
+        indexed = store is not None and bool(stored) and query.vectors.ndim == 2
+        if indexed:
+            for video, score in store.shortlist(query, sampling, wanted + 1, ctx.sub(0.0, 0.5, "frame index"), notes):
+                if video.sha256 != query_sha and len(scored) < wanted:
+                    scored[video.sha256] = (Reference(video.label, store.stored_features(video, sampling, ctx)), score)
+        known = {v.sha256 for v in stored} if indexed else set()
+        described = self._references(store, {query_sha} | known, [] if indexed else stored, named, sampling,
+                                     ctx.sub(0.5 if indexed else 0.0, 1.0, "references"), notes)
+        for sha, reference in described.items():
+            matrix = similarity_matrix(query, reference.features, ctx.device)
+            scored[sha] = (reference, float(np.nanmax(matrix, initial=-1.0)))
+        if not scored:
+            raise ModelUnavailable("no usable reference video: " + "; ".join(notes))
+        compared = len({v.sha256 for v in stored} | described.keys())
+        return sorted(scored.values(), key=lambda item: -item[1])[:wanted], compared
+
+    def _references(
+        self, store: VideoStore | None, skip: set[str], stored: list[StoredVideo], named: list[Path],
         sampling: Sampling, ctx: RunContext, notes: list[str],
-    ) -> list[Reference]:
-        """The case's references and the named files (never the query itself), described; a file that
-        cannot be used is left out with a note."""
+    ) -> dict[str, Reference]:
+        """These stored references and the named files, described, by SHA-256 (never one in `skip`: the
+        query itself, references already compared); a file that cannot be used is left out with a note."""
         found: dict[str, Reference] = {}
-        total = len(stored) + len(named)
+        total = max(len(stored) + len(named), 1)
         for n, video in enumerate(stored):
             step = ctx.sub(n / total, (n + 1) / total, video.path.name)
             try:
@@ -168,14 +197,12 @@ class VideoCopyAnalyzer(Analyzer):
                 media = open_media(path)
                 if media.kind is not MediaKind.VIDEO:
                     raise MediaError(f"{path.name}: not a video")
-                if media.sha256 not in found and media.sha256 != query_sha:
+                if media.sha256 not in found and media.sha256 not in skip:
                     found[media.sha256] = Reference(reference_label(path.name, media.sha256),
                                                     _features(store, media, sampling, step))
             except (MediaError, OSError, ValueError) as exc:
                 notes.append(f"reference {path} left out: {exc}")
-        if not found:
-            raise ModelUnavailable("no usable reference video: " + "; ".join(notes))
-        return list(found.values())
+        return found
 
 
 def _features(store: VideoStore | None, media: Media, sampling: Sampling, ctx: RunContext) -> VideoFeatures:
@@ -183,9 +210,4 @@ def _features(store: VideoStore | None, media: Media, sampling: Sampling, ctx: R
 
 
 def _seconds(match: Match, query: VideoFeatures, reference: VideoFeatures, every_s: float) -> list[float]:
-    """A path's rows and columns as times: a sampled frame stands for the `every_s` seconds after it."""
-    return [
-        float(query.times[match.q_start]), min(float(query.times[match.q_end]) + every_s, query.duration),
-        float(reference.times[match.r_start]), min(float(reference.times[match.r_end]) + every_s, reference.duration),
-        match.score,
-    ]
+    return [*segment_span(match, query.times, every_s, query.duration, reference.duration), match.score]

@@ -3,8 +3,9 @@
 Kept under `<case>/similarity/videos/` (or `<collection>/videos/`): an SQLite table of the videos
 seen (SHA-256, path, duration, whether the analyst made it a reference) and one `.npz` of
 descriptors per video and sampling, named by the video's SHA-256, so each video is decoded and
-described once whatever its file name. Evidence files are only read. Each operation opens its own
-connection, so jobs in several threads can share a store.
+described once whatever its file name; per sampling, a frame index over all the references' frames
+(`video_frame_index`), rebuilt when the set of references changed. Evidence files are only read.
+Each operation opens its own connection, so jobs in several threads can share a store.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from plugins.similarity.collection import AddReport
 from plugins.similarity.video_copy_features import Sampling, VideoFeatures, describe_video
+from plugins.similarity.video_frame_index import FrameIndex
 from workbench.core.media import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, Media, MediaError, MediaKind, open_media
 from workbench.core.plugin import RunContext
 
@@ -143,6 +147,37 @@ class VideoStore:
         if media.sha256 != video.sha256:
             raise MediaError(f"{video.path.name}: the file changed since it was added as a reference")
         return self.features(media, sampling, ctx)
+
+    def shortlist(self, query: VideoFeatures, sampling: Sampling, wanted: int, ctx: RunContext,
+                  notes: list[str]) -> list[tuple[StoredVideo, float]]:
+        """The `wanted` references whose frames are most like the query's (global descriptors), with
+        their best frame similarity, best first, through the references' frame index for this sampling."""
+        index = self.frame_index(sampling, ctx, notes)
+        by_sha = {v.sha256: v for v in self.references()}
+        found = index.shortlist(query.vectors, wanted) if index is not None else []
+        return [(by_sha[sha], score) for sha, score in found if sha in by_sha]
+
+    def frame_index(self, sampling: Sampling, ctx: RunContext, notes: list[str]) -> FrameIndex | None:
+        """The frame index of the references' descriptors for this sampling: the saved one while the
+        references are those it holds, else built again (describing references not described yet); a
+        reference that cannot be described is left out with a note (and the index built again next time)."""
+        references = self.references()
+        path = self.folder / "features" / f"index-{sampling.key}"
+        index = FrameIndex.load(path)
+        if index is not None and sorted(index.keys) == sorted(v.sha256 for v in references):
+            return index
+        described: list[tuple[str, np.ndarray]] = []
+        for n, video in enumerate(references):
+            step = ctx.sub(n / len(references), (n + 1) / len(references), video.path.name)
+            try:
+                described.append((video.sha256, self.stored_features(video, sampling, step).vectors))
+            except (MediaError, OSError, ValueError) as exc:
+                notes.append(f"reference {video.label} left out: {exc}")
+        if not described:
+            return None
+        index = FrameIndex.build(described)
+        index.save(path)
+        return index
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _record(self, media: Media, duration: float) -> None:
