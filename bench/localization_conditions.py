@@ -79,8 +79,12 @@ def score_auc(records: list[Record]) -> str:
     return fmt(image_auc((r.score for r in ok), (r.kind != "pristine" for r in ok)))
 
 
-def condition_table(by_method: dict[str, list[Record]], names: list[str], cell: Any, counts: str) -> str:
-    lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+def condition_table(
+    by_method: dict[str, list[Record]], names: list[str], cell: Any, counts: str, what: str
+) -> str:
+    """Methods × conditions; the first header cell says `what` the cells are, so the table still
+    reads right when bench/card_rows.py copies a method's row into its card."""
+    lines = [f"| method ({what}) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for method, recs in by_method.items():
         cells = [cell([r for r in recs if r.condition == name]) for name in names]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -128,13 +132,13 @@ def report(
         "(a count in brackets when only some gave a map: JPEG-only methods on PNGs). 0.5 is chance; below "
         "0.5 the map marks the edited region as *less* suspicious than the rest.",
         "",
-        condition_table(by_method, names, pixel_auc, "edited"),
+        condition_table(by_method, names, pixel_auc, "edited", "mean pixel AUC"),
         "",
         "### Image AUC against the unedited images of the same condition",
         "",
         "The analyzer's score (the map's p99 − median when it has none), edited vs unedited: 0.5 is chance.",
         "",
-        condition_table(by_method, names, score_auc, "all"),
+        condition_table(by_method, names, score_auc, "all", "image AUC vs unedited"),
     ])
 
 
