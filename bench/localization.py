@@ -2,7 +2,7 @@
 splices, copy-moves and removals (plus pristine images for the image-level AUC).
 
     .venv/bin/python -m bench.localization --quick
-    .venv/bin/python -m bench.localization --n 300 --seed 0 --per-kind --out docs/localization-bench.md
+    .venv/bin/python -m bench.localization --per-kind --packaged-photos --out docs/localization-bench.md
     .venv/bin/python -m bench.localization --conditions --out docs/localization-bench.md
 
 The dataset (`workbench.synthetic`) is generated once and cached under the user cache folder
@@ -40,7 +40,7 @@ from workbench.core.media import open_media
 from workbench.core.metrics import image_auc, mean_defined, pixel_metrics
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
-from workbench.synthetic import KINDS, Recipe, read_index, source_photos, write_dataset
+from workbench.synthetic import KINDS, Recipe, packaged_photos, read_index, source_photos, write_dataset
 from workbench.synthetic.dataset import header, load_mask
 
 FAMILY = "plugins.localization"
@@ -94,12 +94,15 @@ def localization_methods(wanted: list[str] | None, plugins: tuple[str, ...]) -> 
     return found
 
 
-def dataset(folder: Path | None, seed: int, n: int, workers: int) -> tuple[Path, dict[str, Any]]:
+def dataset(
+    folder: Path | None, seed: int, n: int, workers: int, photos: tuple[Path, ...]
+) -> tuple[Path, dict[str, Any]]:
     """The cached dataset for (seed, n, recipe, photos), generated when missing or different."""
-    head = header(seed, n, KINDS, Recipe(), source_photos())
+    head = header(seed, n, KINDS, Recipe(), photos)
     return cached(
         folder, f"loc-s{seed}-n{n}", head,
-        lambda out, progress: write_dataset(out, seed, n, recipe=Recipe(), workers=workers, progress=progress),
+        lambda out, progress: write_dataset(out, seed, n, recipe=Recipe(), photos=photos, workers=workers,
+                                            progress=progress),
     )
 
 
@@ -295,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                         help="also bench an analyzer not registered yet (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--packaged-photos", action="store_true",
+                        help="mixed set from the Python packages' photos only (not opencv-doc's), so the set "
+                             "does not depend on system packages")
     parser.add_argument("--conditions", nargs="?", const="all", metavar="NAMES",
                         help="instead: the named conditions of workbench.synthetic.CONDITIONS (comma-separated, "
                              "default all) on photos held out from the fusion's training; --out then writes its "
@@ -316,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.localization_conditions import run_conditions  # it builds on this module
 
         return run_conditions(args, methods, plugins)
-    folder, index = dataset(args.data, args.seed, n, args.workers)
+    photos = packaged_photos() if args.packaged_photos else source_photos()
+    folder, index = dataset(args.data, args.seed, n, args.workers, photos)
     print(f"running {', '.join(methods)} on {n} images with {args.workers} workers", flush=True)
     records = run_all(folder, index, methods, plugins, args.workers)
     by_method = group(records, methods)
