@@ -79,6 +79,19 @@ def score_auc(records: list[Record]) -> str:
     return fmt(image_auc((r.score for r in ok), (r.kind != "pristine" for r in ok)))
 
 
+def standard_errors(by_method: dict[str, list[Record]], names: list[str]) -> np.ndarray:
+    """Per (method, condition) with two or more maps: the standard error of the mean pixel AUC."""
+    errors = []
+    for recs in by_method.values():
+        for name in names:
+            aucs = [r.metrics.get("auc", np.nan) for r in recs
+                    if r.condition == name and r.kind != "pristine" and r.status == "ok"]
+            aucs = np.array([a for a in aucs if np.isfinite(a)])
+            if aucs.size > 1:
+                errors.append(aucs.std(ddof=1) / np.sqrt(aucs.size))
+    return np.array(errors)
+
+
 def condition_table(
     by_method: dict[str, list[Record]], names: list[str], cell: Any, counts: str, what: str
 ) -> str:
@@ -107,6 +120,7 @@ def report(
         for name in names
     ]
     methods = [m for m in by_method if m != BASELINE]
+    errors = standard_errors(by_method, names)
     return "\n".join([
         "## Per condition",
         "",
@@ -130,7 +144,10 @@ def report(
         "",
         "Per image, the ROC AUC of the map against the exact mask, averaged over the condition's edited images "
         "(a count in brackets when only some gave a map: JPEG-only methods on PNGs). 0.5 is chance; below "
-        "0.5 the map marks the edited region as *less* suspicious than the rest.",
+        "0.5 the map marks the edited region as *less* suspicious than the rest. Standard error of a cell "
+        f"(spread of the per-image AUCs / √n): {errors.min():.3f}–{errors.max():.3f}, median "
+        f"{np.median(errors):.3f}; conditions share hosts and regions, so differences between them are "
+        "measured more precisely than that.",
         "",
         condition_table(by_method, names, pixel_auc, "edited", "mean pixel AUC"),
         "",
