@@ -49,7 +49,10 @@ REFERENCE = "ela"
 METRICS = ("f1", "best_f1", "mcc", "iou", "auc")
 MANIPULATED = tuple(k for k in KINDS if k != "pristine")
 CONDITIONS_SECTION = "conditions"
-"""The per-condition report's section in the --out file (kept when the mixed set rewrites it)."""
+"""The per-condition report's section in the --out file."""
+KEPT_SECTIONS = (CONDITIONS_SECTION, "copy-move-dense")
+"""Sections of the --out file that other reports wrote (the per-condition mode's, bench/copy_move_dense.py's
+figures), kept in this order after the mixed set's report when it rewrites the file."""
 
 
 @dataclass
@@ -335,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         parts += ["", "## Runs that did not give a map", "", *notes]
     report = "\n".join(parts) + "\n"
-    publish(report, args.out, keep=(CONDITIONS_SECTION,))
+    publish(report, args.out, keep=KEPT_SECTIONS)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -128,6 +129,22 @@ def jpeg_photo(evidence_dir: Path, astronaut: np.ndarray) -> Path:
     """A real photo saved as a quality-90 JPEG (512×512)."""
     path = evidence_dir / "photo.jpg"
     path.write_bytes(jpeg_bytes(np.asarray(astronaut), 90))
+    return path
+
+
+@pytest.fixture
+def zero_qtable_jpeg(evidence_dir: Path, astronaut: np.ndarray) -> Path:
+    """A quality-90 JPEG (128×128) whose quantisation tables were patched to zeros: decoders still
+    read it, but a zero step is invalid in JPEG (a damaged or crafted file)."""
+    data = bytearray(jpeg_bytes(np.asarray(astronaut)[:128, :128], 90))
+    for segment in re.finditer(rb"\xff\xdb", bytes(data)):  # every DQT segment: its tables after the length
+        at, end = segment.end() + 2, segment.start() + 2 + int.from_bytes(data[segment.end() : segment.end() + 2])
+        while at < end:
+            size = 128 if data[at] >> 4 else 64  # 16- or 8-bit steps
+            data[at + 1 : at + 1 + size] = bytes(size)
+            at += 1 + size
+    path = evidence_dir / "zero_qtable.jpg"
+    path.write_bytes(bytes(data))
     return path
 
 

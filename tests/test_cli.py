@@ -134,7 +134,7 @@ def test_preset_runs_what_applies_to_each_item_and_says_each_reason_once(
     assert doc["preset"] == "tiny"
     assert err.count("note: adq left out: does not apply to video evidence\n") == 1
     assert err.count("note: msfusion_dct left out: model not installed\n") == 1
-    assert err.count("note: adq left out: reads JPEG files only\n") == 1
+    assert err.count("note: adq left out: reads JPEG or MPO files only\n") == 1
     assert err.count("left out") == 3
     assert err.count("note: --param for noise_median unused: noise_median is not run by the preset tiny\n") == 1
     assert all(e["results"][1]["provenance"]["params"]["quality"] == 85 for e in doc["evidence"])

@@ -109,6 +109,23 @@ def test_static_padding_of_efficientnet_pytorch_before_and_after_0_7() -> None:
     assert efficientnet_body("efficientnet-b4", "0.7")._blocks[6]._depthwise_conv.pads == (2, 2, 2, 2)
 
 
+@pytest.mark.parametrize("saved_dropout, built_dropout", [(0.0, 0.5), (0.5, 0.0)])
+def test_both_faceforensics_head_layouts_load_strictly(saved_dropout: float, built_dropout: float) -> None:
+    # FaceForensics++'s model_selection builds a plain Linear head (last_linear.*); TransferModel with
+    # dropout a Sequential(Dropout, Linear) (last_linear.1.*): either file loads into either network
+    saved = build({"arch": "xception", "dropout": saved_dropout}).eval()
+    state = {"model." + k: v for k, v in saved.state_dict().items()}
+    head = "model.last_linear.1.weight" if saved_dropout else "model.last_linear.weight"
+    assert head in state
+    wrapper = torch.nn.Module()
+    wrapper.model = build({"arch": "xception", "dropout": built_dropout})
+    wrapper.load_state_dict(state, strict=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(wrapper.model.eval()(x), saved(x), atol=1e-6)
+    assert head in state  # the caller's dict is left as it was given
+
+
 def write_manifest(folder: Path, model_id: str, network: dict, **fields: object) -> None:
     doc = {"id": model_id, "title": model_id, "weights": f"{model_id}.pth", "family": "deepfake",
            "network": network, "output": "logit", **fields}

@@ -119,6 +119,13 @@ def test_a_subset_of_signals_and_a_png(png_image: Path) -> None:
     assert result.map.shape == (400, 600)
 
 
+def test_jpeg_only_signals_on_a_png_are_absent_in_words(png_image: Path) -> None:
+    result = run_fusion(png_image, signals="ela,adq")
+    assert result.status is Status.OK and result.stats["signals_present"] == 1.0
+    assert "absent: adq: reads JPEG or MPO files only" in result.message
+    assert "Error" not in result.message and "(at " not in result.message  # not the analyzers' exceptions
+
+
 def test_unknown_signal_is_an_error(png_image: Path) -> None:
     result = run_fusion(png_image, signals="ela,telepathy")
     assert result.status is Status.ERROR and "telepathy" in result.message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 
 from plugins.geolocation import analyzer as geo_analyzer
 from plugins.geolocation.analyzer import GeolocationAnalyzer, GeolocationParams, Method
@@ -99,6 +99,19 @@ def test_gps_only_and_nothing_at_all(tmp_path: Path) -> None:
     with_gps_only = run(tagged, None)  # auto: no visual method available, the GPS still answers
     assert with_gps_only.ok and with_gps_only.gps is not None
     assert any("No visual estimate" in f for f in with_gps_only.findings)
+
+
+def test_damaged_xmp_is_a_finding_and_the_visual_estimate_still_answers(case_root: Path, tmp_path: Path) -> None:
+    info = PngImagePlugin.PngInfo()  # an iTXt chunk: a packet of any size, here nested 30,000 deep
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + "<a>" * 30_000 + "</a>" * 30_000
+                  + "</x:xmpmeta>")
+    query = tmp_path / "damaged.png"
+    Image.fromarray(load_photo("astronaut.png")[60:, 40:][:, ::-1]).save(query, pnginfo=info)
+    result = run(query, case_root, method=Method.RETRIEVAL)
+    assert result.ok and result.estimate is not None and "Paris" in result.estimate["place"]
+    assert any(f.startswith("XMP damaged: the XMP packet nests elements") for f in result.findings), result.findings
+    metadata_only = run(query, None, method=Method.METADATA)
+    assert metadata_only.status is Status.UNAVAILABLE and "XMP damaged" in metadata_only.message
 
 
 def test_cli_json_carries_the_scales_and_the_decision(case_root: Path, tmp_path: Path) -> None:

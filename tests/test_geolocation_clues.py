@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 
 from plugins.geolocation.clues import camera_utc_offset, read_clues, time_zone_finding
 from plugins.geolocation.places import nearest_place
@@ -65,3 +65,31 @@ def test_capture_time_from_another_time_zone_is_flagged(tmp_path: Path) -> None:
     derived = read_clues(open_media(photo(tmp_path / "d.jpg", "2024:07:01 07:00:00", "",
                                           ("2024:07:01", (12.0, 0.0, 0.0)))))
     assert "UTC-05:00" in (time_zone_finding(derived, place) or "")  # local − GPS UTC = −5 h
+
+
+DEEP_XMP = ("<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+            "<rdf:Description xmlns:exif='http://ns.adobe.com/exif/1.0/'>" + "<exif:a>" * 30_000
+            + "</exif:a>" * 30_000 + "</rdf:Description></rdf:RDF></x:xmpmeta>")
+
+
+def with_xmp(path: Path, exif_from: Path, xmp: str) -> Path:
+    """A PNG with the EXIF of `exif_from` and an XMP packet of any size (an iTXt chunk)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    with Image.open(exif_from) as im:
+        im.save(path, "PNG", exif=im.info["exif"], pnginfo=info)
+    return path
+
+
+@pytest.mark.parametrize("xmp", [DEEP_XMP, "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF></x:xmpmeta>"])
+def test_damaged_xmp_is_named_and_the_exif_clues_still_count(tmp_path: Path, xmp: str) -> None:
+    tagged = photo(tmp_path / "gps.jpg", "2024:07:01 14:00:00", "+02:00")
+    with_gps = read_clues(open_media(with_xmp(tmp_path / "gps.png", tagged, xmp)))
+    assert with_gps.fix is not None and with_gps.fix.source.startswith("EXIF") and with_gps.xmp_damage == ""
+    untagged = tmp_path / "untagged.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:07:01 14:00:00"
+    Image.new("RGB", (64, 48)).save(untagged, "JPEG", exif=exif)
+    without_gps = read_clues(open_media(with_xmp(tmp_path / "untagged.png", untagged, xmp)))
+    assert without_gps.fix is None and without_gps.local_time == "2024:07:01 14:00:00"
+    assert without_gps.xmp_damage.startswith("the XMP packet") and "Error" not in without_gps.xmp_damage

@@ -209,6 +209,35 @@ def test_copy_move_lines_over_the_image(qtbot, window: MainWindow, tmp_path: Pat
         window.grab().save(str(DOCS / "screenshot-copy-move.png"))
 
 
+def test_dense_copy_move_shows_source_and_copy(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A rotated, scaled copy on a real photo: the dense detector's map paints the copy and its source
+    in two colours (legend under the map) and its source → copy vectors are drawn as lines."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+    from test_copy_move import forge
+
+    from plugins.localization.copy_move_dense import SOURCE, TARGET
+
+    forged, source, target, _ = forge(load_photo("astronaut.png"), (30, 160, 110, 110), (440, 420), 15.0, 1.1)
+    path = tmp_path / "rotated_copy.png"
+    Image.fromarray(forged).save(path)
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.current_id is not None, timeout=10000)
+    window.analyses.set_only({"copy_move_dense"})
+    window.run_analyses()
+    qtbot.waitUntil(lambda: any(isinstance(v, HeatmapView) for v in window.result_views), timeout=30000)
+    [view] = [v for v in window.result_views if isinstance(v, HeatmapView)]
+    result = view.run.result
+    assert np.mean(result.map[target] == TARGET) > 0.8 and np.mean(result.map[source] == SOURCE) > 0.8
+    layer = window.viewer.view.layers[view.layer_key]
+    assert any(isinstance(child, QGraphicsPathItem) for child in layer.childItems())
+    assert {"copies", "their sources"} <= set(result.stack)
+    qtbot.waitUntil(lambda: window.device_label.text() != "Device: detecting…", timeout=20000)
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS"):
+        window.results_dock.raise_()  # the colour legend: copy at the top of the scale, source mid-scale
+        qtbot.wait(200)
+        window.grab().save(str(DOCS / "screenshot-copy-move-dense.png"))
+
+
 def test_unavailable_result_offers_to_install_the_model(qtbot, monkeypatch, window: MainWindow, spliced: Path,
                                                         tmp_path: Path) -> None:
     import torch

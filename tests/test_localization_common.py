@@ -27,7 +27,13 @@ from plugins.localization.common import (
     resave_error,
     resave_errors,
 )
+from plugins.localization.double_jpeg import AdqAnalyzer
+from plugins.localization.nadq import NadqAnalyzer
+from workbench.core import registry
+from workbench.core.frames import applies_to
 from workbench.core.media import open_media
+from workbench.core.plugin import Analyzer, RunContext, run_analyzer
+from workbench.core.results import Heatmap, Status
 
 RNG = np.random.default_rng(0)
 BIG = (1024, 1100)
@@ -135,6 +141,29 @@ def test_resave_errors_are_the_roundtrip_differences_and_come_once_each(astronau
     assert sorted(q for q, _ in resave_errors(rgb, qualities)) == qualities
 
 
+def test_resaves_past_libjpeg_size_limit_are_tiled_on_the_mcu_grid(monkeypatch: pytest.MonkeyPatch,
+                                                                   astronaut: np.ndarray) -> None:
+    # JPEG is an integer codec: the tiles give the whole-image save's pixels exactly, odd sizes included.
+    rgb = astronaut[:301, :397]
+    whole = jpeg_roundtrip(rgb, 80)
+    monkeypatch.setattr(common, "JPEG_MAX_SIDE", 100)
+    for tile in (64, 32, 16):  # several tiles each way, 16 the smallest (one MCU)
+        monkeypatch.setattr(common, "RESAVE_TILE", tile)
+        np.testing.assert_array_equal(jpeg_roundtrip(rgb, 80), whole)
+
+
+@pytest.mark.parametrize("analyzer", ["ela", "ela_sweep", "jpeg_ghost"])
+@pytest.mark.parametrize("shape", [(16, 70_000), (70_000, 16)])
+def test_images_wider_or_taller_than_jpeg_allows_are_re_saved(tmp_path: Path, analyzer: str,
+                                                              shape: tuple[int, int]) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "long.png")
+    plugin = registry.get(analyzer)
+    result = run_analyzer(plugin, open_media(tmp_path / "long.png"), plugin.Params(), RunContext())
+    assert result.status is Status.OK, result.message
+    assert isinstance(result, Heatmap) and result.map.shape == shape
+
+
 def test_expand_blocks_repeats_each_block_and_the_last_row_and_column() -> None:
     block_map = RNG.random((5, 7), dtype=np.float32)
     for shape in [(40, 56), (43, 61), (20, 30), (3, 3)]:
@@ -157,8 +186,9 @@ def test_banded_luma_and_block_dct_equal_the_whole_image_formulas() -> None:
 
 def test_banded_block_transforms_equal_the_per_block_products() -> None:
     # Two BLAS products per band of block rows give the per-block products' values for every width
-    # (block counts of each residue modulo 8: the padding keeps BLAS off its edge kernels) — bit for
-    # bit with this machine's OpenBLAS; another build may add the products in another order.
+    # (block counts of each residue modulo 8: the padding keeps BLAS off its edge kernels). Another
+    # BLAS build may add in another order: float64 sums of values below 2¹³ round by less than
+    # 2·16·2⁻⁵³·2¹³ ≈ 3e-11, well within 1e-9, while a misplaced block or mode is off by whole units.
     d = dct_matrix(8)
     qtable = RNG.integers(1, 40, (8, 8)).astype(np.float64)
     for width in range(64, 136, 9):
@@ -220,6 +250,25 @@ def test_jpeg_luma_is_shared_and_matches_the_direct_computation(jpeg_photo: Path
 def test_jpeg_luma_of_a_file_that_is_not_a_jpeg_is_a_clear_error(png_image: Path) -> None:
     with pytest.raises(ValueError, match="requires a JPEG file"):
         jpeg_luma(open_media(png_image))
+
+
+@pytest.mark.parametrize("analyzer", [AdqAnalyzer(), NadqAnalyzer()], ids=["adq", "nadq"])
+def test_an_mpo_file_is_read_as_the_jpeg_it_starts_with(tmp_path: Path, astronaut: np.ndarray, coffee: np.ndarray,
+                                                        analyzer: Analyzer) -> None:
+    path = tmp_path / "phone.jpg"  # a JPEG with a second picture after it: Pillow names it MPO
+    first, second = (Image.fromarray(np.asarray(rgb)[:64, :64]) for rgb in (astronaut, coffee))
+    first.save(path, "MPO", save_all=True, append_images=[second], quality=80)
+    media = open_media(path)
+    assert media.format == "MPO" and applies_to(analyzer, media.kind, media.format)
+    result = run_analyzer(analyzer, media, analyzer.Params(), RunContext())
+    assert result.status is Status.OK, result.message
+
+
+@pytest.mark.parametrize("analyzer", [AdqAnalyzer(), NadqAnalyzer()], ids=["adq", "nadq"])
+def test_a_quantisation_table_of_zeros_is_named_invalid(zero_qtable_jpeg: Path, analyzer: Analyzer) -> None:
+    result = run_analyzer(analyzer, open_media(zero_qtable_jpeg), analyzer.Params(), RunContext())
+    assert result.status is Status.ERROR
+    assert "quantisation table 0 (luma) holds 64 zero step(s)" in result.message and "invalid" in result.message
 
 
 @pytest.mark.parametrize("shape", [(3000, 4000), (37, 21), (5, 7), (9, 20)])

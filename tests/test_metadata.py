@@ -237,6 +237,14 @@ def test_luma_table_is_natural_order(tmp_path: Path) -> None:
     assert table["Luma table"].startswith("8 6 5 8 12 20 26 31 / ")
 
 
+def test_a_quantisation_table_of_zeros_is_a_finding_not_a_quality(zero_qtable_jpeg: Path) -> None:
+    result = analyse(zero_qtable_jpeg)
+    for slot, name in [(0, "luma"), (1, "chroma")]:
+        assert findings_about(result, f"quantisation table {slot} ({name}) holds 64 zero step(s)", "invalid")
+    assert "Estimated quality" not in rows(result, "JPEG") and not findings_about(result, "IJG")
+    assert jpeg.estimate_quality({0: [0] * 64}) is None
+
+
 def test_custom_tables_are_non_standard(tmp_path: Path) -> None:
     qtables = [list(range(1, 65)), [7] * 64]
     data = jpeg_bytes(picture(), qtables=qtables, subsampling=0, progressive=True)
@@ -367,19 +375,30 @@ def test_xmp_packet_is_flattened(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "packet",
+    ("packet", "reason"),
     [
-        b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF>unclosed",
-        b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><a><b></a></x:xmpmeta>",
+        (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF>unclosed", "no closing"),
+        (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><a><b></a></x:xmpmeta>", "not well-formed XML (mismatched tag"),
         # The DTD lies outside the packet, so its entity is never expanded.
-        b'<!DOCTYPE x [<!ENTITY a "aaaa">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&a;</x:xmpmeta>',
+        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&a;</x:xmpmeta>', "undefined entity"),
+        (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><!DOCTYPE x [<!ENTITY a "aaaa">]>&a;</x:xmpmeta>', "DTD or entities"),
+        (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + b"<a>" * 500 + b"</a>" * 500 + b"</x:xmpmeta>", "100 deep"),
     ],
 )
-def test_malformed_xmp_gives_partial_result(tmp_path: Path, packet: bytes) -> None:
+def test_malformed_xmp_gives_partial_result(tmp_path: Path, packet: bytes, reason: str) -> None:
     data = jpeg_bytes(picture(), exif=camera_exif().tobytes(), extra=app_segment(0xE1, XMP_HEADER + packet))
     result = analyse(write(tmp_path, data))
-    assert findings_about(result, "XMP packet is malformed")
+    assert findings_about(result, "XMP packet is malformed", reason)
+    assert not findings_about(result, "Error:")  # worded for the analyst, not an exception's name
     assert rows(result, "Camera")["Make"] == "Canon"
+
+
+def test_xmp_nested_30000_deep_is_refused_without_recursion() -> None:
+    packet = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + b"<a>" * 30_000 + b"</a>" * 30_000 + b"</x:xmpmeta>"
+    with pytest.raises(ValueError, match=f"more than {xmp.MAX_DEPTH} deep"):
+        xmp.parse_xmp(packet)
+    nested = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + b"<a>" * 99 + b"</a>" * 99 + b"</x:xmpmeta>"
+    assert xmp.parse_xmp(nested) == []  # 100 levels: the limit itself is allowed (no rdf:RDF, so no rows)
 
 
 def test_xmp_packet_limits() -> None:
@@ -389,6 +408,8 @@ def test_xmp_packet_limits() -> None:
     huge = b"<x:xmpmeta>" + b" " * (xmp.MAX_PACKET + 1) + b"</x:xmpmeta>"
     with pytest.raises(ValueError, match="limit"):
         xmp.find_packet(huge)
+    with pytest.raises(ValueError, match="limit"):
+        xmp.parse_xmp(huge)
 
 
 def iptc_segment(datasets: list[tuple[int, int, bytes]]) -> bytes:

@@ -20,7 +20,12 @@ from workbench.core.models import BUNDLED_DIR, ModelStore
 from workbench.core.plugin import ModelUnavailable
 
 torch = pytest.importorskip("torch")
-from plugins.geolocation.efficientnet import efficientnet, same_padding  # noqa: E402 - needs torch
+from plugins.geolocation.efficientnet import (  # noqa: E402 - needs torch
+    StaticSameConv2d,
+    efficientnet,
+    same_padding,
+    static_same_padding,
+)
 from plugins.geolocation.visloc_net import (  # noqa: E402
     NUM_CELLS,
     GeoLocModel,
@@ -68,29 +73,54 @@ def test_combined_model_matches_the_published_layout(published: dict, meta_model
 
 def test_static_padding_is_the_packages_for_380(published: dict, meta_model: GeoLocModel) -> None:
     ours = meta_model.backbone.base_cnn.static_padding_table()
-    reference = published["efficientnet_static_padding"]["convs"]
-    assert [row[:4] for row in ours] == [row[:4] for row in reference]  # names, kernels, strides
-    for row, ref in zip(ours, reference, strict=True):
-        if row[3] == [1, 1]:
-            assert row[4] == ref[4], row[0]
-    # Stride-2 layers: efficientnet_pytorch's Conv2dStaticSamePadding pads TF-'SAME' for the sizes
-    # 380 → 190 → 95 → 48 → 24, i.e. asymmetrically (the reference file lists k // 2 on each side there).
+    assert ours == published["efficientnet_static_padding"]["convs"]  # names, kernels, strides, pads
+    # Stride-2 layers on the maps 380 → 190 → 95 → 48 → 24: 0.7.0 pads total − total // 2 on both
+    # sides, so the odd totals (1, 1, 3) give (1, 1), (1, 1), (2, 2), not TensorFlow's (0, 1), (1, 2).
     strided = {row[0]: row[4] for row in ours if row[3] == [2, 2]}
     assert strided == {
-        "_conv_stem": [0, 1, 0, 1],
-        "_blocks.2._depthwise_conv": [0, 1, 0, 1],
+        "_conv_stem": [1, 1, 1, 1],
+        "_blocks.2._depthwise_conv": [1, 1, 1, 1],
         "_blocks.6._depthwise_conv": [2, 2, 2, 2],
-        "_blocks.10._depthwise_conv": [0, 1, 0, 1],
-        "_blocks.22._depthwise_conv": [1, 2, 1, 2],
+        "_blocks.10._depthwise_conv": [1, 1, 1, 1],
+        "_blocks.22._depthwise_conv": [2, 2, 2, 2],
     }
-    assert same_padding(380, 3, 2) == (0, 1) and same_padding(24, 5, 2) == (1, 2) and same_padding(95, 5, 2) == (2, 2)
+    assert static_same_padding(380, 3, 2) == (1, 1) and static_same_padding(24, 5, 2) == (2, 2)
+    assert same_padding(380, 3, 2) == (0, 1) and same_padding(24, 5, 2) == (1, 2)  # the pre-0.7 split
+    assert static_same_padding(95, 5, 2) == same_padding(95, 5, 2) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "call, shape, expected",
+    [
+        ("extract_features", (2, 3, 300, 300), "base_cnn.extract_features_[2,3,300,300]"),
+        ("backbone", (2, 3, 300, 300), "extract_features_[2,3,300,300]"),
+        ("backbone", (1, 3, 300, 400), "backbone_features"),
+    ],
+)
+def test_feature_shapes_at_300_pixels_are_the_recorded_ones(
+    published: dict, meta_model: GeoLocModel, call: str, shape: tuple[int, ...], expected: str
+) -> None:
+    # the 380-pixel pads kept for a 300-pixel input: the last stride-2 stage ends on a 10 × 10 map
+    images = torch.empty(shape, device="meta")
+    backbone = meta_model.backbone
+    out = backbone.base_cnn.extract_features(images) if call == "extract_features" else backbone(images)
+    assert list(out.shape) == published["io"][expected]
+
+
+def test_the_pads_fall_on_both_sides() -> None:
+    conv = StaticSameConv2d(1, 1, 3, (4, 4), stride=2)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        out = conv(torch.ones(1, 1, 4, 4))[0, 0]
+    # one zero row/column before and after: the first window covers 2 × 2 ones, the last 3 × 3
+    assert out.tolist() == [[4.0, 6.0], [6.0, 9.0]]
 
 
 def test_generic_variants_scale_like_the_package() -> None:
     with torch.device("meta"):
         b0 = efficientnet("efficientnet-b0", include_top=True)
     assert len(b0._blocks) == 16 and b0.out_channels == 1280
-    assert b0._conv_stem.pads == (0, 1, 0, 1)  # 224 → 112, TF 'SAME'
+    assert b0._conv_stem.pads == (1, 1, 1, 1)  # 224 → 112: a total of 1, padded on both sides
 
 
 # -- the MvMF head on a hand-made 3-cell example ---------------------------------------------------

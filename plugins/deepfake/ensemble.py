@@ -60,6 +60,7 @@ class EnsembleAnalyzer(Analyzer):
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = EnsembleParams
     optional_models: ClassVar[tuple[str, ...]] = (*PUBLISHED_MEMBERS, *DETECTOR_MODELS)
+    learned = True
     card_file = Path(__file__).with_name("ensemble.md")
 
     def members_ready(self, store: ModelStore) -> bool:

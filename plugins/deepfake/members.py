@@ -1,7 +1,7 @@
 """Ensemble members: every installed model-store manifest of the "deepfake" family, with its input recipe.
 
 A member is a manifest (JSON in `models/` or a model trained by the workbench's pipeline) with
-"family": "deepfake", "network" (for `nets.build`), "input" (crop size, normalisation, face margin)
+"family": "deepfake", "network" (for `nets.build`), "input" (crop recipe and margin, size, normalisation)
 and "output" ("logit" or "softmax:k"); "calibrated": true only where the published outputs are
 calibrated probabilities (none of the bundled ones). Models whose file is not installed are not members;
 an installed one that fails to load is reported as a vote without a probability, never skipped
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.deepfake.crops import face_crop
+from plugins.deepfake.crops import CROPS, face_crop
 from plugins.deepfake.faces import Box
 from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelState, ModelStore, loaded_model
 from workbench.core.plugin import ModelUnavailable
@@ -25,13 +25,15 @@ FAMILY = "deepfake"
 
 @dataclass(frozen=True)
 class InputRecipe:
-    """How a face becomes the network's input: square crop × `margin`, resized to `size` (H, W),
-    scaled to [0, 1] and normalised per channel with `mean`/`std`."""
+    """How a face becomes the network's input: the authors' `crop` (`crops.CROPS`, "padded" when the
+    manifest names none) enlarged by `margin`, resized to `size` (H, W), scaled to [0, 1] and
+    normalised per channel with `mean`/`std`."""
 
     size: tuple[int, int]
     mean: np.ndarray
     std: np.ndarray
     margin: float
+    crop: str = "padded"
 
     @staticmethod
     def from_manifest(manifest: Manifest) -> InputRecipe:
@@ -41,18 +43,21 @@ class InputRecipe:
             mean = np.asarray(spec["mean"], np.float32).reshape(3)
             std = np.asarray(spec["std"], np.float32).reshape(3)
             margin = float(spec["margin"])
+            crop = str(spec.get("crop", "padded"))
         except (TypeError, KeyError, ValueError) as exc:
             raise ValueError(
                 f"model '{manifest.id}': its manifest needs \"input\": {{\"size\": [H, W], \"mean\": [r, g, b], "
-                f"\"std\": [r, g, b], \"margin\": factor}} ({type(exc).__name__}: {exc})"
+                f"\"std\": [r, g, b], \"margin\": factor, \"crop\": recipe}} ({type(exc).__name__}: {exc})"
             ) from exc
         if len(size) != 2 or min(size) < 16 or not np.all(std > 0) or margin < 1.0:
             raise ValueError(f"model '{manifest.id}': input size ≥ 16 px, std > 0 and margin ≥ 1 are required")
-        return InputRecipe((size[0], size[1]), mean, std, margin)
+        if crop not in CROPS:
+            raise ValueError(f"model '{manifest.id}': unknown face crop {crop!r}; known: {', '.join(CROPS)}")
+        return InputRecipe((size[0], size[1]), mean, std, margin, crop)
 
     def batch(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """float32 (N, 3, H, W) network input for the faces of one frame."""
-        crops = np.stack([face_crop(rgb, box, self.margin, self.size) for box in boxes]).astype(np.float32)
+        crops = np.stack([face_crop(rgb, box, self.margin, self.size, self.crop) for box in boxes]).astype(np.float32)
         return ((crops / 255.0 - self.mean) / self.std).transpose(0, 3, 1, 2).copy()
 
 

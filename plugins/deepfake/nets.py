@@ -9,8 +9,10 @@ checkpoint gives, and `fake_probability` turns those into P(fake) following the 
   of depthwise-separable convolutions `conv1` + `pointwise` with `skip`/`skipbn`, conv3/bn3/conv4/bn4,
   `last_linear`): the network of FaceForensics++ (Rössler et al. 2019) and of DeepfakeBench's
   `xception` detector. `dropout` > 0 makes the head Sequential(Dropout, Linear) as FaceForensics++'s
-  `TransferModel` does (keys `last_linear.1.*`); `adjust_channel` adds the 2048→512 conv + BN that
-  DeepfakeBench always builds but uses only in another mode (its checkpoints hold it).
+  `TransferModel` does with dropout (keys `last_linear.1.*`); its `model_selection` builds a plain
+  Linear (`last_linear.*`), and either file loads into either head (dropout is inactive at
+  inference). `adjust_channel` adds the 2048→512 conv + BN that DeepfakeBench always builds but uses
+  only in another mode (its checkpoints hold it).
 * `efficientnet_deepfakebench`: DeepfakeBench's `efficientnetb4` backbone: efficientnet_pytorch's
   network with the stem replaced by a plain unpadded Conv2d, `_fc` replaced by Identity, and a
   `last_layer` Linear on the pooled features.
@@ -19,8 +21,9 @@ checkpoint gives, and `fake_probability` turns those into P(fake) following the 
 
 The EfficientNet body is `plugins.geolocation.efficientnet` (efficientnet_pytorch's layout).
 `package_version` "0.6" reproduces efficientnet_pytorch before 0.7.0, which computed every static
-'SAME' padding for the network's input size instead of each stage's feature-map size: the
-parameters are identical, only the zero padding of a stride-2 convolution on an odd-sized map differs.
+'SAME' padding for the network's input size instead of each stage's feature-map size and split it
+TensorFlow's way (total // 2 before, the rest after; 0.7.0 pads total − total // 2 on both sides):
+the parameters are identical, only the zero padding of stride-2 convolutions differs.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class Xception(nn.Module):
         self.last_linear = nn.Sequential(nn.Dropout(dropout), head) if dropout else head
         if adjust_channel:
             self.adjust_channel = nn.Sequential(nn.Conv2d(2048, 512, 1, 1), nn.BatchNorm2d(512), nn.ReLU())
+        self.register_load_state_dict_pre_hook(_head_keys_as_built)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
@@ -122,6 +126,17 @@ class Xception(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.adaptive_avg_pool2d(F.relu(self.features(x)), 1).flatten(1)
         return self.last_linear(pooled)
+
+
+def _head_keys_as_built(module: Xception, state_dict: dict, prefix: str, *_: object) -> None:
+    """Rename a saved head's keys to this head's layout: `last_linear.{weight,bias}` (plain Linear)
+    ↔ `last_linear.1.{weight,bias}` (Dropout + Linear), so both FaceForensics++ layouts load strictly."""
+    layouts = ("last_linear.", "last_linear.1.")
+    built, other = layouts[::-1] if isinstance(module.last_linear, nn.Sequential) else layouts
+    for name in ("weight", "bias"):
+        key = prefix + other + name
+        if key in state_dict and prefix + built + name not in state_dict:
+            state_dict[prefix + built + name] = state_dict.pop(key)
 
 
 # -- EfficientNet ------------------------------------------------------------------------------------

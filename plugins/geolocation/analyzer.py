@@ -103,7 +103,7 @@ def retrieval_estimate(media: Media, params: GeolocationParams, ctx: RunContext)
             "no geotagged reference collection: index photos with GPS tags (Search panel or `workbench index`) "
             "or name a collection folder in the parameters"
         )
-    collection = Collection(folder)
+    collection = Collection(folder, device=ctx.device)
     try:
         result = vote(collection, collection.descriptor.describe(media.pixels()), params.neighbours)
     finally:
@@ -131,10 +131,11 @@ def visual_estimate(media: Media, params: GeolocationParams, ctx: RunContext) ->
 
 
 def gps_facts(clues: PositionClues) -> tuple[dict[str, Any] | None, Table | None, list[str]]:
-    """The GPS fix as a dict, its table and findings (place, time zone)."""
+    """The GPS fix as a dict, its table and findings (place, time zone; without a fix, a damaged XMP)."""
     fix = clues.fix
     if fix is None:
-        return None, None, []
+        return None, None, [f"XMP damaged: {clues.xmp_damage}. Its GPS tags, if any, could not be read; the other "
+                            "clues still count."] if clues.xmp_damage else []
     place = nearest_place(fix.latitude, fix.longitude)
     gps = {"lat": fix.latitude, "lon": fix.longitude, "accuracy_m": clues.accuracy_m, "altitude_m": fix.altitude_m,
            "time": fix.timestamp, "place": place.describe(), "source": fix.source}
@@ -163,14 +164,17 @@ class GeolocationAnalyzer(Analyzer):
     Params = GeolocationParams
     card_file = Path(__file__).with_name("geolocation.md")
     on_frames = False  # a video's GPS is in its container (metadata); frames are not geolocated one by one
+    learned = True  # the visual estimate's backbone, or the retrieval descriptor
 
     def run(self, media: Media, params: GeolocationParams, ctx: RunContext) -> Geolocation:
         ctx.progress(0.05, "reading GPS and capture time")
-        gps, gps_table, findings = gps_facts(read_clues(media))
+        clues = read_clues(media)
+        gps, gps_table, findings = gps_facts(clues)
         tables = [gps_table] if gps_table else []
+        no_gps = "no GPS position in the metadata" + (f" (XMP damaged: {clues.xmp_damage})" if clues.xmp_damage else "")
         if params.method is Method.METADATA:
             if gps is None:
-                raise ModelUnavailable("no GPS position in the metadata (visual estimate switched off)")
+                raise ModelUnavailable(f"{no_gps} (visual estimate switched off)")
             return self._result(None, None, None, gps, tables, findings)
         ctx.progress(0.1, "visual estimate")
         try:
@@ -178,7 +182,7 @@ class GeolocationAnalyzer(Analyzer):
             thresholds = load_thresholds(visual.method)
         except ModelUnavailable as exc:
             if gps is None:
-                raise ModelUnavailable(f"no GPS position in the metadata, and no visual estimate: {exc}") from None
+                raise ModelUnavailable(f"{no_gps}, and no visual estimate: {exc}") from None
             findings.append(f"No visual estimate: {exc}")
             return self._result(None, None, None, gps, tables, findings)
         ctx.check_cancelled()

@@ -4,6 +4,7 @@ place it falls in, and whether the capture time agrees with the time zone of tha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,29 +27,42 @@ class PositionClues:
     """DateTimeOriginal (camera clock, local time), "YYYY:MM:DD HH:MM:SS"."""
     offset: str
     """OffsetTimeOriginal ("+02:00") when recorded."""
+    xmp_damage: str = ""
+    """Why the XMP packet, read when EXIF has no GPS, could not be parsed ("" when it could): the
+    result says so while the other clues still count."""
 
 
 def read_clues(media: Media) -> PositionClues:
     """GPS and capture-time tags of an image; empty clues when it has none."""
     from plugins.metadata.exif import read_exif, text_tag
-    from plugins.metadata.xmp import find_packet, parse_xmp
+    from plugins.metadata.xmp import read_xmp
 
     im = media.pil()
     block = read_exif(im)
     gps_ifd = block.ifds.get("GPS", {}) if block else {}
-    try:
-        fix = gps_from_exif(gps_ifd) if gps_ifd else None
-        if fix is None and (packet := find_packet(media.raw_bytes())) is not None:
-            fix = gps_from_xmp(dict(parse_xmp(packet)))
-    except ValueError:  # unreadable coordinates: the metadata analyzer reports them
-        fix = None
+    xmp_damage = ""
+    fix = _readable(gps_from_exif, gps_ifd) if gps_ifd else None
+    if fix is None:
+        try:
+            fix = _readable(gps_from_xmp, dict(read_xmp(media.raw_bytes())))
+        except ValueError as exc:  # worded by the XMP reader
+            xmp_damage = str(exc)
     accuracy = gps_ifd.get(31)
     return PositionClues(
         fix,
         float(accuracy) if accuracy is not None else None,
         text_tag(block, 36867),
         text_tag(block, 36881),
+        xmp_damage,
     )
+
+
+def _readable(read: Callable[[dict], GpsFix | None], tags: dict) -> GpsFix | None:
+    """The fix, or None when its coordinates are unreadable: the metadata analyzer reports those."""
+    try:
+        return read(tags)
+    except ValueError:
+        return None
 
 
 def camera_utc_offset(clues: PositionClues) -> timedelta | None:

@@ -11,9 +11,12 @@ Quirks reproduced on purpose:
 
 * `_fc` (Linear 1792 → 1000) exists even with `include_top=False`: 0.7.0 builds it always and only
   skips it in `forward`; the released file holds it, so a strict load needs it.
-* Padding is computed once, at construction, for `image_size` (`static_padding_table`): stride-2
-  layers pad asymmetrically (e.g. the stem at 380 pads 0 before, 1 after), exactly as the package's
-  `Conv2dStaticSamePadding` does; a 300-pixel input keeps these 380-pixel pads.
+* Padding is computed once, at construction, for `image_size` and each stage's map size
+  (`static_padding_table`), and 0.7.0's `Conv2dStaticSamePadding` puts `total - total // 2` on
+  BOTH sides, not TensorFlow's `total // 2` before and the rest after: the stem at 380 pads
+  (1, 1, 1, 1), not (0, 1, 0, 1). A 300-pixel input keeps these 380-pixel pads, so the last
+  stride-2 stage gives 10 × 10 there, as the published backbone saw in training (TensorFlow's
+  split would give 9 × 9 and shift every feature by a pixel).
 * Batch norm uses PyTorch momentum 1 − 0.99 and eps 1e-3 (the TensorFlow values converted).
 * Drop connect (stochastic depth) is active only in training; inference is the identity.
 """
@@ -112,17 +115,32 @@ def round_repeats(repeats: int, params: GlobalParams) -> int:
     return int(math.ceil(params.depth_coefficient * repeats))
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding (before, after) for one axis of length `size`: output ceil(size/stride)."""
+def same_padding_total(size: int, kernel: int, stride: int) -> int:
+    """Zero pixels TensorFlow's 'SAME' mode adds along an axis of length `size` so that the output
+    is ceil(size / stride)."""
     out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
+    return max((out - 1) * stride + kernel - size, 0)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's split of that total (before, after) = (total // 2, rest): what efficientnet_pytorch
+    before 0.7.0 applied (the deepfake nets' "0.6" layout)."""
+    total = same_padding_total(size, kernel, stride)
     return total // 2, total - total // 2
 
 
+def static_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """efficientnet_pytorch 0.7.0's static split: `total - total // 2` on both sides, one pixel more
+    than TensorFlow in all when the total is odd (a stride-2 conv on an even map)."""
+    side = same_padding_total(size, kernel, stride)
+    side -= side // 2
+    return side, side
+
+
 class StaticSameConv2d(nn.Conv2d):
-    """Conv2d whose zero padding is fixed at construction for `image_size` (the package's
-    Conv2dStaticSamePadding). The padding module has no parameters, so the state dict is a plain
-    conv's."""
+    """Conv2d whose zero padding is fixed at construction for `image_size` (the package's 0.7.0
+    Conv2dStaticSamePadding, `static_same_padding`). The padding module has no parameters, so the
+    state dict is a plain conv's."""
 
     def __init__(
         self,
@@ -135,8 +153,8 @@ class StaticSameConv2d(nn.Conv2d):
         bias: bool = False,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, groups=groups, bias=bias)
-        top, bottom = same_padding(image_size[0], kernel_size, stride)
-        left, right = same_padding(image_size[1], kernel_size, stride)
+        top, bottom = static_same_padding(image_size[0], kernel_size, stride)
+        left, right = static_same_padding(image_size[1], kernel_size, stride)
         self.pads = (left, right, top, bottom)
         self.static_padding: nn.Module = nn.ZeroPad2d(self.pads) if any(self.pads) else nn.Identity()
 

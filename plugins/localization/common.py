@@ -141,10 +141,47 @@ def _bgr(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
 
 
+JPEG_MAX_SIDE = 65500
+"""The widest and tallest image libjpeg codes (its JPEG_MAX_DIMENSION; the format allows 65,535)."""
+
+RESAVE_TILE = 32768
+"""Side of the tiles a larger image is re-saved in: a multiple of the 16-pixel MCU of 4:2:0 JPEG."""
+
+MCU = 16
+"""The 4:2:0 minimum coded unit: 16×16 pixels, two chroma samples of 8 pixels each way."""
+
+
 def _resaved(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """The BGR image after one JPEG save and decode; past JPEG_MAX_SIDE, in tiles on the MCU grid.
+
+    Each tile is coded with one MCU of its neighbours around it and that border dropped: the
+    blocks are coded independently and the chroma is averaged over 2×2 pixels, and the decoder's
+    chroma upsampling reads one sample across a border; so the tiles give the pixels one save of
+    the whole image would (were libjpeg able to), and the error-level maps mean the same.
+    """
+    h, w = bgr.shape[:2]
+    if max(h, w) <= JPEG_MAX_SIDE:
+        return _resaved_whole(bgr, quality)
+    out = np.empty_like(bgr)
+    for rows in _tile_spans(h):
+        for cols in _tile_spans(w):
+            top, left = max(0, rows.start - MCU), max(0, cols.start - MCU)
+            tile = _resaved_whole(bgr[top : rows.stop + MCU, left : cols.stop + MCU], quality)
+            out[rows, cols] = tile[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
+    return out
+
+
+def _tile_spans(length: int) -> list[slice]:
+    """The whole `length` when libjpeg codes it at once, else spans of RESAVE_TILE."""
+    if length <= JPEG_MAX_SIDE:
+        return [slice(0, length)]
+    return [slice(start, min(start + RESAVE_TILE, length)) for start in range(0, length, RESAVE_TILE)]
+
+
+def _resaved_whole(bgr: np.ndarray, quality: int) -> np.ndarray:
     ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
-        raise RuntimeError("JPEG re-compression failed")
+        raise RuntimeError(f"JPEG re-compression of a {bgr.shape[1]}×{bgr.shape[0]} image failed")
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
 
 
@@ -466,9 +503,13 @@ def _band_step(cols: int) -> int:
     return max(1, BAND_PIXELS // (64 * max(cols, 1)))
 
 
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+"""Pillow's names for JPEG files: MPO is a JPEG with more pictures after it (phones, 3-D cameras)."""
+
+
 def quantization_tables(media: Media) -> dict[int, np.ndarray] | None:
     """The file's JPEG quantisation tables as 8×8 arrays (natural order), or None if not a JPEG."""
-    if media.format not in ("JPEG", "MPO"):
+    if media.format not in JPEG_FORMATS:
         return None
     with Image.open(media.path) as im:  # parses the header only, unlike reading the whole file
         tables = getattr(im, "quantization", None) or {}
@@ -496,7 +537,7 @@ def decoded_luma(media: Media) -> np.ndarray:
 
 def _decoded_plane(media: Media) -> np.ndarray:
     """`decoded_luma` as the decoder gave it: uint8 (or float32 `luminance` for other files)."""
-    if media.format in ("JPEG", "MPO"):
+    if media.format in JPEG_FORMATS:
         im = Image.open(io.BytesIO(media.raw_bytes()))
         if im.mode == "RGB" and im.info.get("adobe_transform") != 0:  # YCbCr-coded (0: RGB-coded)
             im.draft("L", im.size)  # libjpeg then decodes Y alone, its values as in a YCbCr decode
@@ -545,11 +586,17 @@ def _ycbcr_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def luma_quantization(media: Media, method: str) -> np.ndarray:
-    """The luminance quantisation table of a JPEG; a clear ValueError for any other file."""
+    """The luminance quantisation table of a JPEG; a clear ValueError for any other file or an invalid
+    table (a zero step would divide the coefficients by zero)."""
+    from plugins.metadata.jpeg import table_problem
+
     tables = quantization_tables(media)
     if tables is None:
         raise ValueError(f"{method} requires a JPEG file: {media.name} is {media.format}")
-    return tables[min(tables)]
+    slot = min(tables)
+    if problem := table_problem(slot, tables[slot].ravel().tolist()):
+        raise ValueError(f"{method} cannot read {media.name}: {problem}")
+    return tables[slot]
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,19 @@ def analysis_gray(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarra
     Reduced before the luma conversion: area averaging of uint8 RGB is far cheaper on 12 MP.
     """
     h, w = rgb.shape[:2]
-    factor = min(1.0, max_side / max(h, w))
-    if factor < 1.0:
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    size = analysis_size((h, w), max_side)
+    if size != (h, w):
+        rgb = cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_AREA)
     scale = np.array([rgb.shape[1] / w, rgb.shape[0] / h])
     return np.clip(luminance(rgb) + 0.5, 0, 255).astype(np.uint8), scale
+
+
+def analysis_size(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(height, width) an image of `shape` is analysed at: reduced, aspect kept, so that its longer
+    side is at most `max_side`; never enlarged."""
+    h, w = shape
+    factor = min(1.0, max_side / max(h, w))
+    return (h, w) if factor == 1.0 else (max(1, round(h * factor)), max(1, round(w * factor)))
 
 
 def to_full(points: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 
 from plugins.localization.common import (
     COEFFICIENT_RANGE,
+    JPEG_FORMATS,
     JpegLuma,
     bins_histogram,
     coefficient_bins,
@@ -245,7 +246,7 @@ def _median5(block_map: np.ndarray) -> np.ndarray:
 class AdqAnalyzer(Analyzer):
     id = "adq"
     needs_file_encoding = "ADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
-    formats = frozenset({"JPEG"})
+    formats = JPEG_FORMATS
     title = "Aligned double JPEG compression (ADQ)"
     version = "1.0"
     Params = AdqParams

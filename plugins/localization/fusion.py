@@ -84,9 +84,9 @@ def signal_inputs(
     """Run each signal analyzer and shrink its map to `shape`.
 
     Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent signal the reason
-    (not installed, another version than the model was trained with, or the analyzer's error,
-    e.g. a JPEG-only method on a PNG). An analyzer of another version that still computes the
-    trained version's map (`Analyzer.earlier_maps`) gives that stack layer instead of its map.
+    (not installed, another version than the model was trained with, a JPEG-only method on a PNG,
+    or the analyzer's error). An analyzer of another version that still computes the trained
+    version's map (`Analyzer.earlier_maps`) gives that stack layer instead of its map.
     """
     maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
@@ -101,6 +101,9 @@ def signal_inputs(
         layer = analyzer.earlier_maps.get(spec.version) if analyzer.version != spec.version else None
         if analyzer.version != spec.version and layer is None:
             absent[spec.id] = f"version {analyzer.version}, the model was trained on {spec.version}"
+            continue
+        if analyzer.formats and media.format not in analyzer.formats:  # said as the presets say it
+            absent[spec.id] = f"reads {' or '.join(sorted(analyzer.formats))} files only"
             continue
         step = (hi - lo) / len(specs)
         sub = ctx.sub(lo + i * step, lo + (i + 1) * step, spec.id)

@@ -20,6 +20,7 @@ import numpy as np
 from plugins.localization.common import (
     BLAS_MULTIPLY_ADDS,
     COEFFICIENT_RANGE,
+    JPEG_FORMATS,
     JpegLuma,
     band_rows,
     bins_histogram,
@@ -60,6 +61,11 @@ LLR_SPAN = 64.0
 
 MODE_ORDER = ((0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (2, 0), (3, 0), (2, 1), (1, 2), (0, 3))
 """Zig-zag order as the reference code indexes it (transposed); the set of modes is the same."""
+
+MAX_STEP = 255
+"""The coarsest second-compression step NADQ fits (baseline JPEG's largest): coarser steps, legal only
+in 16-bit tables, leave a handful of histogram values to fit, and the models' cost grows with the
+step squared (a step of 1000 takes minutes on a thumbnail)."""
 
 
 @dataclass
@@ -212,9 +218,11 @@ def _phase_coefficients(padded: np.ndarray, phase: tuple[int, int], modes: Seque
     `phase` + 8·(i, j): (len(modes), rows, cols) float32, for 1/64 of filter2D's work. `padded`:
     the pixels (8·rows × 8·cols) followed by 8 rows and columns of zeros, where blocks reach past.
 
-    The same values bit for bit: filter2D adds the 64 products of a pixel one after another with
-    fused multiply-adds, in kernel order, and so do OpenBLAS's sgemm kernels for the product of the
-    blocks (one per row, 64 pixels in that order) with the flattened kernels (KERNELS_PER_PRODUCT).
+    The same values up to float32 rounding, bit for bit with the OpenBLAS kernels measured: filter2D
+    adds the 64 products of a pixel one after another with fused multiply-adds, in kernel order, and
+    so do OpenBLAS's sgemm kernels for the product of the blocks (one per row, 64 pixels in that
+    order) with the flattened kernels (KERNELS_PER_PRODUCT); another CPU's kernels may add in
+    another order.
     """
     rows, cols = padded.shape[0] // 8 - 1, padded.shape[1] // 8 - 1
     if not modes:
@@ -343,7 +351,7 @@ def _decompressed(luma: JpegLuma) -> np.ndarray:
 class NadqAnalyzer(Analyzer):
     id = "nadq"
     needs_file_encoding = "NADQ reads the DCT coefficients of a JPEG file; a decoded video frame has none"
-    formats = frozenset({"JPEG"})
+    formats = JPEG_FORMATS
     title = "Non-aligned double JPEG (NADQ)"
     version = "1.0"
     Params = NadqParams
@@ -351,9 +359,14 @@ class NadqAnalyzer(Analyzer):
     cost_per_mp = 0.025
 
     def run(self, media: Media, params: NadqParams, ctx: RunContext) -> Heatmap:
-        luma_quantization(media, "NADQ")
+        qtable = luma_quantization(media, "NADQ")
         if media.width < 16 or media.height < 16:
             raise ValueError(f"NADQ needs at least 2×2 blocks of 8×8 pixels; the image is {media.width}×{media.height}")
+        coarsest = max(qtable[mode] for mode in MODE_ORDER[: params.modes])
+        if coarsest > MAX_STEP:
+            raise ValueError(f"NADQ fits quantisation steps up to {MAX_STEP} (baseline JPEG); {media.name}'s luma "
+                             f"table has a step of {coarsest:g} in the DCT modes analysed: compressed that coarsely, "
+                             "the coefficients leave too few values to tell a first compression apart")
         ctx.progress(0.1, "re-estimating DCT coefficients")
         luma = jpeg_luma(media)
         ctx.check_cancelled()

@@ -1,4 +1,5 @@
-"""Metadata analyzer: file identity, EXIF/XMP/IPTC, GPS, JPEG structure and the EXIF thumbnail.
+"""Metadata analyzer: file identity, Content Credentials (C2PA) and AI-generation markers, EXIF/XMP/IPTC,
+GPS, JPEG structure and the EXIF thumbnail.
 
 Every section is parsed defensively: a malformed block becomes a finding and the other
 sections still report, because damaged metadata are themselves a fact worth seeing.
@@ -9,16 +10,20 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 from PIL import ExifTags, Image
 
-from plugins.metadata import exif, gps, iptc, jpeg, thumbnail, xmp
+from plugins.metadata import exif, generators, gps, iptc, jpeg, provenance, thumbnail, xmp
+from plugins.metadata.credentials import read_credentials
 from plugins.metadata.exif import ExifBlock
+from plugins.metadata.trust_list import load_trust_list
 from plugins.metadata.values import capped
+from workbench.core import preferences
+from workbench.core.claims import Claims, CredentialState, Marker
 from workbench.core.hashing import file_digests
 from workbench.core.media import Media, MediaKind
 from workbench.core.plugin import Analyzer, Cancelled, RunContext, param
@@ -46,6 +51,8 @@ class _Report:
     tables: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    claims: Claims | None = None
+    markers: list[Marker] = field(default_factory=list)
 
     def add(self, title: str, rows: list[tuple[str, str]]) -> None:
         if rows:
@@ -79,7 +86,7 @@ class MetadataParams:
 class MetadataAnalyzer(Analyzer):
     id = "metadata"
     title = "Metadata"
-    version = "1.0"
+    version = "1.1"
     accepts = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
     Params = MetadataParams
     card_file = Path(__file__).with_name("card.md")
@@ -89,6 +96,10 @@ class MetadataAnalyzer(Analyzer):
         report = _Report()
         ctx.progress(0.0, "Hashing the file")
         _file_section(report, media)
+        ctx.progress(0.1, "Checking Content Credentials (C2PA)")
+        report.claims = report.attempt("The C2PA manifest store", _credentials_section, media) or Claims(
+            CredentialState.UNCHECKED, detail="the check itself failed (see the findings)")
+        ctx.check_cancelled()
         if media.video is not None:
             _video_section(report, media.video)
             return _facts(self.id, report)
@@ -110,20 +121,30 @@ class MetadataAnalyzer(Analyzer):
             ctx.progress(0.8, "Checking the embedded thumbnail")
             report.attempt("EXIF thumbnail", _thumbnail_section, block, media, params.thumbnail_compare)
         _software_findings(report, block, xmp_values)
+        report.attempt("Generator traces", _generator_section, im, block, xmp_values)
         ctx.progress(1.0, "Done")
         return _facts(self.id, report)
 
 
 def _facts(analyzer_id: str, report: _Report) -> Facts:
+    """The result; what the file claims about its origin leads the findings, as investigators check it first."""
+    claims = replace(report.claims, markers=report.markers) if report.claims else None
+    findings = (provenance.claims_findings(claims) if claims else []) + report.findings
     return Facts(
         analyzer=analyzer_id,
-        message=f"{len(report.tables)} tables, {len(report.findings)} findings",
+        message=f"{len(report.tables)} tables, {len(findings)} findings",
         score=None,
         score_meaning="no score: metadata are facts, not a detection",
         tables=[Table(title, report.tables[title]) for title in TABLE_ORDER if title in report.tables],
-        findings=report.findings,
+        findings=findings,
         images=report.images,
+        claims=claims,
     )
+
+
+def _credentials_section(report: _Report, media: Media) -> Claims:
+    """Read from the file on disk, not from memory: the SDK streams videos of any size."""
+    return read_credentials(media.path, load_trust_list(preferences.load().c2pa_trust_list))
 
 
 def _video_section(report: _Report, info: VideoInfo) -> None:
@@ -217,6 +238,9 @@ def _xmp_section(report: _Report, data: bytes) -> dict[str, str]:
         return {}
     rows = xmp.parse_xmp(packet)
     report.add("XMP", rows)
+    source_type = xmp.digital_source_type(packet)
+    if source_type:
+        report.markers.append(generators.source_type_marker(source_type))
     values = dict(rows)
     events = {m.group(1) for key in values if (m := HISTORY_ENTRY.match(key))}
     if events:
@@ -278,7 +302,13 @@ def _jpeg_section(report: _Report, im: Image.Image, data: bytes, block: ExifBloc
             f"Adobe-specific JPEG segments are present ({adobe}): the file was probably written by Adobe "
             "software or by a tool that edits IPTC captions."
         )
-    estimate = jpeg.estimate_quality(dict(getattr(im, "quantization", None) or {}))
+    tables = dict(getattr(im, "quantization", None) or {})
+    report.findings += [
+        f"{problem[0].upper()}{problem[1:]}: decoders read it anyway, but its quality estimate and the "
+        "double-JPEG analyses (ADQ, NADQ) cannot use it."
+        for slot, table in sorted(tables.items()) if (problem := jpeg.table_problem(slot, table))
+    ]
+    estimate = jpeg.estimate_quality(tables)
     if estimate is not None:
         report.findings += _quantisation_findings(estimate, block)
 
@@ -342,6 +372,19 @@ def _software_findings(report: _Report, block: ExifBlock | None, xmp_values: dic
             f"Editing software is named in the metadata ({editors}): the file was at least re-saved by that "
             "program; look for what was changed."
         )
+
+
+def _generator_section(report: _Report, im: Image.Image, block: ExifBlock | None, xmp_values: dict[str, str]) -> None:
+    """Generator names and generation settings in software and comment fields and in PNG text chunks."""
+    fields = [
+        ("EXIF Software", exif.text_tag(block, ExifTags.Base.Software)),
+        ("EXIF UserComment", report.rows("EXIF (all tags)").get("Exif:UserComment", "")),
+        ("XMP xmp:CreatorTool", xmp_values.get("xmp:CreatorTool", "")),
+        ("IPTC Originating program", report.rows("IPTC").get("Originating program", "")),
+        *((f"XMP {k}", v) for k, v in xmp_values.items() if k.endswith("/stEvt:softwareAgent")),
+    ]
+    texts = {k: v for k, v in im.info.items() if isinstance(v, str) and k != "XML:com.adobe.xmp"}
+    report.markers += generators.generator_markers(fields, texts if im.format == "PNG" else {})
 
 
 def _camera_name(block: ExifBlock | None) -> str:

@@ -106,9 +106,23 @@ class QualityEstimate:
         )
 
 
+def table_problem(slot: int, table: Sequence[int]) -> str | None:
+    """Why a quantisation table cannot be used, in words, or None when it can: JPEG steps are 64
+    whole numbers from 1 to 65535 (T.81 B.2.4.1); a zero step would divide by zero."""
+    name = f"quantisation table {slot} ({TABLE_NAMES.get(slot, 'other').lower()})"
+    if len(table) != 64:
+        return f"the {name} has {len(table)} entries instead of 64: the file is damaged"
+    zeros = sum(1 for step in table if step == 0)
+    if zeros:
+        return (f"the {name} holds {zeros} zero step(s); JPEG steps are 1 to 65535, so the table is invalid "
+                "and the file damaged or crafted")
+    return None
+
+
 def estimate_quality(tables: dict[int, Sequence[int]]) -> QualityEstimate | None:
-    """Closest IJG quality for these tables (slot 0 against luma, the others against chroma)."""
-    usable = {slot: np.asarray(t, dtype=np.int64) for slot, t in tables.items() if len(t) == 64}
+    """Closest IJG quality for these tables (slot 0 against luma, the others against chroma); invalid
+    tables (`table_problem`) are left out."""
+    usable = {slot: np.asarray(t, dtype=np.int64) for slot, t in tables.items() if table_problem(slot, t) is None}
     if not usable:
         return None
     errors = sum(
@@ -152,6 +166,8 @@ def walk_markers(data: bytes) -> tuple[list[Segment], str]:
 
 
 def _detail(marker: int, payload: bytes) -> str:
+    if marker == 0xEB and payload.startswith(b"JP"):  # ISO/IEC 19566-5 wraps JUMBF boxes in APP11 "JP"
+        return "JUMBF (e.g. C2PA Content Credentials)"
     if 0xE0 <= marker <= 0xEF:
         identifier = payload.split(b"\x00", 1)[0][:40]
         text = identifier.decode("latin-1") if identifier.isascii() else ""

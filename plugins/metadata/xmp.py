@@ -15,6 +15,16 @@ from plugins.metadata.values import shorten
 MAX_PACKET = 2 * 1024 * 1024
 """Larger packets are refused: real ones are kilobytes, huge ones are a parsing hazard."""
 
+MAX_DEPTH = 100
+"""Deeper element nesting is refused: real XMP nests a dozen levels (structures in lists in
+structures); the flattening recurses once per level, so the depth must be bounded up front."""
+
+DECLARATIONS = re.compile(rb"<!(DOCTYPE|ENTITY)")
+"""Real XMP packets declare no DTD, and declared entities are how XML bombs expand: a packet
+declaring one is refused, never expanded (defusedxml is not a dependency)."""
+
+OVERSIZED = f"the XMP packet exceeds the {MAX_PACKET >> 20} MB limit and was skipped"
+
 PACKET_START = re.compile(rb"<x:x[am]pmeta")  # "xapmeta" is the pre-2002 name, still seen in old files
 PACKET_END = re.compile(rb"</x:x[am]pmeta\s*>")
 
@@ -48,18 +58,24 @@ def find_packet(data: bytes) -> bytes | None:
     end = PACKET_END.search(data, start.end(), start.start() + MAX_PACKET)
     if end is None:
         if PACKET_END.search(data, start.end()):
-            raise ValueError(f"the XMP packet exceeds the {MAX_PACKET >> 20} MB limit and was skipped")
+            raise ValueError(OVERSIZED)
         raise ValueError("the XMP packet has no closing </x:xmpmeta> tag (truncated)")
     return data[start.start() : end.end()]
 
 
+def read_xmp(data: bytes) -> Rows:
+    """`parse_xmp` of the file's packet (`find_packet`), [] when it has none; ValueError if damaged."""
+    packet = find_packet(data)
+    return parse_xmp(packet) if packet is not None else []
+
+
 def parse_xmp(packet: bytes) -> Rows:
-    """Flatten the packet into ("prefix:name", value) rows; structures become "a/b", lists "a[1]"."""
-    prefixes: dict[str, str] = {}
-    parser = ET.iterparse(io.BytesIO(packet), events=("start-ns",))
-    for _, (prefix, uri) in parser:
-        prefixes.setdefault(uri, KNOWN_PREFIXES.get(uri, prefix))
-    root = parser.root
+    """Flatten the packet into ("prefix:name", value) rows; structures become "a/b", lists "a[1]".
+
+    ValueError, worded for the analyst, when the packet is oversized, declares a DTD or entities,
+    is not well-formed XML or nests deeper than MAX_DEPTH.
+    """
+    prefixes, root = _parsed(packet)
     rdf = root if root.tag == f"{RDF}RDF" else root.find(f".//{RDF}RDF")
     if rdf is None:
         return []
@@ -67,6 +83,29 @@ def parse_xmp(packet: bytes) -> Rows:
     for description in rdf.findall(f"{RDF}Description"):
         flattener.fields(description, "")
     return flattener.rows
+
+
+def _parsed(packet: bytes) -> tuple[dict[str, str], ET.Element]:
+    """The namespace prefixes by URI and the root element, checked as `parse_xmp` says."""
+    if len(packet) > MAX_PACKET:
+        raise ValueError(OVERSIZED)
+    if DECLARATIONS.search(packet):
+        raise ValueError("the XMP packet declares a DTD or entities, which XMP does not use; it was not expanded")
+    prefixes: dict[str, str] = {}
+    depth = 0
+    parser = ET.iterparse(io.BytesIO(packet), events=("start", "end", "start-ns"))
+    try:
+        for event, item in parser:
+            if event == "start-ns":
+                prefix, uri = item
+                prefixes.setdefault(uri, KNOWN_PREFIXES.get(uri, prefix))
+            elif event == "end":
+                depth -= 1
+            elif (depth := depth + 1) > MAX_DEPTH:
+                raise ValueError(f"the XMP packet nests elements more than {MAX_DEPTH} deep (real XMP: a dozen)")
+    except ET.ParseError as exc:
+        raise ValueError(f"the XMP packet is not well-formed XML ({exc})") from None
+    return prefixes, parser.root
 
 
 class _Flattener:
@@ -126,3 +165,21 @@ def _is_field(attr: str) -> bool:
 
 def _is_plain(li: ET.Element) -> bool:
     return len(li) == 0 and not any(_is_field(a) for a in li.attrib) and f"{RDF}resource" not in li.attrib
+
+
+IPTC_EXT = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
+"""The IPTC Extension namespace, matched by URI: a packet may bind it to any prefix."""
+
+
+def digital_source_type(packet: bytes) -> str | None:
+    """`Iptc4xmpExt:DigitalSourceType` (how the picture was made, e.g. by a trained AI model), or None.
+
+    Read by namespace URI, as an attribute or an element, wherever it is in the packet.
+    """
+    for node in ET.fromstring(packet).iter():
+        value = node.get(f"{IPTC_EXT}DigitalSourceType")
+        if value is None and node.tag == f"{IPTC_EXT}DigitalSourceType":
+            value = node.get(f"{RDF}resource") or node.text
+        if value and value.strip():
+            return value.strip()
+    return None

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from plugins.similarity.features import LocalFeatures
+from workbench.core.device import batch_size as device_batch
 from workbench.core.models import ModelStore, loaded_model
 from workbench.core.plugin import ModelUnavailable
 
@@ -35,7 +36,10 @@ DB_LEN = 50
 """Descriptors AMES reads per query / per database image (the authors' README example: the
 asymmetry is the point, a database image costs 50 × 768 float16 values)."""
 BATCH = 16
-"""Candidate pairs per forward pass (651 tokens each)."""
+"""Candidate pairs per forward pass on the CPU (651 tokens each)."""
+PAIR_MB = 64
+"""GPU memory per candidate pair in a pass (651 tokens: attention maps and activations, with margin):
+on CUDA a pass holds as many pairs as half the free memory fits."""
 
 SCORE_MEANING = (
     "AMES fused similarity in [0, 1]: lamb × global similarity (clipped to [0, 1]) + (1 − lamb) × "
@@ -49,7 +53,8 @@ class AmesReranker:
     """Extraction and scoring with the three installed networks (verified and cached by the store).
 
     `lamb`, `temp`, `query_len`, `db_len`, `topk` and `max_side` default to the manifests' values
-    (the authors' settings); `batch_size` only trades memory for speed.
+    (the authors' settings); `batch_size` (pairs per pass on the CPU; on CUDA what half the free
+    memory holds) only trades memory for speed.
     """
 
     def __init__(
@@ -144,9 +149,10 @@ class AmesReranker:
             raise ValueError("the query has no local features")
         src = torch.from_numpy(np.asarray(query.desc[: self.query_len], np.float32)).to(device)[None]
         out = np.empty(len(candidates), np.float32)
+        step = device_batch(device, PAIR_MB, self.batch_size)
         with torch.inference_mode():
-            for start in range(0, len(candidates), self.batch_size):
-                chunk = candidates[start : start + self.batch_size]
+            for start in range(0, len(candidates), step):
+                chunk = candidates[start : start + step]
                 length = max(1, max(min(len(c), self.db_len) for c in chunk))
                 tgt = np.zeros((len(chunk), length, dim), np.float32)
                 pad = np.ones((len(chunk), length), bool)

@@ -1,10 +1,12 @@
-"""DINOv2 ViT-B/14 with 4 registers (`dinov2_vitb14_reg`) and the AMES local-feature detector,
-with the AMES authors' extraction recipe.
+"""DINOv2 ViTs as Meta's hub builds them, and the AMES local-feature detector with the AMES
+authors' extraction recipe.
 
 The backbone keeps exactly what inference needs and the parameter names of Meta's
-`DinoVisionTransformer` (hub builder: img_size 518, patch 14, LayerScale, 4 register tokens,
-block_chunks 0, bicubic antialiased position-embedding interpolation to the exact grid), so
-`dinov2_vitb14_reg4_pretrain.pth` loads with `strict=True`. `SpatialAttention2d` is the authors'
+`DinoVisionTransformer` (hub builder: img_size 518, patch 14, LayerScale, block_chunks 0), so
+the published files load with `strict=True`. Two hub models are used: `dinov2_vitb14_reg` (the
+default `VitConfig`: 4 register tokens, bicubic antialiased position-embedding interpolation to the
+exact grid) for AMES, and `dinov2_vits14` (`VITS14`: no registers, the hub's older interpolation
+with a 0.1 offset and no antialiasing) inside OMG-Fuser's fusion networks. `SpatialAttention2d` is the authors'
 detector (conv1 1×1 → BN → [L2-normalised: the descriptors] → ReLU → conv2 1×1 → softplus: the
 weights), loaded from its checkpoint's "state".
 
@@ -44,7 +46,7 @@ RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 @dataclass(frozen=True)
 class VitConfig:
-    """`dinov2_vitb14_reg` by default; smaller values only for fast tests."""
+    """`dinov2_vitb14_reg` by default (`VITS14`: `dinov2_vits14`); smaller values only for fast tests."""
 
     embed_dim: int = 768
     depth: int = 12
@@ -53,10 +55,19 @@ class VitConfig:
     img_size: int = 518
     num_register_tokens: int = 4
     mlp_ratio: float = 4.0
+    interpolate_offset: float = 0.0
+    """0: position embeddings resized to the exact grid (the hub's `_reg` models); > 0: resized by the
+    scale factor (grid + offset) / 37, as the hub's models without registers do (a different result)."""
+    interpolate_antialias: bool = True
 
     @property
     def grid(self) -> int:
         return self.img_size // self.patch_size
+
+
+VITS14 = VitConfig(embed_dim=384, num_heads=6, num_register_tokens=0, interpolate_offset=0.1,
+                   interpolate_antialias=False)
+"""`dinov2_vits14` as the hub builds it: ViT-S/14, no registers, interpolate_offset 0.1, no antialiasing."""
 
 
 class PatchEmbed(nn.Module):
@@ -119,7 +130,7 @@ class Block(nn.Module):
 
 
 class DinoV2(nn.Module):
-    """Inference-only DINOv2 ViT with registers. `forward(x)` → normalised patch tokens (B×N×C),
+    """Inference-only DINOv2 ViT (with or without registers). `forward(x)` → normalised patch tokens (B×N×C),
     i.e. `forward_features(x)["x_norm_patchtokens"]`, row-major over the (H/14)×(W/14) grid."""
 
     def __init__(self, cfg: VitConfig = VitConfig()) -> None:
@@ -128,21 +139,26 @@ class DinoV2(nn.Module):
         dim = cfg.embed_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid * cfg.grid + 1, dim))
-        self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_register_tokens, dim))
+        if cfg.num_register_tokens:  # the hub's models without registers have no such parameter
+            self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_register_tokens, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, dim))  # training only; kept so the file loads strictly
         self.patch_embed = PatchEmbed(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 
     def position_embedding(self, rows: int, cols: int) -> torch.Tensor:
-        """The class token's embedding + the patch grid's, resized (bicubic, antialiased, to the exact
-        size: the hub's `interpolate_offset=0`) when the grid is not the 37×37 of training."""
+        """The class token's embedding + the patch grid's, resized (bicubic) when the grid is not the
+        37×37 of training: to the exact size, or by the offset scale factor (see `VitConfig`)."""
         pos = self.pos_embed
-        m = self.cfg.grid
+        cfg, m = self.cfg, self.cfg.grid
         if rows == m and cols == m:
             return pos
         patch = pos[:, 1:].float().reshape(1, m, m, -1).permute(0, 3, 1, 2)
-        patch = F.interpolate(patch, size=(rows, cols), mode="bicubic", antialias=True)
+        if cfg.interpolate_offset:
+            scale = ((rows + cfg.interpolate_offset) / m, (cols + cfg.interpolate_offset) / m)
+            patch = F.interpolate(patch, scale_factor=scale, mode="bicubic", antialias=cfg.interpolate_antialias)
+        else:
+            patch = F.interpolate(patch, size=(rows, cols), mode="bicubic", antialias=cfg.interpolate_antialias)
         patch = patch.permute(0, 2, 3, 1).reshape(1, rows * cols, -1).to(pos.dtype)
         return torch.cat([pos[:, :1], patch], dim=1)
 
@@ -153,7 +169,8 @@ class DinoV2(nn.Module):
             raise ValueError(f"input height and width must be multiples of {p}, got {h}×{w}")
         tokens = torch.cat([self.cls_token.expand(b, -1, -1), self.patch_embed(x)], dim=1)
         tokens = tokens + self.position_embedding(h // p, w // p)
-        tokens = torch.cat([tokens[:, :1], self.register_tokens.expand(b, -1, -1), tokens[:, 1:]], dim=1)
+        if self.cfg.num_register_tokens:
+            tokens = torch.cat([tokens[:, :1], self.register_tokens.expand(b, -1, -1), tokens[:, 1:]], dim=1)
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)[:, 1 + self.cfg.num_register_tokens :]

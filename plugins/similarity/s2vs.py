@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from workbench.core.device import batch_size as device_batch
 from workbench.core.models import ModelStore, loaded_model
 from workbench.core.plugin import ModelUnavailable
 
@@ -38,7 +39,10 @@ RESIZE = 256
 CROP = 224
 """Short side resized to 256 (sides rounded up to even numbers, as their ffmpeg call), centre 224×224 crop."""
 BATCH = 32
-"""Frames per extractor pass: only trades memory for speed."""
+"""Frames per extractor pass on the CPU: only trades memory for speed."""
+FRAME_MB = 16
+"""GPU memory per frame in a pass (about 4 × ResNet-50's largest activation at 224 pixels): on CUDA a
+pass holds as many frames as half the free memory fits."""
 TARGET_CHUNK = 2048
 """The authors' evaluation compares a query with the target in blocks of 2048 frames (`batch_sz_sim`)
 and averages the blocks' similarities; kept so long videos score as in their evaluation."""
@@ -160,20 +164,22 @@ def frame_features(
     device: str = "cpu",
     *,
     store: ModelStore | None = None,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Frames sampled at `FPS` (uint8 RGB, T×H×W×3 or a list) → float32 T×9×512 S2VS region features.
 
     Preprocessing as the authors: short side 256, centre crop 224, ImageNet normalisation; on CUDA the
-    network runs under fp16 autocast as in their extraction scripts, on other devices in float32."""
+    network runs under fp16 autocast as in their extraction scripts, on other devices in float32.
+    `batch_size` (frames per pass) defaults to what the device holds (`BATCH` on the CPU)."""
     extractor = load_extractor(device, store)
     import torch
 
     batch = preprocess(frames)
+    step = max(1, batch_size or device_batch(device, FRAME_MB, BATCH))
     outputs = []
     with torch.inference_mode():
-        for start in range(0, len(batch), max(1, batch_size)):
-            x = torch.from_numpy(batch[start : start + max(1, batch_size)]).to(device)
+        for start in range(0, len(batch), step):
+            x = torch.from_numpy(batch[start : start + step]).to(device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=str(device).startswith("cuda")):
                 outputs.append(extractor(x).float().cpu())
     return torch.cat(outputs).numpy()

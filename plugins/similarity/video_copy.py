@@ -87,6 +87,7 @@ class VideoCopyAnalyzer(Analyzer):
     accepts = frozenset({MediaKind.VIDEO})
     Params = VideoCopyParams
     card_file = Path(__file__).with_name("video_copy.md")
+    learned = True  # MobileNetV2 or S2VS frame descriptors
 
     def run(self, media: Media, params: VideoCopyParams, ctx: RunContext) -> Segments:
         sampling = Sampling(params.features, params.every_s, params.side)
@@ -104,7 +105,8 @@ class VideoCopyAnalyzer(Analyzer):
         references = self._references(store, media.sha256, stored, named, sampling,
                                       ctx.sub(0.4, 0.8, "references"), notes)
         ctx.progress(0.8, f"comparing with {len(references)} reference video(s)")
-        pair_scores = [float(np.nanmax(similarity_matrix(query, r.features), initial=-1.0)) for r in references]
+        pair_scores = [float(np.nanmax(similarity_matrix(query, r.features, ctx.device), initial=-1.0))
+                       for r in references]
         order = np.argsort(pair_scores)[::-1][: params.candidates]
         min_frames = max(1, math.ceil(params.min_length_s / params.every_s - 1e-9))
         alignment = AlignmentParams(params.threshold, min_frames=min_frames)
@@ -114,7 +116,7 @@ class VideoCopyAnalyzer(Analyzer):
         for n, index in enumerate(order):
             ctx.check_cancelled()
             reference = references[index]
-            matrix = similarity_matrix(query, reference.features)
+            matrix = similarity_matrix(query, reference.features, ctx.device)
             matches = temporal_network(matrix, alignment)
             rows += [_seconds(m, query, reference.features, params.every_s) for m in matches]
             labels += [reference.label] * len(matches)

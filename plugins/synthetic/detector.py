@@ -118,6 +118,7 @@ class SyntheticDetectorAnalyzer(Analyzer):
     version = "1.0"
     Params = DetectorParams
     optional_models: ClassVar[tuple[str, ...]] = PUBLISHED_MEMBERS
+    learned = True
     card_file = Path(__file__).with_name("detector.md")
 
     def members_ready(self, store: ModelStore) -> bool:

@@ -64,7 +64,7 @@ def run_plan(
     `Series`; video analyses run one after another (each decodes the video itself).
     """
     cancel_event = cancel_event or threading.Event()
-    device = resolve_device()[0] if any(p.analyzer.models for p in plan) else "cpu"
+    device = resolve_device()[0] if any(p.analyzer.needs_device for p in plan) else "cpu"
     meter = _Progress(len(plan), progress)
 
     def run(i: int) -> Result:
@@ -75,7 +75,8 @@ def run_plan(
         if media.kind is MediaKind.VIDEO and runs_on_frames(analyzer):
             analyzer = PerFrame(analyzer, sampling)
         step = meter.step(i, item.analyzer.title)
-        result = run_analyzer(analyzer, media, item.params, RunContext(step, cancel_event, device, case_root))
+        ctx = RunContext(step, cancel_event, device if item.analyzer.needs_device else "cpu", case_root)
+        result = run_analyzer(analyzer, media, item.params, ctx)
         step(1.0, "")
         return result
 

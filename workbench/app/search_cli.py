@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.app.case import DB_NAME, Case
 from workbench.app.cli_progress import ProgressLine
+from workbench.core.device import resolve_device
 from workbench.core.media import Media
 from workbench.core.plugin import RunContext
 
@@ -72,11 +73,13 @@ def _folder(args: argparse.Namespace, case: Case | None) -> Path:
 
 
 def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
+    """The collection with its descriptor on the preferred device (`collection.descriptor.device`)."""
     from plugins.similarity.collection import Collection
     from plugins.similarity.global_descriptor import descriptor_for
 
-    descriptor = descriptor_for(args.descriptor) if getattr(args, "descriptor", None) else None
-    return Collection(_folder(args, case), descriptor)
+    device = resolve_device()[0]
+    descriptor = descriptor_for(args.descriptor, device) if getattr(args, "descriptor", None) else None
+    return Collection(_folder(args, case), descriptor, device=device)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -86,15 +89,17 @@ def run_index(args: argparse.Namespace) -> int:
     try:
         if args.remove:
             return _remove(args, case)
+        collection = _open_collection(args, case)
+        device = collection.descriptor.device
         extra = None
         if args.ames:
             from plugins.similarity.search import ames_extractors
 
-            extra = ames_extractors()
-        collection = _open_collection(args, case)
+            extra = ames_extractors(device)
         progress = ProgressLine()
         try:
-            report = add_media(collection, args.paths, RunContext(progress.task("index")), extra_extractors=extra)
+            ctx = RunContext(progress.task("index"), device=device)
+            report = add_media(collection, args.paths, ctx, extra_extractors=extra)
             progress.end()
             images, videos = report.found
             codes = []
@@ -161,7 +166,8 @@ def run_search(args: argparse.Namespace) -> int:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
         rerank = Rerank(args.rerank)
         progress = ProgressLine()
-        hits = search(collection, query, args.k, args.shortlist, rerank, RunContext(progress.task("search")))
+        ctx = RunContext(progress.task("search"), device=collection.descriptor.device)
+        hits = search(collection, query, args.k, args.shortlist, rerank, ctx)
         progress.end()
     finally:
         collection.close()
@@ -224,7 +230,7 @@ class ItemSearch:
             return
         from plugins.similarity.collection import Collection
 
-        self.collection = Collection(folder)
+        self.collection = Collection(folder, device=resolve_device()[0])
         if self.collection.count() == 0:
             self.skipped = f"the collection {folder} is empty (add images with `workbench index`)"
 
@@ -232,7 +238,8 @@ class ItemSearch:
         """The JSON of the item's hits, best first (the item's own file is never one of them)."""
         from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
 
-        hits = search(self.collection, query_from_media(media), K, SHORTLIST, Rerank.SIFT, RunContext(progress))
+        ctx = RunContext(progress, device=self.collection.descriptor.device)
+        hits = search(self.collection, query_from_media(media), K, SHORTLIST, Rerank.SIFT, ctx)
         return {"collection": str(self.folder.resolve()), "score_meaning": SCORE_MEANING[Rerank.SIFT.value],
                 "hits": [hit_json(h) for h in hits]}
 

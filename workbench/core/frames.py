@@ -117,6 +117,7 @@ class PerFrame(Analyzer):
         self.version = f"{inner.version}+frames.1"
         self.Params = inner.Params
         self.models = inner.models
+        self.learned = inner.learned
         self.card_file = inner.card_file
 
     def run(self, media: Media, params: Any, ctx: RunContext) -> Series:

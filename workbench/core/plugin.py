@@ -88,6 +88,9 @@ class Analyzer:
     optional_models: ClassVar[tuple[str, ...]] = ()
     """Models the analyzer uses when installed (e.g. ensemble members, a better face detector); it
     runs without them, or is 'unavailable' only when none is. The GUI offers to install them."""
+    learned: ClassVar[bool] = False
+    """Runs PyTorch networks although `models` is empty (optional members, a descriptor backbone):
+    see `needs_device`."""
     card_file: ClassVar[Path]
     needs_file_encoding: ClassVar[str] = ""
     """Set (to the reason) by methods that read the file's own encoding (JPEG quantisation, DCT
@@ -105,6 +108,13 @@ class Analyzer:
     earlier_maps: ClassVar[dict[str, str]] = {}
     """Earlier versions whose map this one still computes, each with the stack layer that holds it:
     a model trained on that version's map (the fusion) reads the layer instead of dropping the signal."""
+
+    @property
+    def needs_device(self) -> bool:
+        """Whether the job runner hands it the compute device (`ctx.device`, CUDA when present): the
+        analyzers that run networks. The others get the CPU, so their provenance says where they ran
+        and a plan without networks never imports torch."""
+        return self.learned or bool(self.models)
 
     @property
     def card(self) -> str:

@@ -1,4 +1,5 @@
-"""The analyst's preferences (name, organisation, pixel limit, map tiles), shared by the GUI and the CLI.
+"""The analyst's preferences (name, organisation, pixel limit, map tiles, C2PA trust list, compute device),
+shared by the GUI and the CLI.
 
 Kept as JSON in the user data folder, Qt-free, so a report made by `workbench analyze` names the
 same analyst as one exported from the window. A damaged file is ignored (defaults), never fatal.
@@ -28,8 +29,14 @@ class Preferences:
     """Images above this many pixels are refused at import (decompression-bomb guard)."""
     tile_url: str = ""
     """The analyst's own map tile server ("" = none: maps use the bundled data only, offline)."""
+    c2pa_trust_list: str = ""
+    """A PEM file of the certificates whose Content Credentials signers the analyst trusts ("" = none:
+    signatures are still checked, every signer is reported as untrusted). Read locally, never fetched."""
     welcomed: bool = False
     """The first-run welcome was shown."""
+    device: str = "auto"
+    """Where learned models run: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda" or "mps"
+    (`workbench.core.device.resolve_device`)."""
 
 
 def load() -> Preferences:

@@ -38,15 +38,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("full", "Full forgery analysis",
            "Every forgery localiser and detector that applies, learned ones when installed.",
            ("metadata", "ela", "ela_sweep", "noise_wavelet", "noise_median", "jpeg_ghost", "adq", "nadq", "blk",
-            "cfa", "splicebuster", "copy_move", "fusion", "msfusion_dct", "msfusion_sb", "msfusion_dct_sb",
-            "synthetic.spectrum", "synthetic.detector", *FACES)),
+            "cfa", "splicebuster", "copy_move", "copy_move_dense", "fusion", "msfusion_dct", "msfusion_sb",
+            "msfusion_dct_sb", "omgfuser_score_fusion", "omgfuser_feature_fusion", "synthetic.spectrum",
+            "synthetic.detector", *FACES)),
     Preset("video", "Video",
            "Container facts, faces and deepfake votes per frame, copies of the case's reference videos, "
            "and two fast localisers on sampled frames.",
            ("metadata", *FACES, "similarity.video_copy", "ela", "noise_median", "synthetic.detector")),
     Preset("provenance", "Provenance",
-           "Where the picture comes from: metadata (with GPS), geolocation with abstention, and similar "
-           "images in the case's reference collection.",
+           "Where the picture comes from: metadata (Content Credentials, AI-generation markers, GPS), "
+           "geolocation with abstention, and similar images in the case's reference collection.",
            ("metadata", "geolocation"), search=True),
 )}
 DEFAULT_PRESET = "triage"

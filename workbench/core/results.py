@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from workbench.core.claims import Claims
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -115,6 +117,8 @@ class Result:
             kwargs["provenance"] = Provenance(**kwargs["provenance"])
         if issubclass(cls, Facts):
             kwargs["tables"] = [Table(t["title"], [tuple(r) for r in t["rows"]]) for t in kwargs.get("tables", [])]
+            if kwargs.get("claims") is not None:
+                kwargs["claims"] = Claims.from_doc(kwargs["claims"])
         return cls(**kwargs)
 
 
@@ -149,6 +153,8 @@ class Facts(Result):
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     images: dict[str, np.ndarray] = array_field()
+    claims: Claims | None = None
+    """What the file claims about its origin (Content Credentials, AI-generation markers), when read."""
 
     kind: ClassVar[str] = "facts"
 

@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
         prefs = preferences.load()
         self.max_pixels = self.search.max_pixels = prefs.max_pixels
         self.item.tile_url_changed(prefs.tile_url)
+        self._detect_device()
 
     def open_model_manager(self) -> ModelManager:
         """Settings ▸ Models; the analyses' readiness follows every install or removal."""
@@ -356,7 +357,8 @@ class MainWindow(QMainWindow):
         case = self.case
 
         def add(job: Job) -> str:
-            report = store_for(case.root).add(paths, default_sampling(), RunContext(job.report, job.cancel_event))
+            ctx = RunContext(job.report, job.cancel_event, resolve_device()[0])
+            report = store_for(case.root).add(paths, default_sampling(), ctx)
             failed = "".join(f"\n{reason}" for reason in (report.failed or {}).values())
             summary = f"{report.added} reference video(s) added, {report.skipped} already there{failed}"
             case.log("index", summary)

@@ -176,7 +176,8 @@ def facts_html(found: Survey, model_id: str) -> str:
     input_size = m.input_size or spec.get("size")
     if input_size:
         rows.append(("Input size", html.escape(" × ".join(str(v) for v in input_size))))
-    for key, label in (("mean", "Input mean"), ("std", "Input std"), ("margin", "Face crop margin")):
+    input_rows = (("mean", "Input mean"), ("std", "Input std"), ("crop", "Face crop"), ("margin", "Face crop margin"))
+    for key, label in input_rows:
         if key in spec:
             rows.append((label, html.escape(str(spec[key]))))
     if "output" in m.extra:

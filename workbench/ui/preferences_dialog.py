@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from workbench.app.case import Case
 from workbench.core import preferences
+from workbench.core.device import DEVICES
+
+DEVICE_LABELS = {
+    "auto": "Automatic (CUDA GPU, else Apple GPU, else CPU)",
+    "cpu": "CPU",
+    "cuda": "NVIDIA GPU (CUDA)",
+    "mps": "Apple GPU (MPS)",
+}
 
 
 def _buttons(dialog: QDialog) -> QDialogButtonBox:
@@ -16,7 +35,9 @@ def _buttons(dialog: QDialog) -> QDialogButtonBox:
 
 
 class PreferencesDialog(QDialog):
-    """Analyst name and organisation (the report and the audit log name them), pixel limit, map tiles."""
+    """Analyst name and organisation (the report and the audit log name them), pixel limit, map tiles,
+    the C2PA trust list (a local PEM file: whose Content Credentials signers the analyst trusts), and the
+    device learned models run on (the status bar shows the one in use, each result records it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -33,17 +54,40 @@ class PreferencesDialog(QDialog):
         self.megapixels.setToolTip("Images larger than this are refused at import (decompression-bomb guard)")
         self.tile_url = QLineEdit(prefs.tile_url)
         self.tile_url.setPlaceholderText("empty: offline maps only (bundled data)")
+        self.trust_list = QLineEdit(prefs.c2pa_trust_list)
+        self.trust_list.setPlaceholderText("none: signatures are checked, every signer is reported as untrusted")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self.choose_trust_list)
+        trust_row = QHBoxLayout()
+        trust_row.addWidget(self.trust_list, 1)
+        trust_row.addWidget(choose)
+        self.device = QComboBox()
+        for value in DEVICES:
+            self.device.addItem(DEVICE_LABELS[value], value)
+        self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        self.device.setToolTip("Where the learned models run; a device that is absent falls back to the CPU, "
+                               "and the status bar says why")
         form = QFormLayout(self)
         form.addRow("Analyst name", self.analyst)
         form.addRow("Organisation", self.organisation)
         form.addRow("Pixel limit", self.megapixels)
         form.addRow("Map tile server", self.tile_url)
+        form.addRow("C2PA trust list (PEM)", trust_row)
+        form.addRow("Compute device", self.device)
         form.addRow(_buttons(self))
         self.accepted.connect(self.save)
 
+    def choose_trust_list(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "C2PA trust list", self.trust_list.text(),
+                                              "PEM certificates (*.pem *.crt);;All files (*)")
+        if path:
+            self.trust_list.setText(path)
+
     def save(self) -> None:
         preferences.update(analyst=self.analyst.text().strip(), organisation=self.organisation.text().strip(),
-                           max_pixels=self.megapixels.value() * 1_000_000, tile_url=self.tile_url.text().strip())
+                           max_pixels=self.megapixels.value() * 1_000_000, tile_url=self.tile_url.text().strip(),
+                           c2pa_trust_list=self.trust_list.text().strip(),
+                           device=self.device.currentData())
 
 
 class CaseDetailsDialog(QDialog):

@@ -35,6 +35,7 @@ from workbench.core.calibration import score_context
 from workbench.core.render import legend_bar
 from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
 from workbench.ui.images import to_pixmap
+from workbench.ui.provenance_view import ProvenanceView
 
 FIGURE_WIDTH = 480
 """Widest a metadata figure is shown in its tab (px); larger ones are scaled down."""
@@ -172,7 +173,8 @@ class FactsSummaryView(ResultView):
 
 class FactsTables(QSplitter):
     """All tables of a Facts result as a tree, with its images (e.g. the EXIF thumbnail, a spectrum)
-    scaled to fit and scrolled, so no figure sets the window's minimum size."""
+    scaled to fit and scrolled, so no figure sets the window's minimum size, and the provenance section
+    when the result read what the file claims about its origin."""
 
     def __init__(self, result: Facts, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
@@ -192,6 +194,9 @@ class FactsTables(QSplitter):
             scroll.setWidget(figures)
             scroll.setMinimumSize(160, 120)
             self.addWidget(scroll)
+        if result.claims is not None:
+            self.provenance = ProvenanceView(result.claims)
+            self.addWidget(self.provenance)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(2)
         self.tree.setHeaderLabels(["Field", "Value"])

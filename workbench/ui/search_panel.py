@@ -625,7 +625,7 @@ class SearchPanel(QWidget):
             if current is None:
                 current = open_collection(folder)
                 opened.append(current)
-            return work(current, RunContext(job.report, job.cancel_event))
+            return work(current, RunContext(job.report, job.cancel_event, current.descriptor.device))
 
         def finished(job: Job) -> None:
             self._active.discard(job.id)

@@ -19,6 +19,7 @@ from workbench.app.per_frame import box_labels, line_plot, timecode, verdict_lin
 from workbench.app.report.evidence import Item
 from workbench.app.report.figures import boxes_layer, fit, heat_with_pairs, print_size
 from workbench.app.report.markup import TEXT_WIDTH, e, grid, heading, img, kv_table, table
+from workbench.app.report.origin import claims_html
 from workbench.app.triage import title_of
 from workbench.core.calibration import score_context
 from workbench.core.render import colorize, legend_bar
@@ -153,7 +154,7 @@ def _boxes_tile(item: Item, run: Run, figures: dict[str, np.ndarray]) -> str:
 
 
 def _facts_html(result: Facts, run: Run, figures: dict[str, np.ndarray]) -> str:
-    parts = []
+    parts = [claims_html(result.claims)] if result.claims else []
     if result.findings:
         parts.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in result.findings) + "</ul>")
     small = []
