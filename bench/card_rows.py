@@ -35,10 +35,11 @@ def _method(line: str) -> str:
 
 
 def measured(report: str) -> set[str]:
-    """Methods with at least one scored image (the last column reads "n ok / n")."""
+    """Methods with at least one scored image in a table whose last column reads "n ok / n" (the
+    per-condition tables have none: a method measured there is measured in those too)."""
     return {
-        _method(line) for table in tables(report) for line in table[2:]
-        if line.rstrip(" |").split("|")[-1].strip().split("/")[0].strip() not in ("", "0")
+        _method(line) for table in tables(report) if table[0].rstrip(" |").endswith("n ok / n")
+        for line in table[2:] if line.rstrip(" |").split("|")[-1].strip().split("/")[0].strip() not in ("", "0")
     }
 
 

@@ -2,7 +2,8 @@
 splices, copy-moves and removals (plus pristine images for the image-level AUC).
 
     .venv/bin/python -m bench.localization --quick
-    .venv/bin/python -m bench.localization --n 300 --seed 0 --per-kind --out docs/localization-bench.md
+    .venv/bin/python -m bench.localization --per-kind --packaged-photos --out docs/localization-bench.md
+    .venv/bin/python -m bench.localization --conditions --out docs/localization-bench.md
 
 The dataset (`workbench.synthetic`) is generated once and cached under the user cache folder
 (or --data); each analyzer runs with its default parameters through `run_analyzer`, exactly as
@@ -22,6 +23,7 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,7 +40,7 @@ from workbench.core.media import open_media
 from workbench.core.metrics import image_auc, mean_defined, pixel_metrics
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
-from workbench.synthetic import KINDS, Recipe, read_index, source_photos, write_dataset
+from workbench.synthetic import KINDS, Recipe, packaged_photos, read_index, source_photos, write_dataset
 from workbench.synthetic.dataset import header, load_mask
 
 FAMILY = "plugins.localization"
@@ -46,6 +48,11 @@ BASELINE = "centre-prior"
 REFERENCE = "ela"
 METRICS = ("f1", "best_f1", "mcc", "iou", "auc")
 MANIPULATED = tuple(k for k in KINDS if k != "pristine")
+CONDITIONS_SECTION = "conditions"
+"""The per-condition report's section in the --out file."""
+KEPT_SECTIONS = (CONDITIONS_SECTION, "copy-move-dense")
+"""Sections of the --out file that other reports wrote (the per-condition mode's, bench/copy_move_dense.py's
+figures), kept in this order after the mixed set's report when it rewrites the file."""
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Record:
     index: int
     kind: str
     status: str
+    condition: str = ""
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     score: float = float("nan")
@@ -89,23 +97,37 @@ def localization_methods(wanted: list[str] | None, plugins: tuple[str, ...]) -> 
     return found
 
 
-def dataset(folder: Path | None, seed: int, n: int, workers: int) -> tuple[Path, dict[str, Any]]:
+def dataset(
+    folder: Path | None, seed: int, n: int, workers: int, photos: tuple[Path, ...]
+) -> tuple[Path, dict[str, Any]]:
     """The cached dataset for (seed, n, recipe, photos), generated when missing or different."""
-    head = header(seed, n, KINDS, Recipe(), source_photos())
+    head = header(seed, n, KINDS, Recipe(), photos)
+    return cached(
+        folder, f"loc-s{seed}-n{n}", head,
+        lambda out, progress: write_dataset(out, seed, n, recipe=Recipe(), photos=photos, workers=workers,
+                                            progress=progress),
+    )
+
+
+def cached(
+    folder: Path | None, stem: str, head: dict[str, Any], write: Callable[[Path, Callable[[int, int], None]], dict]
+) -> tuple[Path, dict[str, Any]]:
+    """The dataset whose header is `head`: reused from `folder` (default: the cache folder named by
+    `stem` and a digest of `head`) when its index carries that header, else written there by `write`."""
     if folder is None:
         digest = hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:10]
-        folder = Path(platformdirs.user_cache_dir("forensic-workbench")) / "bench" / f"loc-s{seed}-n{n}-{digest}"
+        folder = Path(platformdirs.user_cache_dir("forensic-workbench")) / "bench" / f"{stem}-{digest}"
     index = read_index(folder)
     if index is not None and {k: index.get(k) for k in head} == head:
         print(f"dataset: reusing {folder}", flush=True)
         return folder, index
-    print(f"dataset: generating {n} images in {folder}", flush=True)
-    step = max(1, n // 10)
-    index = write_dataset(
-        folder, seed, n, recipe=Recipe(), workers=workers,
-        progress=lambda done, total: done % step == 0 and print(f"  generated {done}/{total}", flush=True),
-    )
-    return folder, index
+    print(f"dataset: generating in {folder}", flush=True)
+
+    def progress(done: int, total: int) -> None:
+        if done % max(1, total // 10) == 0:
+            print(f"  generated {done}/{total}", flush=True)
+
+    return folder, write(folder, progress)
 
 
 # -- one image (runs in a worker process) --------------------------------------------------------
@@ -125,14 +147,15 @@ def evaluate(job: tuple[Path, dict[str, Any], list[str], tuple[str, ...]]) -> li
     truth = load_mask(folder / item["mask"])
     media = open_media(folder / item["image"])
     media.pixels()  # decoded once, outside the timings
-    base = Record(BASELINE, item["index"], item["kind"], Status.OK.value,
+    condition = item.get("condition", "")
+    base = Record(BASELINE, item["index"], item["kind"], Status.OK.value, condition,
                   metrics=pixel_metrics(centre_prior(truth.shape), truth), score=0.5)
     records = [base]
     for method in methods:
         analyzer = available(plugins)[method]
         t0 = time.perf_counter()
         result = run_analyzer(analyzer, media, analyzer.params_from({}), RunContext())
-        rec = Record(method, item["index"], item["kind"], result.status.value, result.message,
+        rec = Record(method, item["index"], item["kind"], result.status.value, condition, result.message,
                      seconds=time.perf_counter() - t0, megapixels=media.megapixels)
         if result.ok and not (isinstance(result, Heatmap) and result.map is not None):
             rec.status, rec.message = "no-map", f"returned a {type(result).__name__} without a map"
@@ -172,7 +195,7 @@ def run_all(
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _fmt(value: float, digits: int = 3) -> str:
+def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or np.isnan(value) else f"{value:.{digits}f}"
 
 
@@ -206,10 +229,10 @@ def summary_table(by_method: dict[str, list[Record]]) -> str:
         # the baseline's figure over PNGs it never saw
         delta = mean_defined(r.metrics["auc"] - base_auc[r.index] for r in ok)[0]
         speed = _seconds_per_mp(recs) if method != BASELINE else float("nan")
-        cells = [_fmt(_mean(recs, k)) for k in METRICS]
-        cells += [_fmt(delta) if method != BASELINE else "0 (baseline)", _fmt(_auc_of(recs, MANIPULATED))]
-        cells += [_fmt(_mean(recs, "mask_f1")), _fmt(_mean(recs, "mask_iou"))]
-        cells += [_fmt(speed, 4), _fmt(speed / ref_speed, 2)]
+        cells = [fmt(_mean(recs, k)) for k in METRICS]
+        cells += [fmt(delta) if method != BASELINE else "0 (baseline)", fmt(_auc_of(recs, MANIPULATED))]
+        cells += [fmt(_mean(recs, "mask_f1")), fmt(_mean(recs, "mask_iou"))]
+        cells += [fmt(speed, 4), fmt(speed / ref_speed, 2)]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {len(ok)} / {len(recs)} |")
     return "\n".join(lines)
 
@@ -222,7 +245,7 @@ def per_kind_table(by_method: dict[str, list[Record]]) -> str:
     for method, recs in by_method.items():
         for kind in MANIPULATED:
             mine = [r for r in recs if r.kind == kind]
-            cells = [_fmt(_mean(mine, k)) for k in METRICS] + [_fmt(_auc_of(recs, (kind,)))]
+            cells = [fmt(_mean(mine, k)) for k in METRICS] + [fmt(_auc_of(recs, (kind,)))]
             n_ok = sum(r.status == "ok" for r in mine)
             lines.append(f"| {method} | {kind} | " + " | ".join(cells) + f" | {n_ok} / {len(mine)} |")
     return "\n".join(lines)
@@ -278,6 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                         help="also bench an analyzer not registered yet (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--packaged-photos", action="store_true",
+                        help="mixed set from the Python packages' photos only (not opencv-doc's), so the set "
+                             "does not depend on system packages")
+    parser.add_argument("--conditions", nargs="?", const="all", metavar="NAMES",
+                        help="instead: the named conditions of workbench.synthetic.CONDITIONS (comma-separated, "
+                             "default all) on photos held out from the fusion's training; --out then writes its "
+                             "section of the file")
+    parser.add_argument("--per-condition", type=int, default=30,
+                        help="edited images per condition, and as many pristine ones (default 30)")
     args = parser.parse_args(argv)
     n = 30 if args.quick else args.n
     plugins = tuple(args.plugin)
@@ -289,11 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     for spec, err in broken.items():
         print(f"not loaded: {spec}: {err}", file=sys.stderr)
 
-    folder, index = dataset(args.data, args.seed, n, args.workers)
+    if args.conditions:
+        from bench.localization_conditions import run_conditions  # it builds on this module
+
+        return run_conditions(args, methods, plugins)
+    photos = packaged_photos() if args.packaged_photos else source_photos()
+    folder, index = dataset(args.data, args.seed, n, args.workers, photos)
     print(f"running {', '.join(methods)} on {n} images with {args.workers} workers", flush=True)
     records = run_all(folder, index, methods, plugins, args.workers)
-    by_method = {m: sorted((r for r in records if r.method == m), key=lambda r: r.index)
-                 for m in (BASELINE, *methods)}
+    by_method = group(records, methods)
 
     parts = [recipe_header(index, folder, methods, args.workers), "", summary_table(by_method)]
     if args.per_kind:
@@ -302,8 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         parts += ["", "## Runs that did not give a map", "", *notes]
     report = "\n".join(parts) + "\n"
-    publish(report, args.out)
+    publish(report, args.out, keep=KEPT_SECTIONS)
     return 0
+
+
+def group(records: list[Record], methods: list[str]) -> dict[str, list[Record]]:
+    """Records by method (the baseline first), each list in image order."""
+    return {m: sorted((r for r in records if r.method == m), key=lambda r: r.index) for m in (BASELINE, *methods)}
 
 
 if __name__ == "__main__":

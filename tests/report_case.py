@@ -23,7 +23,8 @@ from workbench.core.media import open_media
 from workbench.core.results import Boxes, Facts, Heatmap, Provenance, Result, Series, Status, Table
 
 MAPS = ("ela", "noise_median", "jpeg_ghost", "adq", "blk", "cfa", "copy_move", "fusion")
-STACKS = {"jpeg_ghost": [f"q={q}" for q in range(50, 100, 5)], "adq": ["Bianchi 2011", "Lin 2009"],
+STACKS = {"jpeg_ghost": ["ghost (closer than typical)", *(f"q={q}" for q in range(50, 100, 5))],
+          "noise_median": ["noise level"], "adq": ["Bianchi 2011", "Lin 2009"],
           "fusion": [f"input: {s}" for s in MAPS[:-1]]}
 MISSING = ("no deepfake detector is installed; the ensemble needs at least one: model 'deepfake_effnb4_dfb' not "
            "installed: install effnb4_best.pth with Settings ▸ Models or `workbench models install "

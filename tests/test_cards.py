@@ -36,6 +36,19 @@ def test_bench_rows_replace_the_block_and_skip_unscored_methods(tmp_path: Path) 
     assert second.count(START) == 1 and "| ela | 0.5 |" in second and "0.481" not in second
 
 
+def test_per_condition_tables_are_copied_but_do_not_make_a_method_measured(tmp_path: Path) -> None:
+    report = REPORT + """
+| method (mean pixel AUC) | double_jpeg | inpainting |
+|---|---:|---:|
+| centre-prior | 0.558 | 0.522 |
+| ela | 0.660 | 0.390 |
+| msfusion_dct | – | – |
+"""
+    assert measured(report) == {"centre-prior", "ela", "adq"}
+    block = section(report, "docs/x.md", ["ela"])
+    assert "| method (mean pixel AUC) | double_jpeg | inpainting |" in block and "| ela | 0.660 | 0.390 |" in block
+
+
 def test_every_localisation_card_with_weights_free_method_carries_bench_rows() -> None:
     for analyzer_id, analyzer in registry.analyzers().items():
         if analyzer.card_file.parent.name == "localization" and not analyzer.models:

@@ -137,3 +137,19 @@ def test_tiny_image_gives_a_valid_map(evidence_dir: Path) -> None:
     result = run_fusion(path)
     assert result.status is Status.OK, result.message
     assert result.map.shape == (6, 5) and np.isfinite(result.map).all()
+
+
+def test_an_earlier_signal_version_is_read_from_the_layer_that_keeps_its_map(png_image: Path) -> None:
+    """noise_wavelet 2.0 maps the two-sided deviation and keeps 1.0's level map as a layer: a model
+    trained on 1.0 reads that layer; a version with no such layer is absent."""
+    from plugins.localization.noise import LEVEL_LAYER, NoiseWaveletAnalyzer
+
+    media, shape = open_media(png_image), (100, 150)
+    specs = [fusion.SignalSpec("noise_wavelet", v, {}) for v in ("1.0", NoiseWaveletAnalyzer.version, "0.9")]
+    maps, present, absent = fusion.signal_inputs(media, specs, shape, RunContext())
+    analyzer = NoiseWaveletAnalyzer()
+    result = run_analyzer(analyzer, media, analyzer.params_from({}), RunContext())
+    np.testing.assert_array_equal(maps[0], np.clip(fusion.shrink(result.stack[LEVEL_LAYER], shape), 0.0, 1.0))
+    np.testing.assert_array_equal(maps[1], np.clip(fusion.shrink(result.map, shape), 0.0, 1.0))
+    assert not np.array_equal(maps[0], maps[1])
+    assert present.tolist() == [True, True, False] and "trained on 0.9" in absent["noise_wavelet"]

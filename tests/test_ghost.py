@@ -1,5 +1,6 @@
 """JPEG ghosts: our differences reproduce the toolbox's, a region once saved at a lower quality
-lights up and its quality is found, and parameters, tiny images and cancellation are handled."""
+lights up and its quality is found, so does a region pasted between two saves (which carries no
+ghost where the rest does), and parameters, tiny images and cancellation are handled."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from skimage.metrics import structural_similarity
 from plugins.localization.common import normalize
 from plugins.localization.ghost import (
     FLAT_RANGE,
+    GHOST_LAYER,
     MEDIAN_STRIDE,
     GhostParams,
     JpegGhostAnalyzer,
@@ -79,11 +81,11 @@ def test_differences_and_quality_curve_match_the_toolbox(toolbox: tuple[Path, di
 def test_displayed_maps_differ_from_the_toolbox_on_purpose(toolbox: tuple[Path, dict]) -> None:
     path, mat = toolbox
     result = ghost(path, q_min=51, q_max=100, step=1)
-    assert list(result.stack) == [f"q={q}" for q in TOOLBOX_QUALITIES]
+    assert list(result.stack) == [GHOST_LAYER, *(f"q={q}" for q in TOOLBOX_QUALITIES)]
     # Our layers are 1 − Farid's per-pixel normalisation; the toolbox normalises each map over space.
     similarities = [
-        toolbox_similarity(1.0 - layer, reference)
-        for layer, reference in zip(result.stack.values(), mat["dispImages"][0], strict=True)
+        toolbox_similarity(1.0 - result.stack[f"q={q}"], reference)
+        for q, reference in zip(TOOLBOX_QUALITIES, mat["dispImages"][0], strict=True)
     ]
     mean = float(np.mean(similarities))
     print(f"GHOST displayed maps vs demo_ghost: mean SSIM {mean:.4f}")
@@ -105,16 +107,42 @@ def ghost_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndar
     return path, mask
 
 
+@pytest.fixture(scope="module")
+def double_jpeg_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """The converse: a photo saved at quality 70 (the camera), a never-compressed region pasted in, saved at 90."""
+    host = decode(jpeg_bytes(load_photo("astronaut.png"), 70)).copy()
+    host[PASTED] = load_photo("coffee.png")[104:264, 104:304]
+    path = tmp_path_factory.mktemp("ghost") / "double_jpeg_scene.jpg"
+    path.write_bytes(jpeg_bytes(host, 90))
+    mask = np.zeros(host.shape[:2], bool)
+    mask[PASTED] = True
+    return path, mask
+
+
 def test_region_saved_at_lower_quality_stands_out(ghost_scene: tuple[Path, np.ndarray]) -> None:
     path, mask = ghost_scene
     result = ghost(path)
     inside, outside = float(result.map[mask].mean()), float(result.map[~mask].mean())
-    assert inside > 2.3 * outside, (inside, outside)  # measured 0.508 vs 0.184 (2.8×)
+    assert inside > 1.6 * outside, (inside, outside)  # measured 0.502 vs 0.275 (1.8×)
+    layer = result.stack[GHOST_LAYER]  # the one-sided ghost shows it more sharply (2.8×)
+    assert float(layer[mask].mean()) > 2.3 * float(layer[~mask].mean())
     assert result.stats["ghost_quality"] == 70.0
     assert result.stats["min_difference_quality"] == 90.0
     # In the layer of the earlier quality the pasted region is much closer to its best match.
     layer = result.stack["q=70"]
     assert float(layer[mask].mean()) > float(layer[~mask].mean()) + 0.2  # measured + 0.30
+
+
+def test_region_pasted_between_two_saves_stands_out(double_jpeg_scene: tuple[Path, np.ndarray]) -> None:
+    path, mask = double_jpeg_scene
+    result = ghost(path)
+    inside, outside = float(result.map[mask].mean()), float(result.map[~mask].mean())
+    assert inside > 2.5 * outside, (inside, outside)  # measured 0.674 vs 0.192 (3.5×)
+    # The one-sided ghost reads the other way: everything but the pasted region has the q=70 ghost.
+    layer = result.stack[GHOST_LAYER]
+    assert float(layer[mask].mean()) < 0.5 * float(layer[~mask].mean())  # measured 0.085 vs 0.262
+    assert result.stats["deviation_quality"] == 70.0
+    assert result.score > 0.5  # measured 0.60
 
 
 def test_score_separates_the_ghost_from_an_authentic_jpeg(
@@ -128,11 +156,14 @@ def test_map_shape_range_and_stack(png_image: Path) -> None:
     result = ghost(png_image, q_min=60, q_max=90, step=10)  # 600 wide × 400 high
     assert result.map.dtype == np.float32 and result.map.shape == (400, 600)
     assert float(result.map.min()) >= 0.0 and float(result.map.max()) <= 1.0
-    assert list(result.stack) == ["q=60", "q=70", "q=80", "q=90"]
+    assert list(result.stack) == [GHOST_LAYER, "q=60", "q=70", "q=80", "q=90"]
     for layer in result.stack.values():
         assert layer.shape == (400, 600) and layer.dtype == np.float32
         assert float(layer.min()) >= 0.0 and float(layer.max()) <= 1.0 + 1e-6
-    assert set(result.stats) == {"min_difference_quality", "min_difference", "ghost_quality", "ghost_strength"}
+    assert set(result.stats) == {
+        "min_difference_quality", "min_difference", "ghost_quality", "ghost_strength", "deviation_quality",
+        "deviation_strength",
+    }
     assert 0.0 <= result.score <= 1.0
 
 
@@ -150,10 +181,14 @@ def test_large_image_keeps_a_full_size_map_and_reduced_layers(evidence_dir: Path
     closeness = 1.0 - (differences - low) / np.maximum(spread, np.float32(1e-6))
     damping = spread / (spread + FLAT_RANGE)
     excess = [(layer - np.median(layer[::MEDIAN_STRIDE, ::MEDIAN_STRIDE])) * damping for layer in closeness]
-    expected = normalize(np.maximum(np.max(excess, axis=0), 0.0), 0.0, 99.5)
+    expected = normalize(np.max(np.abs(excess), axis=0), 0.0, 99.5)
     assert result.map.shape == (1300, 1600)
     np.testing.assert_allclose(result.map, expected, atol=1e-4)
     assert sampling_step(rgb.shape[:2], 16) == 2
+    one_sided = normalize(np.maximum(np.max(excess, axis=0), 0.0), 0.0, 99.5)
+    reduced = cv2.resize(one_sided, (800, 650), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(result.stack[GHOST_LAYER], reduced, atol=1e-4)
+    assert JpegGhostAnalyzer.earlier_maps == {"1.0": GHOST_LAYER}
     for q, layer in zip(qualities, closeness, strict=True):
         reduced = cv2.resize(layer, (800, 650), interpolation=cv2.INTER_AREA)
         np.testing.assert_allclose(result.stack[f"q={q}"], reduced, atol=1e-4)

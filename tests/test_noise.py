@@ -1,5 +1,6 @@
-"""Local noise maps: the wavelet estimate reproduces the toolbox's NOI1, a noisier pasted square
-stands out in both maps, and shapes, ranges and tiny images are handled."""
+"""Local noise maps: the wavelet level layer reproduces the toolbox's NOI1, a noisier and a smoothed
+square both stand out in the two-sided heat maps (the level layers read one way), and shapes,
+ranges and tiny images are handled."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from skimage.metrics import structural_similarity
 
 from plugins.localization.common import block_reduce, map_score, normalize, ycbcr_luma
 from plugins.localization.noise import (
+    LEVEL_LAYER,
     MAD_TO_SIGMA,
     NoiseMedianAnalyzer,
     NoiseWaveletAnalyzer,
@@ -27,7 +29,7 @@ from workbench.core.results import Heatmap, Status
 TOOLBOX = Path("/work/shared/reference/toolbox")
 REFERENCES = [("demo_noi1.tif", "demo_noi1.mat", "Map"), ("168_image.jpg", "168_NOI1.mat", "OutputMap")]
 NOISY = (slice(64, 224), slice(288, 448))
-"""A 160×160 square of astronaut.png (sky, shuttle and flag) that the test makes noisier."""
+"""A 160×160 square of astronaut.png (sky, shuttle and flag) that the tests make noisier or smoother."""
 
 
 def run(analyzer: Analyzer, path: Path, **params: object) -> Heatmap:
@@ -61,9 +63,10 @@ def test_block_sigmas_are_the_median_of_each_block(block: int) -> None:
 
 
 @pytest.mark.parametrize(("image", "mat", "key"), REFERENCES)
-def test_map_agrees_with_reference_toolbox(image: str, mat: str, key: str) -> None:
+def test_level_layer_agrees_with_reference_toolbox(image: str, mat: str, key: str) -> None:
+    # The toolbox's map is the level (σ per block); ours is the "noise level" layer.
     path, reference = toolbox_map(image, mat, key)
-    heat = run(NoiseWaveletAnalyzer(), path).map
+    heat = run(NoiseWaveletAnalyzer(), path).stack[LEVEL_LAYER]
     rows, cols = reference.shape
     ref = normalize(reference)
     # Bilinear sampling reads each 16-pixel block at its centre; area averaging mixes neighbouring
@@ -77,28 +80,59 @@ def test_map_agrees_with_reference_toolbox(image: str, mat: str, key: str) -> No
     assert averaged > {"demo_noi1.tif": 0.78, "168_image.jpg": 0.89}[image]  # measured 0.805, 0.911
 
 
-@pytest.fixture(scope="module")
-def noisy_square(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+def square_scene(folder: Path, name: str, change: object) -> tuple[Path, np.ndarray]:
+    """astronaut.png with `change(rgb)` applied to the NOISY square, saved as PNG; and its mask."""
     from workbench.app.sample import load_photo
 
     rgb = load_photo("astronaut.png").astype(np.float32)
-    rgb[NOISY] += np.random.default_rng(1).normal(0.0, 8.0, rgb[NOISY].shape)
-    path = tmp_path_factory.mktemp("noise") / "noisy_square.png"
+    rgb[NOISY] = change(rgb)[NOISY]
+    path = folder / f"{name}.png"
     Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(path)
     mask = np.zeros(rgb.shape[:2], bool)
     mask[NOISY] = True
     return path, mask
 
 
+@pytest.fixture(scope="module")
+def noisy_square(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    noise = np.random.default_rng(1).normal(0.0, 8.0, (512, 512, 3))
+    return square_scene(tmp_path_factory.mktemp("noise"), "noisy_square", lambda rgb: rgb + noise)
+
+
+@pytest.fixture(scope="module")
+def smoothed_square(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """The retouching case: the square blurred (σ = 2 px), so it holds too little noise."""
+    blur = lambda rgb: cv2.GaussianBlur(rgb, (0, 0), 2.0)  # noqa: E731
+    return square_scene(tmp_path_factory.mktemp("noise"), "smoothed_square", blur)
+
+
 @pytest.mark.parametrize(
-    ("analyzer", "margin"),
-    [(NoiseWaveletAnalyzer(), 2.0), (NoiseMedianAnalyzer(), 1.5)],  # measured 2.26 and 1.71
+    ("analyzer", "margin", "level_margin"),
+    # measured: heat 1.38× and 1.12×; level layer 2.19× and 1.70×
+    [(NoiseWaveletAnalyzer(), 1.25, 1.9), (NoiseMedianAnalyzer(), 1.05, 1.5)],
 )
-def test_noisier_square_stands_out(noisy_square: tuple[Path, np.ndarray], analyzer: Analyzer, margin: float) -> None:
+def test_noisier_square_stands_out(
+    noisy_square: tuple[Path, np.ndarray], analyzer: Analyzer, margin: float, level_margin: float
+) -> None:
     path, mask = noisy_square
-    heat = run(analyzer, path).map
-    inside, outside = float(heat[mask].mean()), float(heat[~mask].mean())
-    assert inside > margin * outside, (inside, outside)
+    result = run(analyzer, path)
+    heat, level = result.map, result.stack[LEVEL_LAYER]
+    assert float(heat[mask].mean()) > margin * float(heat[~mask].mean())
+    assert float(level[mask].mean()) > level_margin * float(level[~mask].mean())
+
+
+@pytest.mark.parametrize(
+    ("analyzer", "margin"), [(NoiseWaveletAnalyzer(), 1.7), (NoiseMedianAnalyzer(), 2.2)]  # measured 1.92, 2.63
+)
+def test_smoothed_square_stands_out_too(
+    smoothed_square: tuple[Path, np.ndarray], analyzer: Analyzer, margin: float
+) -> None:
+    path, mask = smoothed_square
+    result = run(analyzer, path)
+    heat, level = result.map, result.stack[LEVEL_LAYER]
+    assert float(heat[mask].mean()) > margin * float(heat[~mask].mean())
+    # The level reads one way: there the smoothed square is darker than the rest (measured 0.2× and 0.1×).
+    assert float(level[mask].mean()) < 0.4 * float(level[~mask].mean())
 
 
 @pytest.mark.parametrize("analyzer", [NoiseWaveletAnalyzer(), NoiseMedianAnalyzer()])
@@ -127,6 +161,16 @@ def test_wavelet_stats_are_in_grey_levels(png_image: Path) -> None:
     stats = run(NoiseWaveletAnalyzer(), png_image).stats
     assert 0.0 < stats["median_sigma"] <= stats["p99_sigma"] <= stats["max_sigma"] < 50.0
     assert stats["blocks"] == (400 + 15) // 2 // 8 * ((600 + 15) // 2 // 8)
+
+
+def test_level_layer_is_the_normalised_block_sigma(png_image: Path) -> None:
+    """What version 1.0 showed as its map, and the fusion model was trained on."""
+    result = run(NoiseWaveletAnalyzer(), png_image)
+    sigma = block_noise_sigma(ycbcr_luma(np.asarray(Image.open(png_image).convert("RGB"))), 8)
+    assert NoiseWaveletAnalyzer.earlier_maps == {"1.0": LEVEL_LAYER} == NoiseMedianAnalyzer.earlier_maps
+    level = result.stack[LEVEL_LAYER]
+    assert float(level.min()) == 0.0 and float(level.max()) == 1.0
+    np.testing.assert_allclose(np.unique(level), np.unique(normalize(sigma)), atol=1e-6)
 
 
 def test_larger_blocks_give_a_coarser_map(png_image: Path) -> None:

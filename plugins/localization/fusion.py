@@ -85,7 +85,8 @@ def signal_inputs(
 
     Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent signal the reason
     (not installed, another version than the model was trained with, a JPEG-only method on a PNG,
-    or the analyzer's error).
+    or the analyzer's error). An analyzer of another version that still computes the trained
+    version's map (`Analyzer.earlier_maps`) gives that stack layer instead of its map.
     """
     maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
@@ -97,7 +98,8 @@ def signal_inputs(
         if analyzer is None:
             absent[spec.id] = "analyzer not installed"
             continue
-        if analyzer.version != spec.version:
+        layer = analyzer.earlier_maps.get(spec.version) if analyzer.version != spec.version else None
+        if analyzer.version != spec.version and layer is None:
             absent[spec.id] = f"version {analyzer.version}, the model was trained on {spec.version}"
             continue
         if analyzer.formats and media.format not in analyzer.formats:  # said as the presets say it
@@ -107,7 +109,7 @@ def signal_inputs(
         sub = ctx.sub(lo + i * step, lo + (i + 1) * step, spec.id)
         result = run_analyzer(analyzer, media, analyzer.params_from(spec.params), sub)
         ctx.check_cancelled()
-        heat = getattr(result, "map", None)
+        heat = getattr(result, "map", None) if layer is None else getattr(result, "stack", {}).get(layer)
         if not result.ok or heat is None:
             absent[spec.id] = result.message or result.status.value
             continue

@@ -1,4 +1,10 @@
-"""JPEG ghosts: a region once saved at a lower quality re-compresses with little loss at that quality."""
+"""JPEG ghosts: a region once saved at a lower quality re-compresses with little loss at that quality.
+
+The converse is as telling: in a JPEG saved twice, every original pixel carries the ghost of the first
+save and a region pasted in between carries none. So the heat map is two-sided — how far a pixel's
+closeness at some quality lies from the typical pixel's, either way — and the one-sided ghost (only
+"closer than typical", Farid's reading) stays as a layer.
+"""
 
 from __future__ import annotations
 
@@ -105,8 +111,13 @@ class GhostMaps:
     strength: np.ndarray
     """Full size, per pixel: the most it re-compresses better than the typical pixel at any one
     quality (closeness minus that quality's median), damped in flat areas; never below 0."""
+    deviation: np.ndarray
+    """Full size, per pixel: the most its closeness differs from the typical pixel's at any one
+    quality, either way (|closeness − median|), damped in flat areas."""
     peaks: list[float]
     """Per quality, the 99th percentile of that excess: how strong the strongest ghost there is."""
+    deviation_peaks: list[float]
+    """Per quality, the 99th percentile of the two-sided difference."""
     layers: list[np.ndarray]
     """Per quality, the closeness (1 − Farid's per-pixel normalisation), area-averaged over
     step×step pixels."""
@@ -122,9 +133,9 @@ def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ct
     computes each difference and keeps the samples the typical values (median of every
     MEDIAN_STRIDE-th pixel) and the peaks need; a second pass, in bands of rows, takes every
     difference of a band again (kept from the first pass within KEPT_BYTES, recomputed beyond),
-    normalises it by the band's lowest and highest and gives the layers and the strength,
-    max_q (closeness_q − median_q) · damping. Differences are taken as 3·δ_q: the normalisation is
-    scale-free, and FLAT_RANGE is scaled to match.
+    normalises it by the band's lowest and highest and gives the layers, the strength
+    max_q (closeness_q − median_q) · damping and the deviation max_q |closeness_q − median_q| · damping.
+    Differences are taken as 3·δ_q: the normalisation is scale-free, and FLAT_RANGE is scaled to match.
     """
     shape = rgb.shape[:2]
     errors, at_typical, curve, kept = {}, {}, {}, {}
@@ -143,35 +154,46 @@ def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ct
         at_typical[quality] = summed[typical].copy()
         curve[quality] = cv2.mean(summed)[0] / 3.0
     low, damping, scale = normalisation([at_typical[q] for q in qualities])
-    medians, peaks = [], []
+    medians, peaks, deviation_peaks = [], [], []
     for quality in qualities:
         near = 1.0 - (at_typical[quality] - low) * scale
         medians.append(float(percentiles(near, 50)))
         peaks.append(float(percentiles((near - medians[-1]) * damping, 99)))
+        deviation_peaks.append(float(percentiles(np.abs(near - medians[-1]) * damping, 99)))
     # Second pass in bands of rows, every quality per band: the band's planes stay in the CPU cache,
     # and the scratch plane, free again, takes the result (no fresh 48 MB at 12 MP).
-    strength = scratch
+    strength, deviation = scratch, np.empty(shape, np.float32)
     layers = [np.empty((-(-shape[0] // step), -(-shape[1] // step)), np.float32) for _ in qualities]
     rows = max(1, BAND_ROWS // step) * step
     work = np.empty((min(rows, shape[0]), shape[1]), np.float32)
+    nearest_work = np.empty_like(work)
     recomputed = None if keep else np.empty((len(qualities), *work.shape), np.float32)
     for top in range(0, shape[0], rows):
         ctx.check_cancelled()
         ctx.progress(0.45 + 0.45 * top / shape[0], "ghost strength")
         band = slice(top, min(top + rows, shape[0]))
-        far, farthest = work[: band.stop - top], strength[band]
+        far, farthest, nearest = work[: band.stop - top], strength[band], nearest_work[: band.stop - top]
         differences = [
             kept[q][band] if keep else summed_squares_rows(errors[q], window, band, recomputed[i, : band.stop - top])
             for i, q in enumerate(qualities)
         ]
         low, damping, scale = normalisation(differences)
         farthest.fill(np.inf)
+        nearest.fill(-np.inf)
         for layer, difference, median in zip(layers, differences, medians, strict=True):
             cv2.multiply(cv2.subtract(difference, low, dst=far), scale, dst=far)  # 1 − closeness
             np.subtract(1.0, cell_means(far, step), out=layer[top // step : -(-band.stop // step)])
-            cv2.min(farthest, cv2.add(far, median, dst=far), dst=farthest)
-        cv2.multiply(cv2.subtract(1.0, farthest, dst=farthest), damping, dst=farthest)
-    return GhostMaps(np.maximum(strength, 0.0, out=strength), peaks, layers, [curve[q] for q in qualities])
+            cv2.add(far, median, dst=far)  # 1 − (closeness − median)
+            cv2.min(farthest, far, dst=farthest)
+            cv2.max(nearest, far, dst=nearest)
+        cv2.subtract(1.0, farthest, dst=farthest)  # max_q (closeness − median)
+        cv2.subtract(nearest, 1.0, dst=nearest)  # max_q (median − closeness)
+        cv2.multiply(cv2.max(farthest, nearest, dst=deviation[band]), damping, dst=deviation[band])
+        cv2.multiply(farthest, damping, dst=farthest)
+    return GhostMaps(
+        np.maximum(strength, 0.0, out=strength), deviation, peaks, deviation_peaks, layers,
+        [curve[q] for q in qualities],
+    )
 
 
 def normalisation(differences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,10 +215,15 @@ def cell_means(values: np.ndarray, cell: int) -> np.ndarray:
     return cell_sums(values, cell) / cell_counts(values.shape, cell)
 
 
+GHOST_LAYER = "ghost (closer than typical)"
+"""The one-sided ghost map: Farid's reading, and version 1.0's map."""
+
+
 class JpegGhostAnalyzer(Analyzer):
     id = "jpeg_ghost"
     title = "JPEG ghosts"
-    version = "1.0"
+    version = "2.0"
+    earlier_maps = {"1.0": GHOST_LAYER}
     Params = GhostParams
     card_file = Path(__file__).with_name("ghost.md")
     cost_per_mp = 0.12
@@ -209,28 +236,35 @@ class JpegGhostAnalyzer(Analyzer):
                 f"image too small for JPEG ghosts: {rgb.shape[1]}×{rgb.shape[0]} pixels, "
                 f"needs at least the {params.window}×{params.window} averaging window"
             )
-        maps = ghost_maps(rgb, qualities, params.window, sampling_step(rgb.shape[:2], params.window), ctx)
+        step = sampling_step(rgb.shape[:2], params.window)
+        maps = ghost_maps(rgb, qualities, params.window, step, ctx)
         ctx.progress(0.9, "normalising")
-        heat = normalize(maps.strength, 0.0, 99.5)
-        curve, peaks = maps.curve, maps.peaks
-        best, ghost_at = int(np.argmin(curve)), int(np.argmax(peaks))
+        ghost_layer = cell_means(normalize(maps.strength, 0.0, 99.5), step)
+        heat = normalize(maps.deviation, 0.0, 99.5)
+        curve, peaks, deviation_peaks = maps.curve, maps.peaks, maps.deviation_peaks
+        best, ghost_at, deviation_at = int(np.argmin(curve)), int(np.argmax(peaks)), int(np.argmax(deviation_peaks))
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
-            score=float(np.clip(peaks[ghost_at], 0.0, 1.0)),
+            score=float(np.clip(deviation_peaks[deviation_at], 0.0, 1.0)),
             score_meaning=(
-                "ghost strength in [0, 1]: at the quality where it is largest, the 99th percentile of "
-                "how much better pixels re-compress than the typical pixel; higher means a stronger ghost, "
-                "not a probability"
+                "ghost deviation in [0, 1]: at the quality where it is largest, the 99th percentile of how much "
+                "pixels re-compress better or worse than the typical pixel; higher means a region with another "
+                "compression history, not a probability"
             ),
             map=heat,
-            stack={f"q={q}": layer for q, layer in zip(qualities, maps.layers, strict=True)},
+            stack={
+                GHOST_LAYER: ghost_layer,
+                **{f"q={q}": layer for q, layer in zip(qualities, maps.layers, strict=True)},
+            },
             legend_low="behaves like most of the image at every quality",
-            legend_high="re-compresses unusually well at some quality (a ghost)",
+            legend_high="re-compresses unusually well or badly at some quality (another history)",
             stats={
                 "min_difference_quality": float(qualities[best]),
                 "min_difference": round(float(curve[best]), 3),
                 "ghost_quality": float(qualities[ghost_at]),
                 "ghost_strength": round(peaks[ghost_at], 3),
+                "deviation_quality": float(qualities[deviation_at]),
+                "deviation_strength": round(deviation_peaks[deviation_at], 3),
             },
         )

@@ -1,7 +1,9 @@
 """Local noise level: spliced-in regions often carry a different amount of sensor/processing noise.
 
 Two views: the wavelet estimate of Mahdian & Saic (the toolbox's NOI1), and a simple median-filter
-residue (as in Forensically's noise analysis).
+residue (as in Forensically's noise analysis). Each heat map is the two-sided deviation of the local
+level from the image's typical level (`deviation.py`): a region with too little noise (inpainted,
+smoothed) is as inconsistent as one with too much. The level itself stays as the "noise level" layer.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from plugins.localization.common import (
     block_map_score,
     blocks,
     expand_blocks,
+    map_score,
     media_luminance,
     normalize,
     percentiles,
     stretch,
     ycbcr_luma,
 )
+from plugins.localization.deviation import FULL_SCALE, log_deviation
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -96,10 +100,16 @@ class NoiseWaveletParams:
     )
 
 
+LEVEL_LAYER = "noise level"
+"""The stack layer holding the level map (what the toolbox computes, and versions 1.0's map)."""
+HIGH_LEGEND = f"{FULL_SCALE:g} robust SDs or more from the typical level, too quiet or too noisy"
+
+
 class NoiseWaveletAnalyzer(Analyzer):
     id = "noise_wavelet"
     title = "Local noise level (wavelet, NOI1)"
-    version = "1.0"
+    version = "2.0"
+    earlier_maps = {"1.0": LEVEL_LAYER}
     Params = NoiseWaveletParams
     card_file = Path(__file__).with_name("noise.md")
     cost_per_mp = 0.012
@@ -116,23 +126,26 @@ class NoiseWaveletAnalyzer(Analyzer):
         sigma = block_noise_sigma(ycbcr_luma(rgb), params.block)
         ctx.check_cancelled()
         ctx.progress(0.8, "building the map")
-        shown = normalize(sigma)
-        robust = normalize(sigma, 0.0, 99.0)
+        deviation = log_deviation(sigma)
         grey = sigma * STUDIO_TO_FULL
         on_image = (2 * params.block, (h, w), subband_grid_offset())  # block side in pixels, shape, origin
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
-            score=block_map_score(shown, *on_image),
+            score=block_map_score(deviation.heat, *on_image),
             score_meaning=SCORE_MEANING,
-            map=expand_blocks(shown, *on_image),
-            stack={"sigma clipped at 99th percentile": expand_blocks(robust, *on_image)},
-            legend_low=f"least noise (σ ≈ {grey.min():.2f} grey levels)",
-            legend_high=f"most noise (σ ≈ {grey.max():.2f} grey levels)",
+            map=expand_blocks(deviation.heat, *on_image),
+            stack={
+                LEVEL_LAYER: expand_blocks(normalize(sigma), *on_image),
+                "noise level clipped at 99th percentile": expand_blocks(normalize(sigma, 0.0, 99.0), *on_image),
+            },
+            legend_low=f"typical noise level of this image (σ ≈ {deviation.median * STUDIO_TO_FULL:.2f} grey levels)",
+            legend_high=HIGH_LEGEND,
             stats={
                 "median_sigma": round(float(np.median(grey)), 3),
                 "p99_sigma": round(float(np.percentile(grey, 99)), 3),
                 "max_sigma": round(float(grey.max()), 3),
+                "spread_log_sigma": round(deviation.spread, 3),
                 "blocks": float(sigma.size),
             },
         )
@@ -154,7 +167,8 @@ def median_residue(channel: np.ndarray) -> np.ndarray:
 class NoiseMedianAnalyzer(Analyzer):
     id = "noise_median"
     title = "Noise residue (median filter)"
-    version = "1.0"
+    version = "2.0"
+    earlier_maps = {"1.0": LEVEL_LAYER}
     Params = NoiseMedianParams
     card_file = Path(__file__).with_name("noise_median.md")
     cost_per_mp = 0.016
@@ -165,21 +179,22 @@ class NoiseMedianAnalyzer(Analyzer):
         ctx.check_cancelled()
         ctx.progress(0.7, "local average")
         local = cv2.blur(residue, (params.window, params.window), borderType=cv2.BORDER_REFLECT)
-        p1, p50, p99 = (float(v) for v in percentiles(local, [1, 50, 99]))
-        heat = stretch(local, p1, p99)
+        p1, p99 = (float(v) for v in percentiles(local, [1, 99]))
+        deviation = log_deviation(local)
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
-            # `map_score(heat)` from the percentiles of `local` (the stretch is monotone and puts
-            # p99 at 1): within 1e-4 of it, without selecting over the stretched map again
-            score=float(np.clip(1.0 - (p50 - p1) / (p99 - p1), 0.0, 1.0)) if p99 > p1 else 0.0,
+            score=map_score(deviation.heat),
             score_meaning=SCORE_MEANING,
-            map=heat,
-            legend_low="smoothest 1 % (least residue)",
-            legend_high="noisiest 1 % (most residue)",
+            map=deviation.heat,
+            stack={LEVEL_LAYER: stretch(local, p1, p99)},
+            legend_low=f"typical residue of this image ({deviation.median:.2f} grey levels)",
+            legend_high=HIGH_LEGEND,
             stats={
                 "mean_residue": round(cv2.mean(residue)[0], 3),
                 "p1_local_residue": round(float(p1), 3),
+                "median_local_residue": round(deviation.median, 3),
                 "p99_local_residue": round(float(p99), 3),
+                "spread_log_residue": round(deviation.spread, 3),
             },
         )

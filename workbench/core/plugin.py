@@ -105,6 +105,9 @@ class Analyzer:
     """Rough CPU seconds per megapixel (bench/localization_speed.py measures the localisation
     signals'). Only for scheduling: the analyses of one image run side by side, costliest first,
     so the last one to finish is a short one."""
+    earlier_maps: ClassVar[dict[str, str]] = {}
+    """Earlier versions whose map this one still computes, each with the stack layer that holds it:
+    a model trained on that version's map (the fusion) reads the layer instead of dropping the signal."""
 
     @property
     def needs_device(self) -> bool:

@@ -2,7 +2,8 @@
 
 Layout: `images/00000.jpg` (the final JPEG bytes when the chain ended with a JPEG save, else
 `.png`), `masks/00000.png` (0 / 255, same size), and `index.json` = `header(...)` plus `items`
-(image, mask, kind, chain, seed, index, sources, height, width) in index order.
+(image, mask, kind, chain, seed, index, sources, height, width) in index order. A set of named
+conditions (`write_conditions`) adds each item's `condition` and the generator's `sample` index.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from workbench.synthetic.conditions import CONDITIONS
 from workbench.synthetic.manipulations import GENERATOR_VERSION, KINDS, Recipe, make_sample
 from workbench.synthetic.photos import source_photos
 
@@ -40,6 +42,20 @@ def header(
     }
 
 
+def conditions_header(seed: int, n: int, conditions: Sequence[str], photos: Sequence[Path]) -> dict[str, Any]:
+    """`header` of a set of named conditions: `n` edited and `n` pristine samples of each."""
+    return {
+        "format": FORMAT,
+        "generator": GENERATOR_VERSION,
+        "seed": seed,
+        "n": n,
+        "conditions": {
+            name: {"kind": CONDITIONS[name].kind, "recipe": CONDITIONS[name].recipe.describe()} for name in conditions
+        },
+        "photos": [p.name for p in photos],
+    }
+
+
 def write_dataset(
     folder: Path,
     seed: int,
@@ -55,12 +71,39 @@ def write_dataset(
     `workers` > 1 generates in parallel processes; the files do not depend on it.
     `progress(done, n)` is called after each sample.
     """
-    folder = Path(folder)
     photos = tuple(photos) if photos is not None else source_photos()
+    jobs = [(seed, i, kinds[i % len(kinds)], recipe, photos, {}) for i in range(n)]
+    return _write(Path(folder), header(seed, n, kinds, recipe, photos), jobs, workers, progress)
+
+
+def write_conditions(
+    folder: Path,
+    seed: int,
+    n: int,
+    conditions: Sequence[str],
+    photos: Sequence[Path],
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Generate and write, for each named condition, samples 0..n−1 of `seed` edited and the same
+    samples pristine (file numbers run on across conditions); returns the index it wrote. Every
+    condition draws the same hosts and regions, so conditions differ only by the edit and chain."""
+    photos = tuple(photos)
+    jobs = [
+        (seed, i, "pristine" if pristine else CONDITIONS[name].kind, CONDITIONS[name].recipe, photos,
+         {"condition": name, "sample": i})
+        for name in conditions for pristine in (False, True) for i in range(n)
+    ]
+    return _write(Path(folder), conditions_header(seed, n, conditions, photos), jobs, workers, progress)
+
+
+def _write(
+    folder: Path, head: dict[str, Any], jobs: list[tuple], workers: int, progress: Callable[[int, int], None] | None
+) -> dict[str, Any]:
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "masks").mkdir(exist_ok=True)
-    jobs = [(seed, i, kinds[i % len(kinds)], recipe, photos) for i in range(n)]
-    items = []
+    jobs = [(number, *job) for number, job in enumerate(jobs)]
+    n, items = len(jobs), []
     with _mapper(workers) as mapper:
         for done, (data, suffix, mask_png, item) in enumerate(mapper(_encode, jobs), start=1):
             stem = f"{item['index']:05d}"
@@ -70,7 +113,7 @@ def write_dataset(
             items.append(item)
             if progress is not None:
                 progress(done, n)
-    index = {**header(seed, n, kinds, recipe, photos), "items": items}
+    index = {**head, "items": items}
     (folder / INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
     return index
 
@@ -88,15 +131,17 @@ def load_mask(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L")) > 127
 
 
-def _encode(job: tuple[int, int, str, Recipe, tuple[Path, ...]]) -> tuple[bytes, str, bytes, dict[str, Any]]:
-    seed, index, kind, recipe, photos = job
+def _encode(
+    job: tuple[int, int, int, str, Recipe, tuple[Path, ...], dict[str, Any]],
+) -> tuple[bytes, str, bytes, dict[str, Any]]:
+    number, seed, index, kind, recipe, photos, labels = job
     sample = make_sample(seed, index, kind, recipe, photos)
     data, suffix = sample.encoded()
     buf = io.BytesIO()
     Image.fromarray(sample.mask.astype(np.uint8) * 255).save(buf, "PNG")
     h, w = sample.mask.shape
-    item = {"index": index, "kind": kind, "chain": sample.chain, "seed": seed, "sources": sample.sources,
-            "height": h, "width": w}
+    item = {"index": number, "kind": kind, "chain": sample.chain, "seed": seed, "sources": sample.sources,
+            "height": h, "width": w, **labels}
     return data, suffix, buf.getvalue(), item
 
 

@@ -43,6 +43,14 @@ class Recipe:
     erase the trace being tested); `p_misaligned` of them crop 1–7 px (rows and/or columns) between
     the two saves, so the two 8×8 grids no longer coincide. Otherwise resize, blur, noise and a
     final JPEG are each applied with their own probability, in that order.
+
+    The last fields are off by default, and drawn after every earlier choice of their stream, so
+    they leave the samples of the other settings as they were: `p_donor_jpeg` gives a spliced
+    donor its own JPEG history (saved at `donor_quality` on its own 8×8 grid, placed off the host's
+    grid); `p_generative_fill` fills removals as a generative inpainter would (`generative_fill`);
+    `p_edit_jpeg` saves the edited image once (the editor's save) before the post-processing, so a
+    later resize and final JPEG act on a decoded JPEG as a platform's do; `p_crop` crops a
+    `crop_keep` share of each side after the edit, at a random place (the 8×8 grid moves).
     """
 
     size_range: tuple[int, int] = (256, 768)
@@ -68,6 +76,13 @@ class Recipe:
     noise_sigma: tuple[float, float] = (1.0, 5.0)
     p_jpeg: float = 0.5
     jpeg_quality: tuple[int, int] = (60, 100)
+    p_donor_jpeg: float = 0.0
+    donor_quality: tuple[int, int] = (50, 70)
+    p_generative_fill: float = 0.0
+    p_edit_jpeg: float = 0.0
+    edit_quality: tuple[int, int] = (75, 95)
+    p_crop: float = 0.0
+    crop_keep: tuple[float, float] = (0.7, 0.95)
 
     def describe(self) -> dict[str, object]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -81,7 +96,8 @@ CLEAN = Recipe(p_double_jpeg=0.0, p_resize=0.0, p_blur=0.0, p_noise=0.0, p_jpeg=
 class Sample:
     """One generated image, its exact ground truth and how it was made.
 
-    `chain` lists the steps in order, e.g. ["jpeg1:q=72", "splice:ellipse,...", "jpeg:q=90"];
+    `chain` lists the steps in order, e.g. ["jpeg1:q=72", "splice:ellipse,...", "jpeg:q=90"]
+    (or "jpeg_edit:q=88" for the editor's save before a platform's resize and re-save);
     `jpeg_bytes` holds the final file when the chain ends with a JPEG save (`image` is then its
     decoding), else None and the image is meant to be stored losslessly.
     """
@@ -141,7 +157,9 @@ def make_sample(
     if kind == "splice":
         donor_path = paths[(host_id + 1 + int(donor_rng.integers(len(paths) - 1))) % len(paths)]
         donor = photo_source.random_view(photo_source.load(donor_path), donor_rng, recipe.size_range)
+        donor, history = donor_history(donor, donor_rng, recipe)
         image, mask, step = splice(host, donor, region_rng, recipe)
+        step += history
         sources.append(donor_path.name)
     elif kind == "copy_move":
         image, mask, step = copy_move(host, region_rng, recipe)
@@ -224,8 +242,40 @@ def removal(host: np.ndarray, rng: np.random.Generator, recipe: Recipe) -> tuple
     mask, shape = random_region(host.shape[:2], recipe.removal_area, rng)
     method = ("telea", cv2.INPAINT_TELEA) if rng.random() < 0.5 else ("ns", cv2.INPAINT_NS)
     radius = int(rng.integers(recipe.inpaint_radius[0], recipe.inpaint_radius[1] + 1))
+    if rng.random() < recipe.p_generative_fill:
+        image, how = generative_fill(host, mask, rng)
+        return image, mask, f"removal:{shape},{how}"
     image = cv2.inpaint(host, mask.astype(np.uint8), radius, method[1])
     return image, mask, f"removal:{shape},{method[0]},r={radius}"
+
+
+def generative_fill(host: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Fill the region as a generative inpainter leaves it: content continued from the surroundings
+    at the coarse grid such models work on (1/4–1/8 of the resolution, as a diffusion model's
+    latent), decoded smooth — no camera noise, little fine texture, a faint even grain of its own —
+    and blended in over a 2–6 px ramp inside the region (so the mask stays exact)."""
+    factor, feather, grain = rng.uniform(4.0, 8.0), rng.uniform(2.0, 6.0), rng.uniform(0.0, 1.5)
+    h, w = mask.shape
+    size = (max(2, round(w / factor)), max(2, round(h / factor)))
+    coarse = cv2.resize(host, size, interpolation=cv2.INTER_AREA)
+    hole = (cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    filled = cv2.resize(cv2.inpaint(coarse, hole, 3, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_CUBIC)
+    noisy = filled + rng.normal(0.0, grain, filled.shape)
+    content = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    image = blend(host, content, blend_weights(mask, feather))
+    return image, f"generative,latent=1/{factor:.1f},feather={feather:.1f},grain={grain:.2f}"
+
+
+def donor_history(donor: np.ndarray, rng: np.random.Generator, recipe: Recipe) -> tuple[np.ndarray, str]:
+    """With probability `p_donor_jpeg`, the donor as a JPEG saved at `donor_quality` on its own grid,
+    moved by (dy, dx) ≠ (0, 0) pixels so that grid falls off the host's; returns it and a note
+    for the chain ("" when the donor stays as it was)."""
+    draw, offset = rng.random(), int(rng.integers(1, 64))
+    quality = int(rng.integers(recipe.donor_quality[0], recipe.donor_quality[1] + 1))
+    if draw >= recipe.p_donor_jpeg:
+        return donor, ""
+    dy, dx = divmod(offset, 8)
+    return decode_jpeg(encode_jpeg(donor, quality))[dy:, dx:], f",donor-jpeg:q={quality},dy={dy},dx={dx}"
 
 
 def match_colours(donor: np.ndarray, host: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -269,6 +319,9 @@ class _Post:
     noise: float | None
     noise_seed: int
     quality: int | None
+    edit_quality: int | None = None
+    crop: tuple[float, float, float, float] | None = None
+    """Share of the height and width kept, and where the kept part starts (0 top/left, 1 bottom/right)."""
 
 
 def _draw_post(rng: np.random.Generator, r: Recipe) -> _Post:
@@ -278,6 +331,9 @@ def _draw_post(rng: np.random.Generator, r: Recipe) -> _Post:
     offset = int(rng.integers(1, 64))  # (dy, dx) in 0..7 × 0..7, never (0, 0)
     factor, sigma, noise = rng.uniform(*r.resize), rng.uniform(*r.blur_sigma), rng.uniform(*r.noise_sigma)
     noise_seed = int(rng.integers(2**63))
+    later = rng.random(2)  # the choices added since: drawn last, so they change none of the above
+    edit_quality = int(rng.integers(r.edit_quality[0], r.edit_quality[1] + 1))
+    keep, at = rng.uniform(*r.crop_keep, 2), rng.random(2)
     double = bool(draws[0] < r.p_double_jpeg)
     if double:
         shift = divmod(offset, 8) if draws[1] < r.p_misaligned else (0, 0)
@@ -291,6 +347,8 @@ def _draw_post(rng: np.random.Generator, r: Recipe) -> _Post:
         float(noise) if draws[4] < r.p_noise else None,
         noise_seed,
         q if draws[5] < r.p_jpeg else None,
+        edit_quality if later[0] < r.p_edit_jpeg else None,
+        (*keep, *at) if later[1] < r.p_crop else None,
     )
 
 
@@ -301,6 +359,12 @@ def _post_process(
         dy, dx = post.shift
         image, mask = image[dy:, dx:], mask[dy:, dx:]
         chain.append(f"crop:dy={dy},dx={dx}")
+    if post.edit_quality is not None:
+        image = decode_jpeg(encode_jpeg(image, post.edit_quality))
+        chain.append(f"jpeg_edit:q={post.edit_quality}")
+    if post.crop is not None:
+        image, mask, box = _crop(image, mask, post.crop)
+        chain.append(f"crop:{box}")
     if post.resize is not None:
         image, mask, factor = _resize(image, mask, post.resize)
         chain.append(f"resize:{factor:.2f}")
@@ -317,6 +381,18 @@ def _post_process(
     data = encode_jpeg(image, post.quality)
     chain.append(f"jpeg:q={post.quality}")
     return decode_jpeg(data), mask, data
+
+
+def _crop(
+    image: np.ndarray, mask: np.ndarray, crop: tuple[float, float, float, float]
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Keep a share of each side (at least 128 px) at a relative place; returns the box in words."""
+    keep_h, keep_w, at_y, at_x = crop
+    h, w = mask.shape
+    kh, kw = min(h, max(MIN_RESIZED_SIDE, round(h * keep_h))), min(w, max(MIN_RESIZED_SIDE, round(w * keep_w)))
+    y0, x0 = round(at_y * (h - kh)), round(at_x * (w - kw))
+    box = (slice(y0, y0 + kh), slice(x0, x0 + kw))
+    return image[box], mask[box], f"y={y0},x={x0},h={kh},w={kw}"
 
 
 def _resize(image: np.ndarray, mask: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, float]:
