@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +17,7 @@ from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.cli_paths import RunCase, check_case_outside, check_output_file
-from workbench.app.cli_progress import ProgressLine
+from workbench.app.cli_progress import ProgressLine, say, show_warning
 from workbench.app.importing import import_paths
 from workbench.core import registry
 from workbench.core.frames import FrameSampling, SamplingMode
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = show_warning
     try:
         if args.command == "analyzers":
             return list_presets() if args.presets else list_analyzers()
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
             return search_cli.run_search(args)
         return run_analyze(args)
     except (CliError, CaseError, MediaError, OSError, ModelUnavailable, ValueError) as exc:
-        print(f"workbench: error: {exc}", file=sys.stderr)
+        say(f"workbench: error: {exc}")
         return 1
 
 
@@ -113,7 +114,7 @@ def list_analyzers() -> int:
         needs = f"  (models: {', '.join(analyzer.models)})" if analyzer.models else ""
         print(f"{analyzer_id}\t{analyzer.title}{needs}")
     for spec, reason in registry.load_errors().items():
-        print(f"# failed to load {spec}: {reason}", file=sys.stderr)
+        say(f"# failed to load {spec}: {reason}")
     return 0
 
 
@@ -139,7 +140,7 @@ def manage_models(args: argparse.Namespace) -> int:
             status = store.status(model_id)
             print(f"{model_id}\t{status.state.value}\t{manifest.title}\t{status.reason}")
         for name, reason in store.manifest_errors().items():
-            print(f"# broken manifest {name}: {reason}", file=sys.stderr)
+            say(f"# broken manifest {name}: {reason}")
     return 0
 
 
@@ -214,11 +215,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     check_outputs(args)
     if args.preset and plan.preset is None:
-        print(f"note: --analyzers overrides --preset {args.preset}", file=sys.stderr)
+        say(f"note: --analyzers overrides --preset {args.preset}")
     root = args.case or data_dir() / "cases" / f"cli-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     check_case_outside(root, args.paths)
     with RunCase(root, args.name, args.analyst) as run:
-        print(f"case: {run.case.root}", file=sys.stderr)
+        say(f"case: {run.case.root}")
         doc, problems = analyze_all(run.case, args, plan)
         doc["damaged_runs"] = damaged_runs(run.case)
         kept = run.kept
@@ -226,13 +227,12 @@ def run_analyze(args: argparse.Namespace) -> int:
             doc["case"] = None
         write_outputs(run.case, args, doc)
     if not kept:
-        print(f"note: removed the case folder made for this run ({run.case.root}): nothing was imported",
-              file=sys.stderr)
+        say(f"note: removed the case folder made for this run ({run.case.root}): nothing was imported")
     if not doc["evidence"] and not problems:
         problems.append("no evidence to analyze")
     if problems:
         more = f" (and {len(problems) - 1} more problem(s), see above)" if len(problems) > 1 else ""
-        print(f"workbench: error: {problems[0]}{more}", file=sys.stderr)
+        say(f"workbench: error: {problems[0]}{more}")
         return 1
     return 0
 
@@ -243,15 +243,15 @@ def analyze_all(case: Case, args: argparse.Namespace, plan: Plan) -> tuple[dict[
     imported = import_paths(case, args.paths, max_pixels=args.max_pixels)
     items = list({e.id: e for e in imported.added + imported.already_present}.values())
     for _path, reason in imported.skipped:
-        print(f"skipped: {reason}", file=sys.stderr)
+        say(f"skipped: {reason}")
     for duplicate in imported.copies:
-        print(f"duplicate: {duplicate.note()}", file=sys.stderr)
+        say(f"duplicate: {duplicate.note()}")
     for evidence in items:
         for warning in evidence.warnings:
-            print(f"warning: {evidence.name}: {warning}", file=sys.stderr)
+            say(f"warning: {evidence.name}: {warning}")
     kinds = {MediaKind(e.kind) for e in items}
     for note in plan.notes({(MediaKind(e.kind), e.format) for e in items}):
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}")
     searcher = open_search(case, args, plan, kinds)
     sampling = FrameSampling(SamplingMode.SCENES if args.scene_changes else SamplingMode.INTERVAL,
                              every_s=args.frame_interval)
@@ -292,7 +292,7 @@ def damaged_runs(case: Case) -> list[dict[str, Any]]:
     """The case's stored runs that cannot be read, each said on stderr: the report leaves them out."""
     damaged = case.damaged_runs()
     for damage in damaged:
-        print(f"warning: {damage.describe()}", file=sys.stderr)
+        say(f"warning: {damage.describe()}")
     return [dataclasses.asdict(d) for d in damaged]
 
 
@@ -302,13 +302,13 @@ def open_search(case: Case, args: argparse.Namespace, plan: Plan,
     if plan.preset is None or not plan.preset.search or not kinds:
         return None
     if MediaKind.VIDEO in kinds:
-        print("note: similar-image search skipped for videos (their copies are found by similarity.video_copy, "
-              "preset video)", file=sys.stderr)
+        say("note: similar-image search skipped for videos (their copies are found by similarity.video_copy, "
+            "preset video)")
     if MediaKind.IMAGE not in kinds:
         return None
     searcher = search_cli.ItemSearch(args.collection or search_cli.collection_folder(case.root))
     if searcher.skipped:
-        print(f"note: similar-image search skipped: {searcher.skipped}", file=sys.stderr)
+        say(f"note: similar-image search skipped: {searcher.skipped}")
         searcher.close()
         return None
     return searcher
@@ -329,12 +329,12 @@ def search_item(case: Case, evidence: Evidence, searcher: search_cli.ItemSearch,
 def write_outputs(case: Case, args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         args.json.write_text(json.dumps(shown_all(doc), indent=2, ensure_ascii=False), encoding="utf-8")
-        print(f"json: {args.json}", file=sys.stderr)
+        say(f"json: {args.json}")
     if args.report:
         from workbench.app.report import write_pdf
 
         write_pdf(case, args.report)
-        print(f"report: {args.report}", file=sys.stderr)
+        say(f"report: {args.report}")
 
 
 def evidence_json(evidence: Evidence, runs: list[Run]) -> dict[str, Any]:

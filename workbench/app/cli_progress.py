@@ -1,7 +1,10 @@
-"""Progress of the CLI on stderr: one updating line on a terminal, a few coarse lines otherwise.
+"""What the CLI writes on stderr: messages of one line each (`say`), and progress: one updating line
+on a terminal, a few coarse lines otherwise.
 
 Stderr piped to a file or a CI log is read afterwards: a line per progress callback (hundreds per
 item) buried the warnings and the error line there, so only each quarter of a task is written.
+Everything written passes through `one_line`: file names reach stderr, and a name can hold a newline
+or a terminal's escape sequence.
 """
 
 from __future__ import annotations
@@ -12,10 +15,26 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from workbench.core.names import one_line
+
 STEPS = 4
 """Lines per task when stderr is not a terminal: at 25, 50, 75 and 100 % (and one at the start)."""
 REDRAW_S = 0.1
 """Shortest time between two redraws of the terminal line (callbacks can come every millisecond)."""
+
+
+def say(message: str) -> None:
+    """One line on stderr, whatever the file names in `message` hold; written at once (print writes the
+    line's end apart, and a warning from an analyzer's thread would end up inside a progress line)."""
+    sys.stderr.write(one_line(message) + "\n")
+    sys.stderr.flush()
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """`warnings.showwarning` for the CLI: a library's warning (Pillow's "Corrupt EXIF data" on a damaged
+    file, PyTorch's on an old pickle) as one `warning:` line, not the library's file name and code."""
+    say(f"warning: {message}")
 
 
 class ProgressLine:
@@ -36,7 +55,7 @@ class ProgressLine:
         self._step = -1
 
         def report(fraction: float, message: str = "") -> None:
-            text = f"{label}: {message} ({fraction:.0%})" if message else f"{label} ({fraction:.0%})"
+            text = one_line(f"{label}: {message} ({fraction:.0%})" if message else f"{label} ({fraction:.0%})")
             if self.terminal:
                 self._redraw(text, fraction)
             else:

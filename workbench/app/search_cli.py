@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.app.case import DB_NAME, Case
-from workbench.app.cli_progress import ProgressLine
+from workbench.app.cli_progress import ProgressLine, say
 from workbench.core.device import resolve_device
 from workbench.core.media import Media
 from workbench.core.plugin import RunContext
@@ -152,7 +151,7 @@ def _say_removed(what: str, removed: int, things: str, case: Case | None) -> Non
 
 def _summary(what: str, report: Any, case: Case | None) -> int:
     for path, reason in (report.failed or {}).items():
-        print(f"skipped: {path}: {reason}", file=sys.stderr)
+        say(f"skipped: {path}: {reason}")
     summary = f"{report.added} added, {report.skipped} already indexed, {len(report.failed or {})} failed"
     print(f"index: {what} ({summary})")
     if case is not None:
