@@ -27,8 +27,10 @@ from workbench.core.claims import Action, Check, Claims, CredentialState, Ingred
 OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 """Never fetch a remote manifest or a revocation status: the workbench works offline."""
 
-JUMBF_BOX = re.compile(rb"jumb.{4}jumd", re.DOTALL)
-"""A JUMBF superbox starting with its description box (ISO/IEC 19566-5), the container of C2PA."""
+JUMBF_BOX = re.compile(rb"jumb(?:.{8})?.{4}jumd", re.DOTALL)
+"""A JUMBF superbox starting with its description box (ISO/IEC 19566-5), the container of C2PA: between
+the two box types, the description box's 4-byte size, after the superbox's 8-byte size when it has one
+(an "XL" box, whose 4-byte size field is 1)."""
 
 REMOTE_URL = re.compile(r"remote manifests? from url (\S+)", re.IGNORECASE)
 
