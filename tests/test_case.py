@@ -55,7 +55,8 @@ def test_create_add_analyze_close_reopen(tmp_path: Path, jpeg_photo: Path) -> No
 
     runs = analyze(case, evidence, ela_plan(quality="85"))
     assert len(runs) == 1 and runs[0].result.status is Status.OK
-    heat = runs[0].result.map
+    assert runs[0].result.map is None and Path(runs[0].arrays["map"]).is_file()  # paths, not gigabytes
+    heat = case.run(runs[0].id).result.map
     case.close()
 
     reopened = Case.open(root)

@@ -114,6 +114,12 @@ class Result:
         }
         return doc
 
+    def without_arrays(self) -> Result:
+        """A copy without its arrays (they stay in their files): what a list of many results keeps."""
+        empty = {f.name: None if f.default is None else f.default_factory()  # type: ignore[misc]
+                 for f in dataclasses.fields(self) if f.metadata.get("array")}
+        return dataclasses.replace(self, **empty)
+
     @staticmethod
     def load(doc: dict[str, Any], folder: Path | None) -> Result:
         """The result `save` wrote (or an older case's `.npy` files), its maps as float32 again."""
