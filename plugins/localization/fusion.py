@@ -213,9 +213,9 @@ class FusionAnalyzer(Analyzer):
             score_meaning=SCORE_MEANING,
             map=full,
             mask=full >= 0.5,
-            stack={
-                f"input: {s.id}": resize_map(m, (media.height, media.width))
-                for s, m, p in zip(model.signals, maps, present, strict=True) if p
+            stack={  # at the working resolution the network saw (the viewer stretches them): eight
+                # full-size copies of a 100-MP image would take 3.2 GB
+                f"input: {s.id}": m for s, m, p in zip(model.signals, maps, present, strict=True) if p
             },
             legend_low="looks authentic to the network",
             legend_high="looks manipulated to the network",
