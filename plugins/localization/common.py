@@ -28,20 +28,31 @@ SCORE_MEANING = (
 )
 
 
+MEMO_BYTES = 640 << 20
+"""Most bytes of shared values kept per image. All of Triage's on a 12-MP JPEG fit (about 530 MB:
+the luma, re-saves at 11 qualities, the JPEG coefficients); of a 100-MP image only the first few
+(the BGR copy and one re-save: 600 MB), the others computed by each analyzer that needs them and
+freed after it, instead of 5 GB of them kept to the end."""
+
+
 class _PerImageMemo:
     """Values derived from an image, kept while the image object lives (weak reference: they go
-    with the job's Media and its pixels), computed once even when analyzers ask concurrently."""
+    with the job's Media and its pixels) and within MEMO_BYTES, computed once even when analyzers
+    ask concurrently."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[int, dict[Hashable, Future]] = {}
+        self._kept: dict[int, int] = {}
+        """Bytes of the values kept, per owner."""
 
     def get(self, owner: object, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             entries = self._entries.get(id(owner))
             if entries is None:
                 entries = self._entries[id(owner)] = {}
-                weakref.finalize(owner, self._entries.pop, id(owner), None)
+                self._kept[id(owner)] = 0
+                weakref.finalize(owner, self._forget, id(owner))
             future = entries.get(key)
             mine = future is None
             if mine:
@@ -57,7 +68,19 @@ class _PerImageMemo:
             future.set_exception(exc)
             raise
         future.set_result(value)
+        with self._lock:
+            size = sum(a.nbytes for a in _arrays(value))
+            if self._kept[id(owner)] + size > MEMO_BYTES:
+                entries.pop(key, None)  # handed to those who waited for it, not kept
+            else:
+                self._kept[id(owner)] += size
         return value
+
+    def _forget(self, owner_id: int) -> None:
+        """Called when the owner dies, which may happen inside `get` (the collector runs anywhere):
+        it must not take the lock. Popping a key is atomic."""
+        self._entries.pop(owner_id, None)
+        self._kept.pop(owner_id, None)
 
     def pending(self, owner: object, key: Hashable) -> bool:
         """Whether another caller is computing this value right now."""
@@ -71,11 +94,15 @@ _MEMO = _PerImageMemo()
 
 def _read_only(value: T) -> T:
     """Shared arrays are made read-only, so no analyzer can change what another one reads."""
-    parts = value if isinstance(value, tuple) else vars(value).values() if is_dataclass(value) else (value,)
-    for array in parts:
-        if isinstance(array, np.ndarray):
-            array.setflags(write=False)
+    for array in _arrays(value):
+        array.setflags(write=False)
     return value
+
+
+def _arrays(value: object) -> list[np.ndarray]:
+    """The arrays of a shared value: itself, or the items of a tuple or the fields of a dataclass."""
+    parts = value if isinstance(value, tuple) else vars(value).values() if is_dataclass(value) else (value,)
+    return [part for part in parts if isinstance(part, np.ndarray)]
 
 
 def _immutable(owner: object) -> bool:
@@ -149,9 +176,15 @@ def _resaved(bgr: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _resave_error(rgb: np.ndarray, quality: int) -> np.ndarray:
-    bgr = per_image(_bgr, rgb)
-    planes = np.empty((3, *rgb.shape[:2]), np.uint8)
-    cv2.split(cv2.absdiff(bgr, _resaved(bgr, quality)), list(planes))
+    return bgr_resave_error(per_image(_bgr, rgb), quality)
+
+
+def bgr_resave_error(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """`resave_error` of an image in OpenCV's BGR order, computed afresh (not shared): for rows of
+    an image too large to keep every quality's errors."""
+    planes = np.empty((3, *bgr.shape[:2]), np.uint8)
+    resaved = _resaved(bgr, quality)
+    cv2.split(cv2.absdiff(bgr, resaved, dst=resaved), list(planes))  # in place: one image-sized copy less
     return planes
 
 
