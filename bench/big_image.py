@@ -118,7 +118,7 @@ def measure(tree: Path, mode: str, case_dir: Path, files: list[Path], plan: str 
     env = os.environ | {"PYTHONPATH": str(tree), "QT_QPA_PLATFORM": "offscreen"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(case_dir), plan,
                *map(str, files)]
-    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"{mode} on {tree} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

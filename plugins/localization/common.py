@@ -28,11 +28,12 @@ SCORE_MEANING = (
 )
 
 
-MEMO_BYTES = 640 << 20
-"""Most bytes of shared values kept per image. All of Triage's on a 12-MP JPEG fit (about 530 MB:
-the luma, re-saves at 11 qualities, the JPEG coefficients); of a 100-MP image only the first few
-(the BGR copy and one re-save: 600 MB), the others computed by each analyzer that needs them and
-freed after it, instead of 5 GB of them kept to the end."""
+MEMO_BYTES = 560 << 20
+"""Most bytes of shared values kept per image (587 MB), none of more than a quarter of it. All of
+Triage's on a 12-MP JPEG fit (534 MB: the luma, re-saves at 11 qualities, the JPEG coefficients,
+none over 48 MB); of a 100-MP image, whose planes take 100–400 MB each, only the decoded luma
+plane: the others are computed by each analyzer that needs them and freed after it, instead of
+5 GB of them kept to the end (recomputing costs seconds, keeping them costs the memory bound)."""
 
 
 class _PerImageMemo:
@@ -70,7 +71,7 @@ class _PerImageMemo:
         future.set_result(value)
         with self._lock:
             size = sum(a.nbytes for a in _arrays(value))
-            if self._kept[id(owner)] + size > MEMO_BYTES:
+            if size > MEMO_BYTES // 4 or self._kept[id(owner)] + size > MEMO_BYTES:
                 entries.pop(key, None)  # handed to those who waited for it, not kept
             else:
                 self._kept[id(owner)] += size
@@ -176,15 +177,27 @@ def _resaved(bgr: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _resave_error(rgb: np.ndarray, quality: int) -> np.ndarray:
-    return bgr_resave_error(per_image(_bgr, rgb), quality)
+    bgr = per_image(_bgr, rgb)
+    difference = _resave_difference(bgr, quality)
+    del bgr  # a BGR copy too large to share goes before the planes are made (300 MB at 100 MP)
+    return _planes(difference)
 
 
 def bgr_resave_error(bgr: np.ndarray, quality: int) -> np.ndarray:
     """`resave_error` of an image in OpenCV's BGR order, computed afresh (not shared): for rows of
     an image too large to keep every quality's errors."""
-    planes = np.empty((3, *bgr.shape[:2]), np.uint8)
+    return _planes(_resave_difference(bgr, quality))
+
+
+def _resave_difference(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """|bgr − its re-save|, interleaved, in the re-save's memory (one image-sized copy less)."""
     resaved = _resaved(bgr, quality)
-    cv2.split(cv2.absdiff(bgr, resaved, dst=resaved), list(planes))  # in place: one image-sized copy less
+    return cv2.absdiff(bgr, resaved, dst=resaved)
+
+
+def _planes(interleaved: np.ndarray) -> np.ndarray:
+    planes = np.empty((3, *interleaved.shape[:2]), np.uint8)
+    cv2.split(interleaved, list(planes))
     return planes
 
 

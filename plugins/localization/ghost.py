@@ -182,9 +182,9 @@ def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ct
     summed = None if keep else np.empty(shape, np.float32)
     scratch = np.empty(shape, np.float32)
     typical = (slice(None, None, MEDIAN_STRIDE),) * 2
-    for i, (quality, error) in enumerate(resave_errors(rgb, qualities)):
+    for quality, error in resave_errors(rgb, qualities):  # not enumerate(): it would hold on to the last error
         ctx.check_cancelled()
-        ctx.progress(0.45 * i / len(qualities), f"re-saving at quality {quality}")
+        ctx.progress(0.45 * len(curve) / len(qualities), f"re-saving at quality {quality}")
         if keep:
             summed = kept[quality] = np.empty(shape, np.float32)
         summed_squares(error, window, summed, scratch)

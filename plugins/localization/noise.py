@@ -23,6 +23,7 @@ from plugins.localization.common import (
     stretch,
     ycbcr_luma,
 )
+from workbench.core.array_files import browsing_copy
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -126,7 +127,7 @@ class NoiseWaveletAnalyzer(Analyzer):
             score=block_map_score(shown, *on_image),
             score_meaning=SCORE_MEANING,
             map=expand_blocks(shown, *on_image),
-            stack={"sigma clipped at 99th percentile": expand_blocks(robust, *on_image)},
+            stack={"sigma clipped at 99th percentile": browsing_copy(expand_blocks(robust, *on_image))},
             legend_low=f"least noise (σ ≈ {grey.min():.2f} grey levels)",
             legend_high=f"most noise (σ ≈ {grey.max():.2f} grey levels)",
             stats={

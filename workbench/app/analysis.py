@@ -16,7 +16,7 @@ from workbench.app.case import Case, Evidence, Run
 from workbench.core.device import resolve_device, usable_cores
 from workbench.core.frames import FrameSampling, PerFrame, runs_on_frames
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, MediaKind
-from workbench.core.memory import release_freed_memory
+from workbench.core.memory import large_arrays_mapped, release_freed_memory
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
 from workbench.core.waiting import lending
@@ -65,7 +65,11 @@ def analyze(
                                     cancel_event, sampling, case.root)
         except MediaError as exc:
             results = iter([Result(p.analyzer.id, Status.ERROR, str(exc)) for p in plan])
-        return [_without_arrays(case.save_result(evidence.id, result)) for result in results]
+        runs = []
+        for result in results:
+            runs.append(_without_arrays(case.save_result(evidence.id, result)))
+            del result  # its arrays go before the next analysis runs, not when the loop takes its result
+        return runs
 
 
 @contextmanager
@@ -83,7 +87,8 @@ def _turn(pixels: int, progress: Callable[[float, str], None] | None,
                 yield  # every analyzer then reports itself cancelled
                 return
     try:
-        yield
+        with large_arrays_mapped():
+            yield
     finally:
         _LARGE_IMAGE_TURN.release()
 

@@ -57,13 +57,19 @@ def stored_form(values: np.ndarray, unit: bool = False, browse: bool = False) ->
     return values
 
 
+def browse_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """(h, w) shrunk so the longer side is at most `BROWSE_SIDE` (a smaller shape as it is)."""
+    scale = min(1.0, BROWSE_SIDE / max(shape))
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+
+
 def browsing_copy(values: np.ndarray) -> np.ndarray:
-    """A 2-D map area-averaged so its longer side is at most `BROWSE_SIDE` (smaller ones, and other
-    shapes, as they are)."""
-    if values.ndim != 2 or max(values.shape) <= BROWSE_SIDE or values.dtype.kind != "f":
+    """A 2-D float map area-averaged to `browse_shape` (smaller ones, and others, as they are).
+    Analyzers call it on the layers they offer for browsing, so a large image's full-size layers
+    are not kept until the result is stored."""
+    h, w = browse_shape(values.shape[:2])
+    if values.ndim != 2 or (h, w) == values.shape or values.dtype.kind != "f":
         return values
-    scale = BROWSE_SIDE / max(values.shape)
-    h, w = (max(1, round(n * scale)) for n in values.shape)
     return cv2.resize(values.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_AREA)
 
 
