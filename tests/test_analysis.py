@@ -4,6 +4,7 @@ one fraction, and the same results as one analyzer at a time."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,14 @@ import numpy as np
 import pytest
 
 from plugins.localization.common import per_image
+from workbench.app import analysis
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case
 from workbench.core import registry
 from workbench.core.device import usable_cores
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext
-from workbench.core.results import Result, Status
+from workbench.core.results import Heatmap, Result, Status
 
 
 @dataclass
@@ -107,7 +109,7 @@ def test_side_by_side_results_equal_one_at_a_time(case: Case, jpeg_photo: Path) 
     for name, run in zip(names, together, strict=True):
         [alone] = analyze(case, evidence, [planned(registry.get(name))])
         assert run.result.status is Status.OK and alone.result.analyzer == name
-        np.testing.assert_array_equal(run.result.map, alone.result.map)
+        np.testing.assert_array_equal(case.run(run.id).result.map, case.run(alone.id).result.map)
         assert run.result.score == alone.result.score and run.result.stats == alone.result.stats
 
 
@@ -125,3 +127,67 @@ def test_a_job_dropped_at_shutdown_ends_with_an_error() -> None:
     threading.Timer(0.2, release.set).start()
     runner.shutdown()
     assert seen == [queued] and queued.done and isinstance(queued.error, CancelledError) and queued.result is None
+
+
+class Logger(Rendezvous):
+    """Logs its start (with the number of results its item has stored then) and its end; gives a map."""
+
+    def __init__(self, name: str, cost: float, case: Case, log: list[tuple[str, ...]]) -> None:
+        super().__init__(name, cost, None, [])
+        self.case, self.log = case, log
+
+    def run(self, media: Media, params: NoParams, ctx: RunContext) -> Result:
+        [item] = [e for e in self.case.all_evidence() if e.sha256 == media.sha256]
+        self.log.append(("start", self.id, str(len(self.case.latest_runs(item.id)))))
+        time.sleep(0.05)  # time for another thread to start meanwhile, were it allowed to
+        self.log.append(("end", self.id))
+        return Heatmap(self.id, map=np.zeros((4, 4), np.float32))
+
+
+def test_a_large_image_is_analysed_one_analyzer_at_a_time_each_result_stored_before_the_next(
+    case: Case, jpeg_photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis, "LARGE_PIXELS", 512 * 512 - 1)
+    evidence = case.add_evidence(jpeg_photo)
+    log: list[tuple[str, ...]] = []
+    runs = analyze(case, evidence, [planned(Logger(name, cost, case, log)) for name, cost in
+                                    (("a", 0.01), ("b", 5.0), ("c", 1.0))])
+    assert log == [("start", "a", "0"), ("end", "a"), ("start", "b", "1"), ("end", "b"), ("start", "c", "2"),
+                   ("end", "c")]
+    assert [r.result.analyzer for r in runs] == ["a", "b", "c"]
+    assert all(r.result.map is None and Path(r.arrays["map"]).is_file() for r in runs)  # paths, not arrays
+
+
+def test_two_large_images_take_turns(case: Case, jpeg_photo: Path, png_image: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with the GUI's two job workers: the second large image waits for the first (and says so)."""
+    monkeypatch.setattr(analysis, "LARGE_PIXELS", 0)
+    log: list[tuple[str, ...]] = []
+    said: list[str] = []
+    jobs = [threading.Thread(target=analyze, args=(case, case.add_evidence(path),
+                                                   [planned(Logger(f"{tag}{i}", 1.0, case, log)) for i in range(2)],
+                                                   lambda _f, message: said.append(message)))
+            for tag, path in (("x", jpeg_photo), ("y", png_image))]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=30)
+    order = [entry[1][0] for entry in log]
+    assert len(order) == 8 and order in (["x"] * 4 + ["y"] * 4, ["y"] * 4 + ["x"] * 4), log
+    assert "waiting: another large image is being analysed" in said
+
+
+def test_cancelled_while_waiting_for_its_turn(case: Case, jpeg_photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analysis, "LARGE_PIXELS", 0)
+    evidence = case.add_evidence(jpeg_photo)
+    cancel = threading.Event()
+    log: list[tuple[str, ...]] = []
+    with analysis._LARGE_IMAGE_TURN:  # another large image is being analysed
+        waiting = threading.Thread(target=lambda: log.extend(
+            ("run", r.result.status.value) for r in analyze(case, evidence, [planned(Logger("a", 1.0, case, log))],
+                                                             cancel_event=cancel)))
+        waiting.start()
+        time.sleep(0.3)
+        cancel.set()
+        waiting.join(timeout=10)
+    assert log == [("run", "cancelled")]

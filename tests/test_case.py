@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import ImageFile
 
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, DuplicateEvidence
@@ -22,6 +23,20 @@ from workbench.core.results import Heatmap, Status
 def ela_plan(**params: str) -> list[Planned]:
     ela = registry.get("ela")
     return [Planned(ela, ela.params_from(params))]
+
+
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The formats of the full decodes of image files from now on (Pillow decodes on `load`)."""
+    decoded: list[str] = []
+    load = ImageFile.ImageFile.load
+
+    def counted(im: ImageFile.ImageFile) -> object:
+        if im.tile:  # emptied once the data is decoded: later calls decode nothing
+            decoded.append(im.format)
+        return load(im)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    return decoded
 
 
 def actions(case: Case) -> list[str]:
@@ -40,7 +55,8 @@ def test_create_add_analyze_close_reopen(tmp_path: Path, jpeg_photo: Path) -> No
 
     runs = analyze(case, evidence, ela_plan(quality="85"))
     assert len(runs) == 1 and runs[0].result.status is Status.OK
-    heat = runs[0].result.map
+    assert runs[0].result.map is None and Path(runs[0].arrays["map"]).is_file()  # paths, not gigabytes
+    heat = case.run(runs[0].id).result.map
     case.close()
 
     reopened = Case.open(root)
@@ -154,3 +170,17 @@ def test_a_case_named_by_a_relative_path_hands_out_absolute_paths(tmp_path: Path
     reopened = Case.open("rel")
     assert reopened.root == tmp_path / "rel"
     reopened.close()
+
+
+@pytest.mark.parametrize("image", ["jpeg_photo", "png_image"])
+def test_one_decode_per_import_and_per_analysis(image: str, case: Case, monkeypatch: pytest.MonkeyPatch,
+                                                request: pytest.FixtureRequest) -> None:
+    """Validating, hashing and the thumbnail share one decode; an analysis decodes once more (it
+    re-checks the file), not once to validate and again for the analyzers."""
+    path = request.getfixturevalue(image)
+    decoded = count_decodes(monkeypatch)
+    evidence = case.add_evidence(path)
+    assert decoded == [evidence.format]
+    decoded.clear()
+    [run] = analyze(case, evidence, ela_plan())
+    assert run.result.status is Status.OK and decoded == [evidence.format]

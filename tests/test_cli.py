@@ -77,9 +77,10 @@ def test_analyze_ela_json_and_report(qapp, capsys: pytest.CaptureFixture[str], t
     assert (result["analyzer"], result["status"], result["type"]) == ("ela", "ok", "heatmap")
     assert result["provenance"]["params"] == {"quality": 80, "scale": 20.0}
     assert result["provenance"]["input_sha256"] == entry["sha256"]
-    heat = np.load(result["map"])
-    assert Path(result["map"]).suffix == ".npy"
-    assert heat.dtype == np.float32 and heat.shape == (512, 512)
+    with np.load(result["map"]) as archive:  # the documented contract: one half-precision array, `map`
+        heat = archive["map"]
+    assert Path(result["map"]).suffix == ".npz"
+    assert heat.dtype == np.float16 and heat.shape == (512, 512)
     assert pdf_path.read_bytes().startswith(b"%PDF")
 
 
@@ -100,7 +101,7 @@ def test_default_plan_is_the_triage_preset(capsys: pytest.CaptureFixture[str], t
         assert {"analyzer", "status", "score", "provenance"} <= set(r)
         assert r["status"] == "ok", r
     by_id = {r["analyzer"]: r for r in results}
-    assert np.load(by_id["ela"]["map"]).shape == (512, 512)
+    assert np.load(by_id["ela"]["map"])["map"].shape == (512, 512)
     assert by_id["metadata"]["type"] == "facts"
     for analyzer_id, reason in left_out.items():
         assert err.count(f"note: {analyzer_id} left out: {reason}\n") == 1
@@ -223,7 +224,7 @@ def test_json_paths_are_absolute_with_a_relative_case(capsys: pytest.CaptureFixt
     heat_map = doc["evidence"][0]["results"][0]["map"]
     assert Path(heat_map).is_absolute() and Path(heat_map).is_relative_to(tmp_path / "case")
     monkeypatch.chdir(jpeg_photo.parent)  # the paths still hold from elsewhere
-    assert np.load(heat_map).shape == (512, 512)
+    assert np.load(heat_map)["map"].shape == (512, 512)
 
 
 def test_a_failed_run_removes_only_the_case_folder_it_made(capsys: pytest.CaptureFixture[str], tmp_path: Path,

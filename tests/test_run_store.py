@@ -22,6 +22,7 @@ from workbench.app.cli import main as cli_main
 from workbench.app.report import write_pdf
 from workbench.app.run_blobs import PARTIAL_AGE_S, PARTIAL_PREFIX
 from workbench.core import registry
+from workbench.core.array_files import UNIT_PRECISION
 
 
 def sql(case: Case, statement: str, *args: object) -> None:
@@ -31,7 +32,7 @@ def sql(case: Case, statement: str, *args: object) -> None:
 
 
 def map_file(case: Case, run_id: int) -> Path:
-    return case.run_folder(run_id) / "map.npy"
+    return case.run_folder(run_id) / "map.npz"
 
 
 def emptied(case: Case, run_id: int) -> None:
@@ -63,14 +64,14 @@ def incomplete(case: Case, run_id: int) -> None:
 
 
 def escaping(case: Case, run_id: int) -> None:
-    sql(case, "UPDATE runs SET result = json_set(result, '$.arrays.map', '../1/map.npy') WHERE id = ?", run_id)
+    sql(case, "UPDATE runs SET result = json_set(result, '$.arrays.map', '../1/map.npz') WHERE id = ?", run_id)
 
 
 DAMAGES: dict[str, tuple[Callable[[Case, int], None], str]] = {
     "empty row left by a killed save": (emptied, "stored result is empty"),
-    "truncated .npy": (truncated, "array file map.npy is truncated or corrupt"),
-    "garbage .npy": (garbled, "array file map.npy is truncated or corrupt"),
-    "missing .npy": (missing, "array file map.npy is missing"),
+    "truncated array file": (truncated, "array file map.npz is truncated or corrupt"),
+    "garbage array file": (garbled, "array file map.npz is truncated or corrupt"),
+    "missing array file": (missing, "array file map.npz is missing"),
     "unparsable JSON": (not_json, "not valid JSON"),
     "JSON without the analyzer": (incomplete, "stored result is incomplete"),
     "array outside its folder": (escaping, "array file outside its folder"),
@@ -87,7 +88,7 @@ def test_a_damaged_run_gives_way_to_the_older_one_and_is_named(case: Case, jpeg_
 
     [shown] = case.latest_runs(item.id)
     assert shown.id == older.id
-    np.testing.assert_array_equal(shown.result.map, heatmap(1).map)
+    np.testing.assert_allclose(shown.result.map, heatmap(1).map, atol=UNIT_PRECISION)  # half precision
     [damaged] = case.damaged_runs(item.id)
     assert (damaged.id, damaged.evidence_id, damaged.analyzer, damaged.shown) == (newer.id, item.id, "ela", older.id)
     assert words in damaged.reason
@@ -127,7 +128,7 @@ def test_a_saved_run_is_whole_in_its_folder_and_audited_with_its_id(case: Case, 
     run = case.save_result(item.id, heatmap(1))
     assert sorted(p.name for p in (case.root / "blobs" / "runs").iterdir()) == [str(run.id)]
     assert sorted(p.name for p in case.run_folder(run.id).iterdir()) == [
-        "map.npy", "mask.npy", "stack.q70.npy", "stack.q80.npy", "stack.q90.npy"]
+        "map.npz", "mask.npz", "stack.0.npz", "stack.1.npz", "stack.2.npz"]
     last = case.audit()[-1]
     assert last.action == "analysis run" and last.detail.endswith(f"(run {run.id})")
 
@@ -136,13 +137,13 @@ def test_a_failed_array_write_leaves_no_run(case: Case, jpeg_photo: Path, monkey
     item = case.add_evidence(jpeg_photo)
     writes = []
 
-    def disk_full(path: Path, array: np.ndarray) -> None:
+    def disk_full(path: Path, **arrays: np.ndarray) -> None:
         writes.append(path)
         if len(writes) == 2:
             raise OSError(28, "No space left on device")
-        Path(path).write_bytes(b"\x93NUMPY")
+        Path(path).write_bytes(b"PK\x03\x04")
 
-    monkeypatch.setattr(np, "save", disk_full)
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
     with pytest.raises(OSError, match="No space left"):
         case.save_result(item.id, heatmap(1))
     assert (case.latest_runs(item.id), case.damaged_runs()) == ([], [])
@@ -167,7 +168,7 @@ def test_a_rolled_back_save_leaves_no_run_and_the_next_takes_its_id(case: Case, 
 
     run = case.save_result(item.id, heatmap(2))
     assert run.id == 1
-    np.testing.assert_array_equal(case.run(1).result.map, heatmap(2).map)
+    np.testing.assert_allclose(case.run(1).result.map, heatmap(2).map, atol=UNIT_PRECISION)
 
 
 def test_open_removes_orphans_but_not_a_save_in_progress(case: Case, jpeg_photo: Path) -> None:
@@ -215,7 +216,7 @@ def test_the_report_lists_damaged_runs_and_draws_on_what_is_readable(damaged_cas
     case, damaged_id = damaged_case
     text = flat(pdf_text(write_pdf(case, tmp_path / "report.pdf"), raw=True))  # a cell's lines together
     assert "2 damaged stored run(s) left out (section 4)" in text
-    assert f"Run {damaged_id} of " in text and "array file map.npy is truncated or corrupt" in text
+    assert f"Run {damaged_id} of " in text and "array file map.npz is truncated or corrupt" in text
     assert f"the older run {damaged_id - 1} is shown instead" in text
     assert "stored result is empty (its save was interrupted)" in text
     assert "no other run of this analyzer on this item is readable" in text

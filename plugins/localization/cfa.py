@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import band_rows, block_map_score, cell_counts, cell_sums, expand_blocks
+from workbench.core.array_files import browsing_copy
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -394,7 +395,7 @@ class CfaAnalyzer(Analyzer):
         heat = expand_blocks(probability, block, (h, w))
         ctx.check_cancelled()
         ctx.progress(0.85, "Dirik–Memon green error share")
-        share = expand_blocks(np.clip(green_share(rgb, tile), 0.0, 1.0), DETECTION_BLOCK, (h, w))
+        share = browsing_copy(expand_blocks(np.clip(green_share(rgb, tile), 0.0, 1.0), DETECTION_BLOCK, (h, w)))
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -406,9 +407,9 @@ class CfaAnalyzer(Analyzer):
             ),
             map=heat,
             stack={
-                "CFA feature (0.5: no trace, brighter: stronger trace)": expand_blocks(
+                "CFA feature (0.5: no trace, brighter: stronger trace)": browsing_copy(expand_blocks(
                     np.clip(0.5 + feature.value / 8.0, 0.0, 1.0), block, (h, w)
-                ),
+                )),
                 "green share of re-demosaicing error (Dirik–Memon)": share,
             },
             legend_low="CFA interpolation trace present",

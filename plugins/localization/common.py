@@ -28,20 +28,32 @@ SCORE_MEANING = (
 )
 
 
+MEMO_BYTES = 560 << 20
+"""Most bytes of shared values kept per image (587 MB), none of more than a quarter of it. All of
+Triage's on a 12-MP JPEG fit (534 MB: the luma, re-saves at 11 qualities, the JPEG coefficients,
+none over 48 MB); of a 100-MP image, whose planes take 100–400 MB each, only the decoded luma
+plane: the others are computed by each analyzer that needs them and freed after it, instead of
+5 GB of them kept to the end (recomputing costs seconds, keeping them costs the memory bound)."""
+
+
 class _PerImageMemo:
     """Values derived from an image, kept while the image object lives (weak reference: they go
-    with the job's Media and its pixels), computed once even when analyzers ask concurrently."""
+    with the job's Media and its pixels) and within MEMO_BYTES, computed once even when analyzers
+    ask concurrently."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[int, dict[Hashable, Future]] = {}
+        self._kept: dict[int, int] = {}
+        """Bytes of the values kept, per owner."""
 
     def get(self, owner: object, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             entries = self._entries.get(id(owner))
             if entries is None:
                 entries = self._entries[id(owner)] = {}
-                weakref.finalize(owner, self._entries.pop, id(owner), None)
+                self._kept[id(owner)] = 0
+                weakref.finalize(owner, self._forget, id(owner))
             future = entries.get(key)
             mine = future is None
             if mine:
@@ -57,7 +69,19 @@ class _PerImageMemo:
             future.set_exception(exc)
             raise
         future.set_result(value)
+        with self._lock:
+            size = sum(a.nbytes for a in _arrays(value))
+            if size > MEMO_BYTES // 4 or self._kept[id(owner)] + size > MEMO_BYTES:
+                entries.pop(key, None)  # handed to those who waited for it, not kept
+            else:
+                self._kept[id(owner)] += size
         return value
+
+    def _forget(self, owner_id: int) -> None:
+        """Called when the owner dies, which may happen inside `get` (the collector runs anywhere):
+        it must not take the lock. Popping a key is atomic."""
+        self._entries.pop(owner_id, None)
+        self._kept.pop(owner_id, None)
 
     def pending(self, owner: object, key: Hashable) -> bool:
         """Whether another caller is computing this value right now."""
@@ -71,11 +95,15 @@ _MEMO = _PerImageMemo()
 
 def _read_only(value: T) -> T:
     """Shared arrays are made read-only, so no analyzer can change what another one reads."""
-    parts = value if isinstance(value, tuple) else vars(value).values() if is_dataclass(value) else (value,)
-    for array in parts:
-        if isinstance(array, np.ndarray):
-            array.setflags(write=False)
+    for array in _arrays(value):
+        array.setflags(write=False)
     return value
+
+
+def _arrays(value: object) -> list[np.ndarray]:
+    """The arrays of a shared value: itself, or the items of a tuple or the fields of a dataclass."""
+    parts = value if isinstance(value, tuple) else vars(value).values() if is_dataclass(value) else (value,)
+    return [part for part in parts if isinstance(part, np.ndarray)]
 
 
 def _immutable(owner: object) -> bool:
@@ -187,8 +215,26 @@ def _resaved_whole(bgr: np.ndarray, quality: int) -> np.ndarray:
 
 def _resave_error(rgb: np.ndarray, quality: int) -> np.ndarray:
     bgr = per_image(_bgr, rgb)
-    planes = np.empty((3, *rgb.shape[:2]), np.uint8)
-    cv2.split(cv2.absdiff(bgr, _resaved(bgr, quality)), list(planes))
+    difference = _resave_difference(bgr, quality)
+    del bgr  # a BGR copy too large to share goes before the planes are made (300 MB at 100 MP)
+    return _planes(difference)
+
+
+def bgr_resave_error(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """`resave_error` of an image in OpenCV's BGR order, computed afresh (not shared): for rows of
+    an image too large to keep every quality's errors."""
+    return _planes(_resave_difference(bgr, quality))
+
+
+def _resave_difference(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """|bgr − its re-save|, interleaved, in the re-save's memory (one image-sized copy less)."""
+    resaved = _resaved(bgr, quality)
+    return cv2.absdiff(bgr, resaved, dst=resaved)
+
+
+def _planes(interleaved: np.ndarray) -> np.ndarray:
+    planes = np.empty((3, *interleaved.shape[:2]), np.uint8)
+    cv2.split(interleaved, list(planes))
     return planes
 
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import luminance, resize_map
+from workbench.core.array_files import browse_shape
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -352,7 +353,8 @@ class CopyMoveAnalyzer(Analyzer):
             ),
             map=mask.astype(np.float32),
             mask=mask,
-            stack={"match density (unverified)": resize_map(match_density(lines, gray.shape), full_shape)},
+            stack={"match density (unverified)": resize_map(match_density(lines, gray.shape),
+                                                            browse_shape(full_shape))},
             pairs=to_full(verified, scale).astype(np.float32),
             legend_low="no verified copy",
             legend_high="source or target of a verified copy",

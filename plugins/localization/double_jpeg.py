@@ -30,6 +30,7 @@ from plugins.localization.common import (
     per_image,
     zigzag,
 )
+from workbench.core.array_files import browsing_copy
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -268,7 +269,9 @@ class AdqAnalyzer(Analyzer):
         ctx.check_cancelled()
         main = bianchi if params.method is AdqMethod.BIANCHI else lin
         shape = (media.height, media.width)
-        layers = {STACK_BIANCHI: expand_blocks(bianchi, 8, shape), STACK_LIN: expand_blocks(lin, 8, shape)}
+        heat = expand_blocks(main, 8, shape)
+        stack = {name: browsing_copy(heat if layer is main else expand_blocks(layer, 8, shape))
+                 for name, layer in ((STACK_BIANCHI, bianchi), (STACK_LIN, lin))}
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
@@ -279,8 +282,8 @@ class AdqAnalyzer(Analyzer):
                 "of the image is confidently double-compressed while some blocks are confidently not; "
                 "not a calibrated probability"
             ),
-            map=layers[STACK_BIANCHI if main is bianchi else STACK_LIN],
-            stack=layers,
+            map=heat,
+            stack=stack,
             legend_low="double-compressed on the same grid (consistent with a re-saved original)",
             legend_high="not double-compressed (candidate pasted or edited region); 0.5 = no evidence",
             stats={

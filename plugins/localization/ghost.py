@@ -14,7 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plugins.localization.common import cell_counts, cell_sums, normalize, percentiles, resave_errors
+from plugins.localization.common import (
+    bgr_resave_error,
+    cell_counts,
+    cell_sums,
+    normalize,
+    percentiles,
+    resave_errors,
+)
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -40,7 +47,50 @@ BAND_ROWS = 64
 KEPT_BYTES = 640 << 20
 """The per-quality differences are kept between the two passes of `ghost_maps` while they take at
 most this much memory (10 qualities of 12 MP: 480 MB; 11, up to quality 100: 528 MB), and recomputed
-for larger images."""
+for larger images (`ResavedRows`)."""
+
+CHUNK_BYTES = 128 << 20
+"""Where the differences are recomputed, the re-save errors of a chunk of rows at every quality
+take about this much (10 qualities of a 10,000-pixel-wide image: 416 rows), instead of 3 GB for
+every quality of a 100-MP image."""
+
+MACROBLOCK = 16
+"""Rows of a JPEG macroblock (4:2:0): the unit a chunk of rows is re-saved in."""
+
+
+class ResavedRows:
+    """The `resave_error` planes of an image at each quality, re-saved a chunk of rows at a time.
+
+    A chunk starting on a macroblock row and re-saved with one more macroblock row on each side has
+    exactly the pixels the whole image's re-save has there: the encoder codes each macroblock alone,
+    and the decoder's chroma upsampling reads only the neighbouring macroblock row.
+    """
+
+    def __init__(self, rgb: np.ndarray, qualities: list[int], margin: int, chunk_rows: int) -> None:
+        self._rgb, self._qualities, self._margin, self._chunk_rows = rgb, qualities, margin, chunk_rows
+        self._planes: dict[int, np.ndarray] = {}
+        self._origin = self._top = self._bottom = 0
+        """First image row of the planes, and the rows [top, bottom) in which they are exact."""
+
+    def planes(self, quality: int, rows: slice) -> tuple[np.ndarray, slice]:
+        """Planes holding `rows` and `margin` rows around them (as far as the image goes), and where
+        `rows` are in them."""
+        height = self._rgb.shape[0]
+        top, bottom = max(0, rows.start - self._margin), min(height, rows.stop + self._margin)
+        if not self._top <= top < bottom <= self._bottom:
+            self._resave(top, min(height, max(bottom, top + self._chunk_rows)))
+        return self._planes[quality], slice(rows.start - self._origin, rows.stop - self._origin)
+
+    def _resave(self, top: int, bottom: int) -> None:
+        height = self._rgb.shape[0]
+        first = max(0, (top - MACROBLOCK) // MACROBLOCK * MACROBLOCK)
+        last = min(height, -(-(bottom + MACROBLOCK) // MACROBLOCK) * MACROBLOCK)
+        self._planes = {}  # the previous chunk's go first
+        bgr = cv2.cvtColor(self._rgb[first:last], cv2.COLOR_RGB2BGR)
+        self._planes = {q: bgr_resave_error(bgr, q) for q in self._qualities}
+        self._origin = first
+        self._top = first + MACROBLOCK if first > 0 else 0
+        self._bottom = last - MACROBLOCK if last < height else height
 
 
 @dataclass
@@ -81,7 +131,7 @@ def ghost_differences(rgb: np.ndarray, qualities: list[int], window: int) -> np.
     return out
 
 
-def summed_squares_rows(planes: np.ndarray, window: int, rows: slice, out: np.ndarray) -> np.ndarray:
+def summed_squares_rows(planes: np.ndarray, rows: slice, window: int, out: np.ndarray) -> np.ndarray:
     """`summed_squares` for `rows` only, into `out` (those rows' shape), from those rows and the
     window//2 rows around them: the same values (box sums of integers below 2²⁴ are exact)."""
     height, margin = planes.shape[1], window // 2
@@ -138,19 +188,18 @@ def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ct
     Differences are taken as 3·δ_q: the normalisation is scale-free, and FLAT_RANGE is scaled to match.
     """
     shape = rgb.shape[:2]
-    errors, at_typical, curve, kept = {}, {}, {}, {}
+    at_typical, curve, kept = {}, {}, {}
     keep = len(qualities) * shape[0] * shape[1] * 4 <= KEPT_BYTES
     summed = None if keep else np.empty(shape, np.float32)
     scratch = np.empty(shape, np.float32)
     typical = (slice(None, None, MEDIAN_STRIDE),) * 2
-    for i, (quality, error) in enumerate(resave_errors(rgb, qualities)):
+    for quality, error in resave_errors(rgb, qualities):  # not enumerate(): it would hold on to the last error
         ctx.check_cancelled()
-        ctx.progress(0.45 * i / len(qualities), f"re-saving at quality {quality}")
+        ctx.progress(0.45 * len(curve) / len(qualities), f"re-saving at quality {quality}")
         if keep:
             summed = kept[quality] = np.empty(shape, np.float32)
-        else:
-            errors[quality] = error
         summed_squares(error, window, summed, scratch)
+        del error  # not kept: a 100-MP image's take 300 MB per quality
         at_typical[quality] = summed[typical].copy()
         curve[quality] = cv2.mean(summed)[0] / 3.0
     low, damping, scale = normalisation([at_typical[q] for q in qualities])
@@ -168,13 +217,16 @@ def ghost_maps(rgb: np.ndarray, qualities: list[int], window: int, step: int, ct
     work = np.empty((min(rows, shape[0]), shape[1]), np.float32)
     nearest_work = np.empty_like(work)
     recomputed = None if keep else np.empty((len(qualities), *work.shape), np.float32)
+    chunk_rows = max(1, CHUNK_BYTES // (3 * len(qualities) * shape[1]) // rows) * rows
+    errors = None if keep else ResavedRows(rgb, qualities, window // 2, chunk_rows)
     for top in range(0, shape[0], rows):
         ctx.check_cancelled()
         ctx.progress(0.45 + 0.45 * top / shape[0], "ghost strength")
         band = slice(top, min(top + rows, shape[0]))
         far, farthest, nearest = work[: band.stop - top], strength[band], nearest_work[: band.stop - top]
         differences = [
-            kept[q][band] if keep else summed_squares_rows(errors[q], window, band, recomputed[i, : band.stop - top])
+            kept[q][band] if errors is None
+            else summed_squares_rows(*errors.planes(q, band), window, recomputed[i, : band.stop - top])
             for i, q in enumerate(qualities)
         ]
         low, damping, scale = normalisation(differences)

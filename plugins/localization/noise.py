@@ -27,6 +27,7 @@ from plugins.localization.common import (
     ycbcr_luma,
 )
 from plugins.localization.deviation import FULL_SCALE, log_deviation
+from workbench.core.array_files import browsing_copy
 from workbench.core.media import Media
 from workbench.core.plugin import Analyzer, RunContext, param
 from workbench.core.results import Heatmap
@@ -136,8 +137,9 @@ class NoiseWaveletAnalyzer(Analyzer):
             score_meaning=SCORE_MEANING,
             map=expand_blocks(deviation.heat, *on_image),
             stack={
-                LEVEL_LAYER: expand_blocks(normalize(sigma), *on_image),
-                "noise level clipped at 99th percentile": expand_blocks(normalize(sigma, 0.0, 99.0), *on_image),
+                LEVEL_LAYER: browsing_copy(expand_blocks(normalize(sigma), *on_image)),
+                "noise level clipped at 99th percentile": browsing_copy(
+                    expand_blocks(normalize(sigma, 0.0, 99.0), *on_image)),
             },
             legend_low=f"typical noise level of this image (σ ≈ {deviation.median * STUDIO_TO_FULL:.2f} grey levels)",
             legend_high=HIGH_LEGEND,
@@ -187,7 +189,7 @@ class NoiseMedianAnalyzer(Analyzer):
             score=map_score(deviation.heat),
             score_meaning=SCORE_MEANING,
             map=deviation.heat,
-            stack={LEVEL_LAYER: stretch(local, p1, p99)},
+            stack={LEVEL_LAYER: browsing_copy(stretch(local, p1, p99))},
             legend_low=f"typical residue of this image ({deviation.median:.2f} grey levels)",
             legend_high=HIGH_LEGEND,
             stats={

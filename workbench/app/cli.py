@@ -352,5 +352,5 @@ def evidence_json(evidence: Evidence, runs: list[Run]) -> dict[str, Any]:
 
 
 def result_json(run: Run) -> dict[str, Any]:
-    """The result's fields plus absolute paths of its arrays (`map` is the heat map `.npy`)."""
+    """The result's fields plus absolute paths of its arrays (`map`: the heat map's `.npz`, see README)."""
     return run.result.describe() | run.arrays

@@ -2,19 +2,19 @@
 
 A run left damaged (a save of an older version killed half-way, a disk error, a file edited by
 hand) must cost that run only, never the case: readers skip it and say why with a `DamagedRun`.
-The check reads no array data (each `.npy` is opened as a memory map: its header is parsed and
-its length compared with the array it declares), so a whole case is checked in moments.
+The check reads no array data (`workbench.core.array_files.check_array_file`: headers parsed and
+lengths compared with the arrays they declare), so a whole case is checked in moments.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from workbench.core.array_files import check_array_file
 from workbench.core.results import Result
 
 
@@ -62,7 +62,7 @@ def checked_doc(text: str, folder: Path) -> dict[str, Any]:
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise Damage(f"its stored result is incomplete ({exc})") from exc
     for name in array_files(doc):
-        _check_npy(folder, name)
+        _check_array(folder, name)
     return doc
 
 
@@ -78,12 +78,11 @@ def array_files(doc: dict[str, Any]) -> list[str]:
     return names
 
 
-def _check_npy(folder: Path, name: str) -> None:
+def _check_array(folder: Path, name: str) -> None:
     path = folder / name
     if not path.is_file():
         raise Damage(f"its array file {name} is missing")
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+        check_array_file(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise Damage(f"its array file {name} is truncated or corrupt") from exc
-    del mapped  # releases the file (Windows keeps a mapped file open)

@@ -1,7 +1,9 @@
-"""Typed analysis results: plain data that serialises to JSON plus `.npy` side files.
+"""Typed analysis results: plain data that serialises to JSON plus compressed array side files.
 
 The same serialisation is the case store's blob format and the CLI's output, so there is
-one format to keep compatible. Array-valued fields are declared with `array_field()`.
+one format to keep compatible. Array-valued fields are declared with `array_field()`; how they
+are stored (compressed `.npz`, maps at half precision, browsing layers reduced, a free-space check
+first) is `workbench.core.array_files`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from workbench.core.array_files import check_free_space, needed_bytes, read_array, stored_form, write_array
 from workbench.core.claims import Claims
 
 
@@ -24,10 +27,14 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
-def array_field(*, optional: bool = False) -> Any:
-    """A dataclass field holding an ndarray (or a dict name → ndarray), stored as `.npy`."""
+def array_field(*, optional: bool = False, unit: bool = False, browse: bool = False) -> Any:
+    """A dataclass field holding an ndarray (or a dict name → ndarray), stored compressed.
+
+    `unit`: float values in [0, 1] (heat maps), stored at half precision and read back as float32;
+    `browse`: layers shown stretched over the image, stored reduced (`array_files.stored_form`).
+    """
     default = {"default": None} if optional else {"default_factory": dict}
-    return field(metadata={"array": True}, repr=False, compare=False, **default)
+    return field(metadata={"array": True, "unit": unit, "browse": browse}, repr=False, compare=False, **default)
 
 
 @dataclass
@@ -79,25 +86,44 @@ class Result:
         return doc
 
     def save(self, folder: Path) -> dict[str, Any]:
-        """Write array fields to `folder` as `.npy`; the dict names them under "arrays"."""
+        """Write array fields to `folder` (`array_files`); the dict names their files under "arrays".
+
+        Refuses (`array_files.NotEnoughSpace`, an OSError) before writing anything when the disk
+        cannot hold them.
+        """
         folder = Path(folder)
         doc = self.describe()
-        files: dict[str, Any] = {}
+        stored: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not f.metadata.get("array") or value is None or (isinstance(value, dict) and not value):
                 continue
-            folder.mkdir(parents=True, exist_ok=True)
-            if isinstance(value, dict):
-                files[f.name] = {k: _save_array(folder, f"{f.name}.{k}", v) for k, v in value.items()}
-            else:
-                files[f.name] = _save_array(folder, f.name, value)
-        if files:
-            doc["arrays"] = files
+            form = {"unit": f.metadata["unit"], "browse": f.metadata["browse"]}
+            stored[f.name] = (
+                {k: stored_form(v, **form) for k, v in value.items()} if isinstance(value, dict)
+                else stored_form(value, **form)
+            )
+        if not stored:
+            return doc
+        arrays = [a for v in stored.values() for a in (v.values() if isinstance(v, dict) else (v,))]
+        check_free_space(folder, needed_bytes(arrays))
+        folder.mkdir(parents=True, exist_ok=True)
+        doc["arrays"] = {
+            name: {k: write_array(folder, f"{name}.{i}", name, v) for i, (k, v) in enumerate(value.items())}
+            if isinstance(value, dict) else write_array(folder, name, name, value)
+            for name, value in stored.items()
+        }
         return doc
+
+    def without_arrays(self) -> Result:
+        """A copy without its arrays (they stay in their files): what a list of many results keeps."""
+        empty = {f.name: None if f.default is None else f.default_factory()  # type: ignore[misc]
+                 for f in dataclasses.fields(self) if f.metadata.get("array")}
+        return dataclasses.replace(self, **empty)
 
     @staticmethod
     def load(doc: dict[str, Any], folder: Path | None) -> Result:
+        """The result `save` wrote (or an older case's `.npy` files), its maps as float32 again."""
         cls = RESULT_TYPES.get(doc.get("type", "result"), Result)
         kwargs: dict[str, Any] = {}
         arrays = doc.get("arrays", {})
@@ -106,10 +132,11 @@ class Result:
                 ref = arrays.get(f.name)
                 if ref is None or folder is None:
                     continue
+                unit = f.metadata["unit"]
                 if isinstance(ref, dict):
-                    kwargs[f.name] = {k: np.load(Path(folder) / v) for k, v in ref.items()}
+                    kwargs[f.name] = {k: read_array(Path(folder) / v, unit) for k, v in ref.items()}
                 else:
-                    kwargs[f.name] = np.load(Path(folder) / ref)
+                    kwargs[f.name] = read_array(Path(folder) / ref, unit)
             elif f.name in doc:
                 kwargs[f.name] = doc[f.name]
         kwargs["status"] = Status(kwargs.get("status", "ok"))
@@ -126,11 +153,12 @@ class Result:
 class Heatmap(Result):
     """A per-pixel map in [0, 1] at the image's size; higher means more suspicious."""
 
-    map: np.ndarray | None = array_field(optional=True)
+    map: np.ndarray | None = array_field(optional=True, unit=True)
+    """Stored at full resolution (half precision, compressed)."""
     mask: np.ndarray | None = array_field(optional=True)
-    stack: dict[str, np.ndarray] = array_field()
-    """Further maps the analyst can browse (e.g. one per JPEG quality): the size of `map`, or reduced
-    for large images (the viewer stretches them over the image)."""
+    stack: dict[str, np.ndarray] = array_field(unit=True, browse=True)
+    """Further maps the analyst can browse (e.g. one per JPEG quality), in [0, 1]: the size of `map`
+    or smaller; stored reduced to `array_files.BROWSE_SIDE` (the viewer stretches them over the image)."""
     pairs: np.ndarray | None = array_field(optional=True)
     """Matched point pairs (N × 4: x1, y1, x2, y2 in pixels), drawn as lines (copy-move)."""
     legend_low: str = "low"
@@ -283,12 +311,6 @@ class Segments(Result):
 RESULT_TYPES: dict[str, type[Result]] = {
     cls.kind: cls for cls in (Result, Heatmap, Facts, Geolocation, Series, Boxes, Verdict, Segments)
 }
-
-
-def _save_array(folder: Path, stem: str, value: np.ndarray) -> str:
-    name = f"{stem}.npy"
-    np.save(folder / name, np.asarray(value))
-    return name
 
 
 def _jsonable(value: Any) -> Any:
