@@ -147,18 +147,21 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def drop_cache(backend: FaissBackend) -> Callable[[], None]:
-    """Evict the vector file from the page cache (this file only): the re-scoring then reads disk."""
+    """Evict the vector file and its ids from the page cache (these files only; unmapped first, as
+    the kernel keeps mapped pages): the re-scoring then reads the disk."""
     compressed = backend.compressed
     if compressed is None or not hasattr(os, "posix_fadvise"):
         return lambda: None
-    path = compressed.vectors.vectors_path
+    files = compressed.vectors
 
     def drop() -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        files.close()
+        for path in (files.vectors_path, files.ids_path):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
     return drop
 
 
