@@ -1,8 +1,8 @@
 """Similarity index at scale: `index.FaissBackend` (exact while small, IVF-PQ when large, chosen by
 size) against exact search, at 1k / 10k / 100k / 1M indexed images, in one process.
 
-    .venv/bin/python -m bench.similarity_scale --quick                       # 1k and 60k, ~3 min
-    .venv/bin/python -m bench.similarity_scale --out docs/scale-bench.md     # up to 1M, ~25 min on 2 cores
+    .venv/bin/python -m bench.similarity_scale --quick                                # 1k and 60k, ~2 min
+    .venv/bin/python -m bench.similarity_scale --dir /tmp --out docs/scale-bench.md   # up to 1M, ~10 min
 
 The database is the real MobileNetV2-GeM descriptors of `bench.similarity`'s image set (its images
 are generated and described once, then cached), filled up to each size with synthetic descriptors
@@ -19,6 +19,7 @@ import dataclasses
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -271,6 +272,14 @@ def memory_table(dim: int) -> list[str]:
     return lines
 
 
+def _peak_gb() -> float:
+    """Peak resident memory of this process (Linux reports kilobytes, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1e9 if sys.platform == "darwin" else 1e6)
+
+
 def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
@@ -313,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
 
     report = "\n".join([
         "# Similarity index at scale", "",
-        f"- `.venv/bin/python -m bench.similarity_scale {' '.join(argv or [])}`".rstrip() + f", seed {args.seed}; "
-        f"run time {time.perf_counter() - started:.0f} s; load average {load_start[0]:.1f} at the start, "
+        f"- `{' '.join(['.venv/bin/python -m bench.similarity_scale', *(sys.argv[1:] if argv is None else argv)])}`"
+        f", seed {args.seed}; "
+        f"run time {time.perf_counter() - started:.0f} s, peak memory {_peak_gb():.1f} GB; "
+        f"load average {load_start[0]:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} logical CPUs ({platform.machine()}); "
         f"FAISS {faiss.__version__}, numpy {np.__version__}.",
         f"- Real descriptors: {len(real['db']):,} database images and {len(real['queries'])} queries of "
