@@ -38,8 +38,9 @@ class VectorBackend(Protocol):
 EXACT_MAX_VECTORS = 50_000
 """Exact search up to this many vectors. Flat search scans every vector: the bench measured 6 ms at
 10k and 64 ms at 100k 1280-d vectors per query on one busy core, so about 30 ms here, within the
-50 ms target, for 250 MB of vectors; beyond it the compressed index is faster and a fiftieth of the
-memory. It also leaves the compressed index 40 training vectors per list at its first training."""
+50 ms target, for 250 MB of vectors; beyond it the compressed index is faster and holds about a
+seventieth of the memory (docs/scale.md). It also leaves the compressed index 40 training vectors
+per list at its first training."""
 SHRINK_TO_EXACT = EXACT_MAX_VECTORS // 2
 """A compressed index shrunk below this (removals) goes back to exact search; the gap between the
 two thresholds keeps a collection at the boundary from being rebuilt at every add and removal."""
