@@ -174,6 +174,7 @@ def test_adding_is_incremental_and_bad_files_are_reported(tmp_path: Path, photo_
     assert reopened.count() == len(reopened.index) == 1
     assert reopened.remove([reopened.items()[0].id]) == 1 and len(reopened.index) == 0
     assert reopened.add([folder]).added == 1
+    assert reopened._meta("index") == "exact (flat inner product); 1 vectors"  # the choice, recorded
     assert reopened.remove_paths([folder]) == 1 and reopened.count() == len(reopened.index) == 0
 
 
@@ -187,7 +188,9 @@ def test_cli_index_and_search(tmp_path: Path, photo_folder: Path, capsys: pytest
     assert Path(doc["hits"][0]["path"]).name == "motorcycle_left.jpg" and doc["hits"][0]["inliers"] >= MIN_INLIERS
     assert "not a probability" in doc["score_meaning"]
     assert cli_main(["index", str(photo_folder / "coffee.jpg"), "--case", str(case), "--remove"]) == 0
-    assert f"{len(PHOTOS) - 1} images (1 removed)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{len(PHOTOS) - 1} images (1 removed)" in printed
+    assert f"vector index: exact (flat inner product); {len(PHOTOS) - 1} vectors" in printed
     assert cli_main(["search", str(query), "--collection", str(tmp_path / "none")]) == 1
     assert "empty" in capsys.readouterr().err
 

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 SAVE_EVERY = 50
 """Items between index saves while adding (the table is committed after every item)."""
+REBUILD_CHUNK = 10_000
+"""Descriptors read at a time when the index is rebuilt (50 MB of 1280-d vectors)."""
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,13 @@ class Collection:
         for item_id in item_ids:
             vector = self._global_cache.get(item_id)
             if vector is None:
-                with np.load(self._features_path(item_id)) as data:
-                    vector = self._global_cache[item_id] = np.asarray(data["global"], np.float32)
+                vector = self._global_cache[item_id] = self._read_global(item_id)
             rows.append(vector)
         return np.stack(rows) if rows else np.zeros((0, self.descriptor.dim), np.float32)
+
+    def _read_global(self, item_id: int) -> np.ndarray:
+        with np.load(self._features_path(item_id)) as data:
+            return np.asarray(data["global"], np.float32)
 
     def local_features(self, item_id: int, kind: str) -> LocalFeatures | None:
         data = self.features(item_id)
@@ -209,9 +214,9 @@ class Collection:
                 except (MediaError, OSError, ValueError) as exc:
                     report.failed[str(path)] = str(exc)
                 if report.added and report.added % SAVE_EVERY == 0:
-                    self.index.save()
+                    self._save_index()
         finally:  # cancelled or a missing model: what was added stays searchable
-            self.index.save()
+            self._save_index()
         ctx.progress(1.0, f"{report.added} added, {report.skipped} already indexed, {len(report.failed)} failed")
         return report
 
@@ -223,7 +228,7 @@ class Collection:
         for i in ids:
             self._features_path(i).unlink(missing_ok=True)
             self._global_cache.pop(i, None)
-        self.index.save()
+        self._save_index()
         return len(ids)
 
     def remove_paths(self, paths: Iterable[str | Path]) -> int:
@@ -282,14 +287,18 @@ class Collection:
         self.rebuild_index()
 
     def rebuild_index(self) -> None:
-        """The vector index from the stored descriptors (after a crash, or with new whitening)."""
-        (self.folder / "global.faiss").unlink(missing_ok=True)
-        self.index = FaissBackend(self.folder / "global.faiss", self._index_dim())
-        ids = [item.id for item in self.items()]
-        if ids:
-            raw = self.global_vectors(ids)
-            self.index.add(np.array(ids, np.int64), self._indexed(raw))
+        """The vector index from the stored descriptors (after a crash, or with new whitening), of the
+        kind the collection's size calls for; read in chunks, so a large collection is never held whole."""
+        ids = np.array([item.id for item in self.items()], np.int64)
+        chunks = ((part, self._indexed(np.stack([self._read_global(int(i)) for i in part])))
+                  for part in np.array_split(ids, max(1, -(-len(ids) // REBUILD_CHUNK))) if len(part))
+        self.index = FaissBackend.build(self.folder / "global.faiss", self._index_dim(), chunks, len(ids))
+        self._set_meta("index", self.index.describe())
+
+    def _save_index(self) -> None:
+        """Save the index and record its kind and parameters with the collection."""
         self.index.save()
+        self._set_meta("index", self.index.describe())
 
     def _indexed(self, raw: np.ndarray) -> np.ndarray:
         return self.whitening.apply(raw) if self.whitening else raw.astype(np.float32)

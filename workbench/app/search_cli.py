@@ -111,6 +111,7 @@ def run_index(args: argparse.Namespace) -> int:
             codes = []
             if images or not videos:
                 codes.append(_summary(f"{collection.folder}: {collection.count()} images", report.images, case))
+                print(f"vector index: {collection.index.describe()}")
             if videos:
                 store = video_store(collection.folder)
                 codes.append(_summary(f"{store.folder}: {len(store.references())} reference videos",
@@ -138,6 +139,7 @@ def _remove(args: argparse.Namespace, case: Case | None) -> int:
     try:
         removed = collection.remove_paths(args.paths)
         _say_removed(f"{collection.folder}: {collection.count()} images", removed, "image(s)", case)
+        print(f"vector index: {collection.index.describe()}")
     finally:
         collection.close()
     return 0
