@@ -44,7 +44,7 @@ fi
 # build.spec leaves out Qt plugins the app cannot use, with the libraries only they need:
 # make sure no bundled binary still needs a Qt library that is not in the bundle.
 if command -v readelf >/dev/null 2>&1; then
-  missing=$(find dist/workbench -name '*.so*' -type f -exec readelf -d {} + 2>/dev/null \
+  missing=$(find dist/workbench \( -name '*.so' -o -name '*.so.*' \) -type f -exec readelf -d {} + 2>/dev/null \
     | sed -n 's/.*NEEDED.*\[\(libQt6[^]]*\)\].*/\1/p' | sort -u \
     | while read -r lib; do [ -e "dist/workbench/_internal/PySide6/Qt/lib/$lib" ] || echo "$lib"; done)
   if [ -n "$missing" ]; then
