@@ -1,9 +1,10 @@
 """The Milvus backend against Milvus Lite, started by each test in its tmp_path: the same neighbours
-and similarities as the FAISS exact backend, persistence, and a clear, quick error for a server that
-does not answer."""
+and similarities as the FAISS exact backend, persistence, `workbench index/search --index-uri`, the
+refusal to mix backends, and a clear, quick error for a server that does not answer."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ import pytest
 from plugins.similarity import milvus_backend
 from plugins.similarity.index import FaissBackend
 from plugins.similarity.milvus_backend import MilvusBackend, MilvusError, normalise_uri
+from workbench.app.cli import main as cli_main
+from workbench.app.sample import jpeg_bytes, load_photo
+from workbench.core import preferences
 
 DIM = 32
 
@@ -91,3 +95,70 @@ def test_index_uris() -> None:
     assert normalise_uri("relative.db") == str(Path("relative.db").resolve())
     with pytest.raises(ValueError, match="expected a Milvus server"):
         normalise_uri("milvus.lan:19530")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut.png", "coffee.png", "chelsea.png"):
+        (folder / f"{Path(name).stem}.jpg").write_bytes(jpeg_bytes(load_photo(name), 90))
+    return folder
+
+
+def search_json(capsys: pytest.CaptureFixture[str], query: Path, *args: object) -> list[dict[str, object]]:
+    out = query.parent.parent / "hits.json"
+    assert cli_main(["search", str(query), "--rerank", "none", "--json", str(out), *map(str, args)]) == 0, \
+        capsys.readouterr().err
+    return json.loads(out.read_text(encoding="utf-8"))["hits"]
+
+
+def test_index_and_search_with_an_index_uri(tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lite, folder = tmp_path / "milvus.db", tmp_path / "collection"
+    assert cli_main(["index", str(photos), "--collection", str(folder), "--index-uri", str(lite)]) == 0
+    out = capsys.readouterr().out
+    assert f"vector index: Milvus Lite at {lite}, collection workbench_" in out and "; 3 vectors" in out
+    assert not (folder / "global.faiss").exists()
+
+    query = tmp_path / "query" / "astronaut copy.jpg"
+    query.parent.mkdir()
+    query.write_bytes(jpeg_bytes(np.ascontiguousarray(load_photo("astronaut.png")[20:480, 10:500][:, ::-1]), 80))
+    hits = search_json(capsys, query, "--collection", folder, "--index-uri", lite)
+    assert [Path(str(h["path"])).name for h in hits][0] == "astronaut.jpg" and len(hits) == 3
+    assert float(hits[0]["global_similarity"]) > float(hits[1]["global_similarity"]) + 0.1  # the copy stands out
+
+    preferences.update(index_uri=str(lite))  # without --index-uri, the preference says where
+    assert cli_main(["index", str(photos / "coffee.jpg"), "--collection", str(folder), "--remove"]) == 0
+    assert "(1 removed)" in capsys.readouterr().out
+    assert [h["path"] for h in search_json(capsys, query, "--collection", folder)] == \
+           [h["path"] for h in hits if not str(h["path"]).endswith("coffee.jpg")]
+
+
+def test_a_collection_refuses_another_backend_than_the_one_holding_its_vectors(
+        tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lite, folder = tmp_path / "milvus.db", tmp_path / "collection"
+    assert cli_main(["index", str(photos / "coffee.jpg"), "--collection", str(folder)]) == 0
+    capsys.readouterr()
+    assert cli_main(["index", str(photos / "chelsea.jpg"), "--collection", str(folder), "--index-uri", str(lite)]) == 1
+    err = capsys.readouterr().err
+    assert f"keeps its vectors in its own FAISS index ({folder / 'global.faiss'}), not in Milvus at {lite}" in err
+
+    elsewhere = tmp_path / "in_milvus"
+    assert cli_main(["index", str(photos / "coffee.jpg"), "--collection", str(elsewhere),
+                     "--index-uri", str(lite)]) == 0
+    capsys.readouterr()
+    assert cli_main(["search", str(photos / "coffee.jpg"), "--collection", str(elsewhere)]) == 1
+    assert f"keeps its vectors in Milvus at {lite}, not in its own FAISS index" in capsys.readouterr().err
+    assert cli_main(["search", str(photos / "coffee.jpg"), "--collection", str(elsewhere),
+                     "--index-uri", str(tmp_path / "other.db")]) == 1
+    assert f"open it with --index-uri {lite}" in capsys.readouterr().err
+
+
+def test_the_cli_says_when_the_server_is_unreachable(tmp_path: Path, photos: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    started = time.monotonic()
+    assert cli_main(["index", str(photos / "coffee.jpg"), "--collection", str(tmp_path / "c"), "--index-uri", uri]) == 1
+    assert f"cannot reach Milvus within 5 s at {uri}" in capsys.readouterr().err
+    assert time.monotonic() - started < 30  # the descriptor's model loads too; nothing waits on the network
