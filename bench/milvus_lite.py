@@ -1,7 +1,7 @@
 """The Milvus backend on Milvus Lite against the FAISS exact backend, at a few collection sizes.
 
-    .venv/bin/python -m bench.milvus_lite                        # 1k, 10k, 50k: about 5 min
-    .venv/bin/python -m bench.milvus_lite --sizes 1000,10000
+    .venv/bin/python -m bench.milvus_lite                        # 1k, 10k, 50k: about 2 min
+    .venv/bin/python -m bench.milvus_lite --sizes 1000,10000,50000,100000   # about 4 min, 4 GB peak
 
 Milvus Lite is a pure-Python Milvus for tests and small local collections: these figures say what
 an analyst with a Lite database gets, not what a Milvus server or cluster does (no server could be
