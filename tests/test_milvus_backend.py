@@ -67,7 +67,9 @@ def test_round_trip_finds_what_faiss_exact_search_finds(tmp_path: Path, monkeypa
 
 def test_build_replaces_the_collection(tmp_path: Path) -> None:
     uri, vectors = str(tmp_path / "milvus.db"), unit_vectors(300, 3)
-    MilvusBackend(uri, "workbench_test", DIM).add(np.arange(5), vectors[:5])
+    old = MilvusBackend(uri, "workbench_test", 2 * DIM)  # another dimension, as before whitening
+    old.add(np.arange(5), np.hstack([vectors[:5], vectors[:5]]))
+    old.save()
     built = MilvusBackend.build(uri, "workbench_test", DIM, [(np.arange(100, 200), vectors[:100]),
                                                              (np.arange(200, 400), vectors[100:])])
     assert len(built) == 300

@@ -81,7 +81,9 @@ class MilvusBackend:
     deployment calls for (`LITE_INDEX` or `SERVER_INDEX`) and strong consistency, so that an image
     just indexed is found by the next search."""
 
-    def __init__(self, uri: str, name: str, dim: int, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, uri: str, name: str, dim: int, timeout: float = CONNECT_TIMEOUT_S,
+                 replace: bool = False) -> None:
+        """Connects to `uri` and opens the collection `name`, created if absent or if `replace`."""
         if not valid_name(name):
             raise ValueError(f"{name!r} is not a valid Milvus collection name")
         self.uri, self.name, self.dim = normalise_uri(uri), name, dim
@@ -89,7 +91,10 @@ class MilvusBackend:
         self._pending_vectors: list[np.ndarray] = []
         self._unflushed = False
         self._client = _connect(self.uri, timeout)
-        if self._call("has_collection", self.name):
+        exists = self._call("has_collection", self.name)
+        if exists and replace:
+            self._call("drop_collection", self.name)
+        if exists and not replace:
             stored = _vector_dim(self._call("describe_collection", self.name))
             if stored != dim:
                 raise ValueError(f"Milvus collection {self.name} at {self.uri} holds {stored}-dimensional vectors, "
@@ -100,11 +105,9 @@ class MilvusBackend:
 
     @classmethod
     def build(cls, uri: str, name: str, dim: int, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> MilvusBackend:
-        """A new Milvus collection filled from (ids, vectors) chunks; it replaces the one named `name`."""
-        backend = cls(uri, name, dim)
-        backend._call("drop_collection", backend.name)
-        backend._create()
-        backend._call("load_collection", backend.name)
+        """A new Milvus collection filled from (ids, vectors) chunks; it replaces the one named `name`,
+        whatever its dimension (learning whitening changes it)."""
+        backend = cls(uri, name, dim, replace=True)
         for ids, vectors in chunks:
             backend.add(ids, vectors)
         backend.save()
