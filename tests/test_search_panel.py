@@ -19,7 +19,9 @@ from PySide6.QtWidgets import QFileDialog, QGraphicsPathItem  # noqa: E402
 
 from workbench.app.case import Case  # noqa: E402
 from workbench.app.sample import jpeg_bytes, load_photo  # noqa: E402
+from workbench.core import preferences  # noqa: E402
 from workbench.core.plugin import ModelUnavailable  # noqa: E402
+from workbench.ui.preferences_dialog import PreferencesDialog  # noqa: E402
 from workbench.ui.search_panel import MATCH_LAYER, MAX_LINES, SearchPanel, side_by_side  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -88,7 +90,7 @@ def test_index_search_and_compare(qtbot, monkeypatch, panel: SearchPanel, case_w
     assert panel.job is not None and not panel.cancel_button.isHidden()
     assert not panel.search_button.isEnabled()
     wait_idle(qtbot, panel)
-    assert panel.indexed == 1 and "1 image(s) indexed" in panel.count_label.text()
+    assert panel.indexed == 1 and "1 image(s) indexed · vectors in its own FAISS index" in panel.count_label.text()
     assert panel.cancel_button.isHidden() and panel.search_button.isEnabled()
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(photos["folder"]))
@@ -169,6 +171,21 @@ def test_index_search_and_compare(qtbot, monkeypatch, panel: SearchPanel, case_w
     assert "Opening" in panel.count_label.text()
     wait_idle(qtbot, panel)
     assert panel.indexed == 6 and "6 image(s) indexed" in panel.count_label.text()
+
+
+def test_the_index_uri_preference_puts_the_vectors_in_milvus(qtbot, panel: SearchPanel, case_with_original: Case,
+                                                              tmp_path: Path) -> None:
+    dialog = PreferencesDialog()  # Settings ▸ Preferences sets it
+    qtbot.addWidget(dialog)
+    dialog.index_uri.setText(f" {tmp_path / 'milvus.db'} ")
+    dialog.accept()
+    assert preferences.load().index_uri == str(tmp_path / "milvus.db")
+    panel.set_case(case_with_original)
+    qtbot.mouseClick(panel.add_case_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, panel)
+    assert panel.indexed == 1 and panel.collection is not None
+    assert f"1 image(s) indexed · vectors in Milvus at {tmp_path / 'milvus.db'}" in panel.count_label.text()
+    assert len(panel.collection.index) == 1
 
 
 def test_empty_collection_and_no_case(qtbot, panel: SearchPanel, case_with_original: Case) -> None:

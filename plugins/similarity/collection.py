@@ -11,6 +11,7 @@ are only read.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from plugins.similarity.features import LocalFeatures
 from plugins.similarity.global_descriptor import DinoV2Descriptor, GlobalDescriptor, Whitening, descriptor_for
 from plugins.similarity.index import FaissBackend, VectorBackend
 from plugins.similarity.local import sift_features
+from plugins.similarity.milvus_backend import MilvusBackend, normalise_uri
 from plugins.similarity.phash import dhash, phash
 from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
 from workbench.core.plugin import RunContext
@@ -53,6 +55,8 @@ SAVE_EVERY = 50
 """Items between index saves while adding (the table is committed after every item)."""
 REBUILD_CHUNK = 10_000
 """Descriptors read at a time when the index is rebuilt (50 MB of 1280-d vectors)."""
+FAISS = "faiss"
+"""The collection's record of where its vectors are when they are in its own folder (`global.faiss`)."""
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,13 @@ class Collection:
     collection jobs one after another; the SQLite connection and the index are shared)."""
 
     def __init__(
-        self, folder: str | Path, descriptor: GlobalDescriptor | DinoV2Descriptor | None = None, device: str = "cpu"
+        self, folder: str | Path, descriptor: GlobalDescriptor | DinoV2Descriptor | None = None, device: str = "cpu",
+        index_uri: str = "",
     ) -> None:
         """Opens (or creates) the collection in `folder`. Without `descriptor`, the one the collection
-        was indexed with (the default MobileNetV2 for a new one), on `device`."""
+        was indexed with (the default MobileNetV2 for a new one), on `device`. Its vectors are in a FAISS
+        index in the folder, or, given `index_uri`, in Milvus there (`milvus_backend`); a collection with
+        items stays with the backend that holds them."""
         self.folder = Path(folder)
         (self.folder / "features").mkdir(parents=True, exist_ok=True)
         self._global_cache: dict[int, np.ndarray] = {}
@@ -142,7 +149,11 @@ class Collection:
         self.descriptor = descriptor or (descriptor_for(recorded, device) if recorded else GlobalDescriptor(device))
         self._check_kind()
         self.whitening = self._load_whitening()
-        self.index: VectorBackend = FaissBackend(self.folder / "global.faiss", self._index_dim())
+        self.index_uri = self._check_backend(index_uri)
+        self.index: VectorBackend = (
+            MilvusBackend(self.index_uri, self._milvus_name(), self._index_dim()) if self.index_uri
+            else FaissBackend(self.folder / "global.faiss", self._index_dim())
+        )
         if len(self.index) != self.count():
             self.rebuild_index()
 
@@ -292,7 +303,10 @@ class Collection:
         ids = np.array([item.id for item in self.items()], np.int64)
         chunks = ((part, self._indexed(np.stack([self._read_global(int(i)) for i in part])))
                   for part in np.array_split(ids, max(1, -(-len(ids) // REBUILD_CHUNK))) if len(part))
-        self.index = FaissBackend.build(self.folder / "global.faiss", self._index_dim(), chunks, len(ids))
+        if self.index_uri:
+            self.index = MilvusBackend.build(self.index_uri, self._milvus_name(), self._index_dim(), chunks)
+        else:
+            self.index = FaissBackend.build(self.folder / "global.faiss", self._index_dim(), chunks, len(ids))
         self._set_meta("index", self.index.describe())
 
     def _save_index(self) -> None:
@@ -336,6 +350,37 @@ class Collection:
             )
         self._set_meta("descriptor", self.descriptor.kind)
 
+    def _check_backend(self, index_uri: str) -> str:
+        """The index URI, normalised ("" for the FAISS index), once it is where the collection records its
+        vectors; a ValueError otherwise: a collection's vectors are never split between two backends, nor
+        searched in one that lacks them. An empty collection takes the one it is opened with; one made
+        before the record has its vectors in FAISS."""
+        wanted = normalise_uri(index_uri) if index_uri else FAISS
+        stored = (self._meta("vectors_in") or FAISS) if self.count() else wanted
+        if stored != wanted:
+            fix = ("open it without an index URI (no --index-uri, an empty index_uri preference)" if stored == FAISS
+                   else f"open it with --index-uri {stored} (or that index_uri preference)")
+            raise ValueError(f"the collection {self.folder} keeps its vectors in {self._vectors_at(stored)}, not in "
+                             f"{self._vectors_at(wanted)}: {fix}, or index the images again into a new collection")
+        self._set_meta("vectors_in", wanted)
+        return "" if wanted == FAISS else wanted
+
+    def _vectors_at(self, where: str) -> str:
+        return f"its own FAISS index ({self.folder / 'global.faiss'})" if where == FAISS else f"Milvus at {where}"
+
+    def _milvus_name(self) -> str:
+        """The collection's own Milvus collection, named once at random: one server holds many cases."""
+        name = self._meta("milvus_collection")
+        if not name:
+            name = f"workbench_{uuid.uuid4().hex}"
+            self._set_meta("milvus_collection", name)
+        return name
+
+    @property
+    def index_location(self) -> str:
+        """Where the vectors are, in a few words, for status lines."""
+        return self._vectors_at(self.index_uri or FAISS)
+
     def _meta(self, key: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else ""
@@ -348,6 +393,8 @@ class Collection:
         return self.folder / "features" / f"{item_id}.npz"
 
     def close(self) -> None:
+        if isinstance(self.index, MilvusBackend):
+            self.index.close()
         self._db.close()
 
 

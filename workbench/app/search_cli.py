@@ -15,6 +15,7 @@ from typing import Any
 
 from workbench.app.case import DB_NAME, Case
 from workbench.app.cli_progress import ProgressLine, say
+from workbench.core import preferences
 from workbench.core.device import resolve_device
 from workbench.core.media import Media
 from workbench.core.plugin import RunContext
@@ -62,6 +63,10 @@ def _target(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--case", type=Path, help="a case folder: its collection is CASE/similarity")
     where.add_argument("--collection", type=Path, help="a collection folder of its own")
+    parser.add_argument("--index-uri", help="keep the collection's vectors in Milvus: a server or cluster "
+                                            "(http://host:19530; token in WORKBENCH_MILVUS_TOKEN) or a Milvus Lite "
+                                            "database (a path ending in .db); default: the index_uri preference, "
+                                            "else a FAISS index in the collection folder")
 
 
 def _open_case(args: argparse.Namespace) -> Case | None:
@@ -75,13 +80,15 @@ def _folder(args: argparse.Namespace, case: Case | None) -> Path:
 
 
 def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
-    """The collection with its descriptor on the preferred device (`collection.descriptor.device`)."""
+    """The collection with its descriptor on the preferred device (`collection.descriptor.device`), its
+    vectors where --index-uri, else the preference, says."""
     from plugins.similarity.collection import Collection
     from plugins.similarity.global_descriptor import descriptor_for
 
     device = resolve_device()[0]
     descriptor = descriptor_for(args.descriptor, device) if getattr(args, "descriptor", None) else None
-    return Collection(_folder(args, case), descriptor, device=device)
+    index_uri = preferences.load().index_uri if args.index_uri is None else args.index_uri
+    return Collection(_folder(args, case), descriptor, device=device, index_uri=index_uri)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -245,7 +252,7 @@ class ItemSearch:
             return
         from plugins.similarity.collection import Collection
 
-        self.collection = Collection(folder, device=resolve_device()[0])
+        self.collection = Collection(folder, device=resolve_device()[0], index_uri=preferences.load().index_uri)
         if self.collection.count() == 0:
             self.skipped = f"the collection {folder} is empty (add images with `workbench index`)"
 

@@ -1,4 +1,5 @@
-"""The analyst's preferences (name, organisation, pixel limit, map tiles, C2PA trust list, compute device),
+"""The analyst's preferences (name, organisation, pixel limit, map tiles, C2PA trust list, compute device,
+where search collections keep their vectors),
 shared by the GUI and the CLI.
 
 Kept as JSON in the user data folder, Qt-free, so a report made by `workbench analyze` names the
@@ -37,6 +38,10 @@ class Preferences:
     device: str = "auto"
     """Where learned models run: "auto" (CUDA, else Apple MPS, else the CPU), "cpu", "cuda" or "mps"
     (`workbench.core.device.resolve_device`)."""
+    index_uri: str = ""
+    """Where search collections keep their vectors: "" = a FAISS index in each collection's folder; else a
+    Milvus server or cluster (`http://host:19530`) or a Milvus Lite database (a path ending in `.db`)
+    (docs/scale.md). `workbench index/search --index-uri` overrides it for one command."""
 
 
 def load() -> Preferences:

@@ -36,8 +36,9 @@ def _buttons(dialog: QDialog) -> QDialogButtonBox:
 
 class PreferencesDialog(QDialog):
     """Analyst name and organisation (the report and the audit log name them), pixel limit, map tiles,
-    the C2PA trust list (a local PEM file: whose Content Credentials signers the analyst trusts), and the
-    device learned models run on (the status bar shows the one in use, each result records it)."""
+    the C2PA trust list (a local PEM file: whose Content Credentials signers the analyst trusts), the
+    device learned models run on (the status bar shows the one in use, each result records it), and where
+    search collections keep their vectors (the search panel's status line shows it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +68,10 @@ class PreferencesDialog(QDialog):
         self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
         self.device.setToolTip("Where the learned models run; a device that is absent falls back to the CPU, "
                                "and the status bar says why")
+        self.index_uri = QLineEdit(prefs.index_uri)
+        self.index_uri.setPlaceholderText("empty: a FAISS index in each collection's folder")
+        self.index_uri.setToolTip("A Milvus server or cluster (http://host:19530) or a Milvus Lite database (a path "
+                                  "ending in .db) for the cases opened from now on; see docs/scale.md")
         form = QFormLayout(self)
         form.addRow("Analyst name", self.analyst)
         form.addRow("Organisation", self.organisation)
@@ -74,6 +79,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Map tile server", self.tile_url)
         form.addRow("C2PA trust list (PEM)", trust_row)
         form.addRow("Compute device", self.device)
+        form.addRow("Search index (Milvus URI)", self.index_uri)
         form.addRow(_buttons(self))
         self.accepted.connect(self.save)
 
@@ -87,7 +93,7 @@ class PreferencesDialog(QDialog):
         preferences.update(analyst=self.analyst.text().strip(), organisation=self.organisation.text().strip(),
                            max_pixels=self.megapixels.value() * 1_000_000, tile_url=self.tile_url.text().strip(),
                            c2pa_trust_list=self.trust_list.text().strip(),
-                           device=self.device.currentData())
+                           device=self.device.currentData(), index_uri=self.index_uri.text().strip())
 
 
 class CaseDetailsDialog(QDialog):

@@ -52,6 +52,7 @@ from plugins.similarity.phash import NEAR_DUPLICATE_BITS
 from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, search
 from workbench.app.case import Case, Evidence
 from workbench.app.jobs import Job
+from workbench.core import preferences
 from workbench.core.device import resolve_device
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, open_media
 from workbench.core.plugin import Cancelled, ModelUnavailable, RunContext
@@ -80,8 +81,9 @@ def collection_folder(case: Case) -> Path:
 
 
 def open_collection(folder: Path) -> Collection:
-    """The collection, its descriptor on the best device (resolved here: importing torch is slow)."""
-    return Collection(folder, device=resolve_device()[0])
+    """The collection, its descriptor on the best device (resolved here: importing torch is slow), its
+    vectors where the index_uri preference says."""
+    return Collection(folder, device=resolve_device()[0], index_uri=preferences.load().index_uri)
 
 
 def model_message(exc: ModelUnavailable) -> str:
@@ -598,6 +600,8 @@ class SearchPanel(QWidget):
             text = "Opening the collection…"
         else:
             text = f"{self.indexed} image(s) indexed" + ("" if self.indexed else " — the collection is empty")
+            if self.collection is not None:
+                text += f" · vectors in {self.collection.index_location}"
         self.count_label.setText(text)
 
     def show_message(self, text: str, warning: bool = True, details: str = "") -> None:
