@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -204,6 +205,20 @@ def test_the_match_view_recomputes_full_matches_for_a_compact_hit(collection: Co
     lines = match_lines(copy, stored, small)
     assert len(lines) >= 2 * small.inliers and abs(len(lines) - full.inliers) <= 0.1 * full.inliers
     assert (lines[:, 0] < copy.shape[1]).all() and (lines[:, 2] < stored.shape[1]).all()
+
+
+def test_an_image_indexed_before_compact_records_gets_one_from_its_full_features(
+    collection: Collection, tmp_path: Path
+) -> None:
+    shutil.copytree(collection.folder, tmp_path / "older")
+    older = Collection(tmp_path / "older")
+    item_id = older.items()[0].id
+    stored = older.compact_features(item_id)
+    arrays = {k: v for k, v in older.features(item_id).items() if k != "rootsift_compact"}
+    np.savez(older.folder / "features" / f"{item_id}.npz", **arrays)  # as an earlier version stored it
+    made = older.compact_features(item_id)
+    assert stored is not None and made is not None
+    assert np.array_equal(made.bits, stored.bits) and np.array_equal(made.xy, stored.xy)
 
 
 def test_query_from_a_file_skips_itself_and_checks_the_rectangle(collection: Collection, photo_folder: Path) -> None:
