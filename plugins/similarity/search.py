@@ -197,8 +197,8 @@ def sift_verifier(
     collection: Collection, variants: list[LocalFeatures], full: bool
 ) -> Callable[[int], Verification]:
     """Verification of a stored image against the query's variants (as is and mirrored; the best
-    counts): on its strongest full features, or on its compact record against the query's every
-    keypoint binarised."""
+    counts): on its strongest full features, or on its compact record against every keypoint of the
+    query reduced to bits the same way."""
     if full:
         def verified_full(item_id: int) -> Verification:
             stored = collection.local_features(item_id, SIFT_KIND)
