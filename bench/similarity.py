@@ -1,6 +1,7 @@
 """Similar-image search bench: copy detection on transformed copies of real photos among ≥ 1,000
-distractors (mAP and recall@k, global-only against SIFT re-ranked), query latency at 1k / 10k /
-100k indexed images (FAISS against a NumPy brute-force baseline) and indexing throughput.
+distractors (mAP and recall@k, global-only against SIFT re-ranked on full features and on the ≤ 1 KB
+compact records), query latency at 1k / 10k / 100k indexed images (FAISS against a NumPy brute-force
+baseline) and indexing throughput.
 
     .venv/bin/python -m bench.similarity --quick                                    # smoke run, ~3-5 min
     .venv/bin/python -m bench.similarity --threads 1 --out docs/similarity-bench.md # ~8 min on 2 cores
@@ -42,6 +43,8 @@ from PIL import Image
 from bench import rerank_cost
 from bench.report import publish
 from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.compact import KEYPOINTS as COMPACT_KEYPOINTS
+from plugins.similarity.compact import KIND as COMPACT_KIND
 from plugins.similarity.evaluation import compute_map, mean_reciprocal_rank, recall_at_k
 from plugins.similarity.global_descriptor import l2_normalize
 from plugins.similarity.index import FaissBackend, NumpyBackend, VectorBackend
@@ -801,14 +804,16 @@ def metrics_table(rows: list[tuple[str, Scores, list[QueryRun] | None]]) -> list
     return lines
 
 
-def family_table(truth: Truth, glob: Scores, white: Scores | None, rer: Scores) -> list[str]:
+def family_table(truth: Truth, glob: Scores, white: Scores | None, rer: Scores, small: Scores) -> list[str]:
     head = "| query transform | n | mAP global |" + (" mAP whitened |" if white else "") + \
-        " mAP re-ranked | R@1 global | R@1 re-ranked | R@10 global | R@10 re-ranked | positives in shortlist |"
+        " mAP re-ranked | mAP compact | R@1 global | R@1 re-ranked | R@10 global | R@10 re-ranked | " \
+        "positives in shortlist |"
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for family in (*FAMILIES, None):
         keep = [f == family or family is None for f in truth.families]
         cells = [_f(_mean(glob.ap, keep))] + ([_f(_mean(white.ap, keep))] if white else []) + [
-            _f(_mean(rer.ap, keep)), _f(_mean(glob.recall[1], keep)), _f(_mean(rer.recall[1], keep)),
+            _f(_mean(rer.ap, keep)), _f(_mean(small.ap, keep)), _f(_mean(glob.recall[1], keep)),
+            _f(_mean(rer.recall[1], keep)),
             _f(_mean(glob.recall[10], keep)), _f(_mean(rer.recall[10], keep)), _f(_mean(glob.in_shortlist, keep))]
         name = family or "**all**"
         lines.append(f"| {name} | {sum(keep)} | " + " | ".join(cells) + " |")
@@ -857,6 +862,53 @@ def inlier_lines(runs: list[QueryRun], truth: Truth) -> list[str]:
         f"{np.mean(degenerate) if degenerate else 0:.0%} are degenerate fits: many query points mapped onto "
         f"fewer than {MIN_INLIERS} distinct candidate points (a collapsed affine). Queries whose first hit is a "
         f"verified positive: {np.mean(top):.1%}.",
+    ]
+
+
+def stored_bytes(coll: Collection) -> tuple[float, float, int]:
+    """Median bytes per image of the full RootSIFT arrays and of the compact record, and the largest
+    compact record (array payloads, as an .npz holds them uncompressed)."""
+    full, small = [], []
+    for item in coll.items():
+        with np.load(coll.folder / "features" / f"{item.id}.npz") as data:
+            full.append(sum(data[k].nbytes for k in data.files if k.startswith(f"{SIFT_KIND}.")))
+            small.append(data[COMPACT_KIND].nbytes if COMPACT_KIND in data.files else 0)
+    return float(np.median(full)), float(np.median(small)), max(small)
+
+
+def compact_lines(coll: Collection, glob: list[QueryRun], rer: list[QueryRun], small: list[QueryRun],
+                  scores: dict[str, Scores], truth: Truth) -> list[str]:
+    """What the compact records cost against full features: stored bytes, mAP, re-ranking time, and
+    how often positives and unrelated images verify."""
+    full_b, small_b, small_max = stored_bytes(coll)
+    g, r, c = (statistics.median(x.seconds for x in runs) for runs in (glob, rer, small))
+    g_cpu, r_cpu, c_cpu = (statistics.median(x.cpu_seconds for x in runs) for runs in (glob, rer, small))
+
+    def verified(runs: list[QueryRun], positives: bool) -> float:
+        flags = [n >= MIN_INLIERS for q, run in enumerate(runs) for i, n in zip(run.ranks, run.inliers, strict=True)
+                 if (i in set(truth.ok[q])) == positives and i not in set(truth.junk[q])]
+        return float(np.mean(flags))
+
+    m_full, m_small, m_glob = (_mean(scores[k].ap) for k in ("re-ranked", "compact", "global"))
+    return [
+        f"Each image also stores a compact record (`plugins/similarity/compact.py`): its {COMPACT_KEYPOINTS} largest "
+        "RootSIFT keypoints, position to 1/4096 of each side and descriptor as 32 sign-random-projection bits, "
+        "7 bytes each, plus a 9-byte header. The query keeps all its keypoints; matches are Hamming nearest "
+        "neighbours with the ratio test, verified by the same RANSAC as full features.",
+        "",
+        "| re-ranking data | stored per image (median) | mAP | mAP loss vs full | re-ranking per query, median ms "
+        "(CPU) | positives verified | unrelated verified |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| full RootSIFT (up to 1,000 keypoints, float16; 600 matched) | {full_b / 1024:.0f} KB | {m_full:.3f} | – | "
+        f"{1000 * (r - g):.0f} ({1000 * (r_cpu - g_cpu):.0f}) | {verified(rer, True):.1%} | "
+        f"{verified(rer, False):.2%} |",
+        f"| compact RootSIFT (≤ 1 KB/image) | {small_b:.0f} B (max {small_max}) | {m_small:.3f} | "
+        f"{m_full - m_small:.3f} | {1000 * (c - g):.0f} ({1000 * (c_cpu - g_cpu):.0f}) | {verified(small, True):.1%} | "
+        f"{verified(small, False):.2%} |",
+        f"| none (global only) | – | {m_glob:.3f} | {m_full - m_glob:.3f} | – | – | – |",
+        "",
+        f"Re-ranking per query: the query's median time minus the global-only median (the query's own RootSIFT, "
+        f"as is and mirrored, included). Verified: share of shortlisted images with ≥ {MIN_INLIERS} inliers.",
     ]
 
 
@@ -976,7 +1028,7 @@ def main(argv: list[str] | None = None) -> int:
     coll, coll_stats = collection_of(data, manifest, args.rebuild)
     truth, n_db = truth_of(manifest), len(manifest["db"])
 
-    modes = {"global": (coll, Rerank.NONE), "re-ranked": (coll, Rerank.SIFT)}
+    modes = {"global": (coll, Rerank.NONE), "re-ranked": (coll, Rerank.SIFT), "compact": (coll, Rerank.SIFT_COMPACT)}
     t_white = time.perf_counter()
     white = None if args.no_whitening else whitened_copy(data, coll)
     t_white = time.perf_counter() - t_white
@@ -988,7 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
     white_dim = white.index.dim if white is not None else 0
     if white is not None:
         white.close()
-    scores = {"global": score(glob, truth, n_db), "re-ranked": score(rer, truth, n_db)}
+    small = runs["compact"]
+    scores = {"global": score(glob, truth, n_db), "re-ranked": score(rer, truth, n_db),
+              "compact": score(small, truth, n_db)}
     if white_runs is not None:
         scores["whitened"] = score(white_runs, truth, n_db)
 
@@ -1009,6 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
         rankings.append((f"global only, PCA-whitened ({coll.index.dim} → {white_dim}-d, learned on the "
                          f"collection in {t_white:.0f} s)", scores["whitened"], white_runs))
     rankings.append((f"re-ranked (SIFT, top {args.shortlist})", scores["re-ranked"], rer))
+    rankings.append((f"compact RootSIFT (≤ 1 KB/image, top {args.shortlist})", scores["compact"], small))
     parts = [
         *header_lines(data, manifest, args, load_start), "",
         *transform_lines(), "",
@@ -1021,7 +1076,9 @@ def main(argv: list[str] | None = None) -> int:
         "global shortlist, the ceiling of re-ranking.", "",
         *metrics_table(rankings), "",
         "### Per query transformation", "",
-        *family_table(truth, scores["global"], scores.get("whitened"), scores["re-ranked"]), "",
+        *family_table(truth, scores["global"], scores.get("whitened"), scores["re-ranked"], scores["compact"]), "",
+        "### Compact re-ranking data", "",
+        *compact_lines(coll, glob, rer, small, scores, truth), "",
         "### Spatial verification", "",
         *inlier_lines(rer, truth), "",
         f"Orientation: of the {shortlisted} positives in the re-ranked shortlists, {unverified} got fewer than "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -10,11 +11,13 @@ import numpy as np
 import pytest
 
 from plugins.similarity.collection import Collection
+from plugins.similarity.compact import KEYPOINTS, MAX_BYTES, CompactFeatures, compact, verify_compact
 from plugins.similarity.global_descriptor import GlobalDescriptor, Whitening, gem
 from plugins.similarity.index import FaissBackend, NumpyBackend
+from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import MIN_INLIERS, sift_features, verify
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS, dhash, hamming, phash
-from plugins.similarity.search import Query, Rerank, query_from_media, search
+from plugins.similarity.search import Query, Rerank, match_lines, query_from_media, search
 from workbench.app.cli import main as cli_main
 from workbench.app.sample import load_photo
 from workbench.core.media import open_media
@@ -144,6 +147,78 @@ def test_a_cropped_flipped_recompressed_copy_is_found_first_with_matches(collect
     global_only = search(collection, Query(copy), k=3, rerank=Rerank.NONE)
     assert [h.inliers for h in global_only] == [0, 0, 0]
     assert [h.score for h in global_only] == [h.global_sim for h in global_only]
+
+
+def test_the_compact_record_fits_1_kb_and_round_trips() -> None:
+    cat = rgb_of("chelsea.png")
+    full = sift_features(cat)
+    record = compact(full)
+    raw = record.to_bytes()
+    assert len(record) == KEYPOINTS and len(raw) <= MAX_BYTES
+    back = CompactFeatures.from_arrays(record.to_arrays())
+    assert back is not None and back.image_size == cat.shape[:2]
+    assert np.array_equal(back.xy, record.xy) and np.array_equal(back.bits, record.bits)
+    # the stored positions are the largest keypoints', to 1/4096 of the image's sides
+    largest = full.xy[np.argsort(-full.scale, kind="stable")[:KEYPOINTS]]
+    assert np.abs(back.xy - largest).max() <= max(cat.shape[:2]) / 4096 + 1e-3
+    with pytest.raises(ValueError, match="exceed"):
+        compact(full, None).to_bytes()
+    with pytest.raises(ValueError, match="format"):
+        CompactFeatures.from_bytes(b"\x09" + raw[1:])
+    query = compact(sift_features(np.ascontiguousarray(cat[30:, 40:])), None)
+    assert verify_compact(query, back).inliers >= 2 * MIN_INLIERS
+    assert verify_compact(compact(sift_features(rgb_of("coffee.png")), None), back).inliers < MIN_INLIERS
+
+
+@pytest.fixture(scope="module")
+def compact_collection(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Collection:
+    """A collection past its full-features size: its images store compact records only."""
+    coll = Collection(tmp_path_factory.mktemp("compact"))
+    coll.full_features_max = 2
+    assert coll.add([photo_folder]).added == len(PHOTOS)
+    return coll
+
+
+def test_compact_reranking_finds_a_cropped_flipped_recompressed_copy_first(
+    compact_collection: Collection, tmp_path: Path
+) -> None:
+    ids = [item.id for item in compact_collection.items()]
+    assert [compact_collection.has_local_features(i, SIFT_KIND) for i in ids] == [True, True] + [False] * (len(ids) - 2)
+    assert all(compact_collection.features(i)["rootsift_compact"].nbytes <= MAX_BYTES for i in ids)
+    cat = rgb_of("chelsea.png")
+    h, w = cat.shape[:2]
+    copy = open_media(save_jpeg(tmp_path / "copy.jpg", np.ascontiguousarray(cat[h // 5 :, w // 6 :][:, ::-1]), 60))
+    hits = search(compact_collection, query_from_media(copy), k=3)  # some shortlisted images lack full features
+    assert Path(hits[0].item.path).name == "chelsea.jpg" and all(h.compact for h in hits)
+    assert hits[0].inliers >= MIN_INLIERS > hits[1].inliers and hits[0].score > hits[1].score + 0.1
+    assert (hits[0].matches[:, 0] < copy.width).all() and (hits[0].matches[:, 1] < copy.height).all()
+
+
+def test_the_match_view_recomputes_full_matches_for_a_compact_hit(collection: Collection, tmp_path: Path) -> None:
+    cat = rgb_of("chelsea.png")
+    h, w = cat.shape[:2]
+    copy = np.ascontiguousarray(cat[h // 5 :, w // 6 :][:, ::-1])
+    full, small = (search(collection, Query(copy), k=1, rerank=r)[0] for r in (Rerank.SIFT, Rerank.SIFT_COMPACT))
+    assert not full.compact and small.compact and Path(small.item.path).name == "chelsea.jpg"
+    stored = open_media(small.item.path).pixels()
+    assert match_lines(copy, stored, full) is full.matches  # the search's own lines: nothing recomputed
+    lines = match_lines(copy, stored, small)
+    assert len(lines) >= 2 * small.inliers and abs(len(lines) - full.inliers) <= 0.1 * full.inliers
+    assert (lines[:, 0] < copy.shape[1]).all() and (lines[:, 2] < stored.shape[1]).all()
+
+
+def test_an_image_indexed_before_compact_records_gets_one_from_its_full_features(
+    collection: Collection, tmp_path: Path
+) -> None:
+    shutil.copytree(collection.folder, tmp_path / "older")
+    older = Collection(tmp_path / "older")
+    item_id = older.items()[0].id
+    stored = older.compact_features(item_id)
+    arrays = {k: v for k, v in older.features(item_id).items() if k != "rootsift_compact"}
+    np.savez(older.folder / "features" / f"{item_id}.npz", **arrays)  # as an earlier version stored it
+    made = older.compact_features(item_id)
+    assert stored is not None and made is not None
+    assert np.array_equal(made.bits, stored.bits) and np.array_equal(made.xy, stored.xy)
 
 
 def test_query_from_a_file_skips_itself_and_checks_the_rectangle(collection: Collection, photo_folder: Path) -> None:

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from plugins.similarity.compact import CompactFeatures, compact, verification_arrays
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.global_descriptor import DinoV2Descriptor, GlobalDescriptor, Whitening, descriptor_for
 from plugins.similarity.index import FaissBackend, VectorBackend
+from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import sift_features
 from plugins.similarity.milvus_backend import MilvusBackend, normalise_uri
 from plugins.similarity.phash import dhash, phash
@@ -57,6 +59,11 @@ REBUILD_CHUNK = 10_000
 """Descriptors read at a time when the index is rebuilt (50 MB of 1280-d vectors)."""
 FAISS = "faiss"
 """The collection's record of where its vectors are when they are in its own folder (`global.faiss`)."""
+FULL_FEATURES_MAX = 10_000
+"""Images of a collection that store full RootSIFT features (about 130 KB each: 1.3 GB at this size)
+beside their 1 KB compact record; images added beyond it store the compact record only, and
+spatial verification of a shortlist that reaches them uses the compact records
+(docs/similarity-bench.md gives the ranking this costs)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,8 @@ class Collection:
     """One collection folder. Not safe for concurrent use: one job at a time (the GUI runs its
     collection jobs one after another; the SQLite connection and the index are shared)."""
 
+    full_features_max: int = FULL_FEATURES_MAX
+
     def __init__(
         self, folder: str | Path, descriptor: GlobalDescriptor | DinoV2Descriptor | None = None, device: str = "cpu",
         index_uri: str = "",
@@ -200,6 +209,21 @@ class Collection:
         data = self.features(item_id)
         return LocalFeatures.from_arrays(kind, data, kind) if f"{kind}.desc" in data else None
 
+    def has_local_features(self, item_id: int, kind: str) -> bool:
+        """Whether the item stores local features of this kind (reads the file's list of arrays only)."""
+        with np.load(self._features_path(item_id)) as data:
+            return f"{kind}.desc" in data.files
+
+    def compact_features(self, item_id: int) -> CompactFeatures | None:
+        """The item's compact RootSIFT record, read alone (1 KB); made from its full features for
+        items indexed before compact records were stored; None when it has neither."""
+        with np.load(self._features_path(item_id)) as data:  # an .npz reads only the members asked for
+            stored = CompactFeatures.from_arrays(data)
+        if stored is not None:
+            return stored
+        full = self.local_features(item_id, SIFT_KIND)
+        return compact(full) if full is not None else None
+
     # -- adding and removing ----------------------------------------------------------------
     def add(
         self,
@@ -260,7 +284,8 @@ class Collection:
         rgb = media.pixels()
         vector = self.descriptor.describe(rgb)
         arrays: dict[str, np.ndarray] = {"global": vector.astype(np.float32)}
-        for kind, features in {"rootsift": sift_features(rgb), **{k: f(rgb) for k, f in extra.items()}}.items():
+        arrays.update(verification_arrays(sift_features(rgb), self.count() < self.full_features_max))
+        for kind, features in {k: f(rgb) for k, f in extra.items()}.items():
             arrays.update(features.to_arrays(kind))
         stat = path.stat()
         resolved = str(path.resolve())

@@ -82,16 +82,23 @@ def ratio_matches(query: np.ndarray, candidate: np.ndarray, ratio: float = RATIO
 
 def verify(query: LocalFeatures, candidate: LocalFeatures) -> Verification:
     """RANSAC affine verification of the ratio-test matches."""
-    pairs = ratio_matches(query.desc, candidate.desc)
+    return verify_pairs(query.xy, candidate.xy, ratio_matches(query.desc, candidate.desc), candidate.image_size)
+
+
+def verify_pairs(
+    query_xy: np.ndarray, candidate_xy: np.ndarray, pairs: np.ndarray, image_size: tuple[int, int]
+) -> Verification:
+    """RANSAC affine verification of tentative correspondences (K×2 index pairs into the query's and
+    the candidate's positions; `image_size` is the candidate's), whichever descriptors matched them."""
     if len(pairs) < MIN_INLIERS:  # cannot verify: skip RANSAC (most candidates of a shortlist)
         return NO_MATCH
-    src, dst = query.xy[pairs[:, 0]], candidate.xy[pairs[:, 1]]
+    src, dst = query_xy[pairs[:, 0]], candidate_xy[pairs[:, 1]]
     # SIFT puts one keypoint per dominant orientation at the same spot: count each position pair once
     _, distinct = np.unique(np.round(np.hstack([src, dst]), 1), axis=0, return_index=True)
     src, dst = src[np.sort(distinct)], dst[np.sort(distinct)]
     if len(src) < MIN_INLIERS:
         return NO_MATCH
-    h, w = candidate.image_size
+    h, w = image_size
     threshold = max(3.0, 0.01 * float(np.hypot(h, w)))
     affine, inlier_flags = cv2.estimateAffine2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold, maxIters=2000, confidence=0.995

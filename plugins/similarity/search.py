@@ -4,7 +4,7 @@ with perceptual-hash distances and "which one is the original?" hints for every 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +13,7 @@ import numpy as np
 
 from plugins.similarity.ames import SCORE_MEANING as AMES_SCORE_MEANING
 from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.compact import compact, verify_compact
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import (
@@ -42,6 +43,8 @@ SCORE_MEANING = {
               "0.6–0.8, so read the ranking and the gap to the next hits); not a probability",
     "sift": "0.5 × global similarity + 0.5 × n/(n+20) for n RANSAC-verified RootSIFT matches (0 below 8); "
             "a ranking score, not a probability",
+    "sift_compact": "0.5 × global similarity + 0.5 × n/(n+20) for n RANSAC-verified matches of the image's 145 "
+                    "stored compact keypoints (0 below 8); a ranking score, not a probability",
     "ames": AMES_SCORE_MEANING,
     "locore": LOCORE_SCORE_MEANING,
 }
@@ -55,6 +58,10 @@ class RerankerUnavailable(ModelUnavailable):
 class Rerank(StrEnum):
     NONE = "none"
     SIFT = "sift"
+    """Spatial verification on full RootSIFT features when every shortlisted image stores them, else
+    on every one's compact record (collections past `collection.FULL_FEATURES_MAX` images)."""
+    SIFT_COMPACT = "sift_compact"
+    """Spatial verification on the compact records (≤ 1 KB per image) even where full features are stored."""
     AMES = "ames"
     """The learned AMES re-ranker: needs its three weights files installed and the collection
     indexed with its descriptors (`Collection.add(..., extra_extractors=ames_extractors())`)."""
@@ -90,6 +97,9 @@ class Hit:
     hints: list[str] = field(default_factory=list)
     reranked: bool = False
     """Placed by the chosen re-ranker (False: kept its global rank, e.g. no stored descriptors for it)."""
+    compact: bool = False
+    """Verified on compact records: `matches` join the few stored keypoints only (`match_lines`
+    recomputes them with full features for the view)."""
 
     @property
     def near_duplicate(self) -> bool:
@@ -141,20 +151,15 @@ def search(
     candidates = candidates[:shortlist]
     query_hash = phash(rgb)
     verifications: dict[int, Verification] = {}
-    if rerank is Rerank.SIFT and candidates:
+    full = rerank is Rerank.SIFT and all(collection.has_local_features(i, SIFT_KIND) for i in candidates)
+    if rerank in (Rerank.SIFT, Rerank.SIFT_COMPACT) and candidates:
         ctx.progress(0.2, "local features of the query")
         plain = sift_features(rgb)
-        variants = [plain, mirrored(plain, rgb)]
+        verifier = sift_verifier(collection, [plain, mirrored(plain, rgb)], full)
 
         def verified(item_id: int) -> Verification:
             ctx.check_cancelled()
-            stored = collection.local_features(item_id, SIFT_KIND)
-            if stored is None:
-                return NO_MATCH
-            stored = stored.top(CANDIDATE_KEYPOINTS)
-            # both orientations: the global descriptor barely tells an image from its mirror (the bench
-            # lost a quarter of the verifications when only its preferred orientation was matched)
-            return max((verify(v, stored) for v in variants), key=lambda v: v.inliers)
+            return verifier(item_id)
 
         # OpenCV's matcher and RANSAC release the GIL: candidates are verified in parallel
         with ThreadPoolExecutor(max_workers=VERIFY_THREADS) as pool:
@@ -173,7 +178,7 @@ def search(
         item = items[item_id]
         hits.append(Hit(item, 0, best[item_id], score, v.inliers if v else 0,
                         v.matches if v else np.zeros((0, 4), np.float32), hamming(query_hash, item.phash),
-                        reranked=v is not None or item_id in learned))
+                        reranked=v is not None or item_id in learned, compact=v is not None and not full))
     if rerank is Rerank.LOCORE:  # LOCORE's order fills the places its candidates held; the others keep theirs
         ranked = iter(learned)
         place = {item_id: n for n, item_id in enumerate(next(ranked) if i in learned else i for i in candidates)}
@@ -186,6 +191,46 @@ def search(
             hit.hints = original_hints(query, hit.item)
     ctx.progress(1.0, f"{min(k, len(hits))} hits")
     return hits[:k]
+
+
+def sift_verifier(
+    collection: Collection, variants: list[LocalFeatures], full: bool
+) -> Callable[[int], Verification]:
+    """Verification of a stored image against the query's variants (as is and mirrored; the best
+    counts): on its strongest full features, or on its compact record against every keypoint of the
+    query reduced to bits the same way."""
+    if full:
+        def verified_full(item_id: int) -> Verification:
+            stored = collection.local_features(item_id, SIFT_KIND)
+            return NO_MATCH if stored is None else best(verify(v, stored.top(CANDIDATE_KEYPOINTS)) for v in variants)
+
+        return verified_full
+    queries = [compact(v, None) for v in variants]
+
+    def verified_compact(item_id: int) -> Verification:
+        stored = collection.compact_features(item_id)
+        return NO_MATCH if stored is None else best(verify_compact(q, stored) for q in queries)
+
+    return verified_compact
+
+
+def best(verifications: Iterable[Verification]) -> Verification:
+    """The verification with the most inliers: both orientations are matched because the global
+    descriptor barely tells an image from its mirror (the bench lost a quarter of the verifications
+    when only its preferred orientation was matched)."""
+    return max(verifications, key=lambda v: v.inliers)
+
+
+def match_lines(query_rgb: np.ndarray, hit_rgb: np.ndarray, hit: Hit) -> np.ndarray:
+    """Correspondences to draw between the query and a hit's image (K×4: x, y in the query, x, y in
+    the hit): the search's own when it verified full features; for a hit verified on its compact
+    record, recomputed from full RootSIFT of the two images shown (a handful of lines would not let
+    an analyst judge the match, and large collections do not store full features)."""
+    if not hit.compact:
+        return hit.matches
+    plain = sift_features(query_rgb)
+    other = sift_features(hit_rgb).top(CANDIDATE_KEYPOINTS)
+    return best(verify(v, other) for v in (plain, mirrored(plain, query_rgb))).matches
 
 
 def ames_extractors(device: str = "cpu") -> dict[str, Callable[[np.ndarray], LocalFeatures]]:

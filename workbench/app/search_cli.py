@@ -51,8 +51,9 @@ def add_commands(sub: Any) -> None:
     search.add_argument("--k", type=int, default=K, help=f"hits to list (default {K})")
     search.add_argument("--shortlist", type=int, default=SHORTLIST,
                         help=f"global hits re-ranked (default {SHORTLIST})")
-    search.add_argument("--rerank", choices=["sift", "ames", "locore", "none"], default="sift",
-                        help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default), by the "
+    search.add_argument("--rerank", choices=["sift", "sift_compact", "ames", "locore", "none"], default="sift",
+                        help="re-rank the shortlist by RANSAC-verified RootSIFT matches (default; on the 1 KB "
+                             "compact records where full features are not stored, or always with sift_compact), by the "
                              "learned AMES or LOCORE model (installed weights, collection indexed with --ames "
                              "or --locore; LOCORE's authors re-rank a --shortlist of 400), or not")
     search.add_argument("--roi", help="search with a rectangle of the image: X,Y,WIDTH,HEIGHT in pixels")

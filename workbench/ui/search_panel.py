@@ -49,7 +49,7 @@ from plugins.similarity.collection import Collection, facts_of
 from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
-from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, search
+from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, match_lines, search
 from workbench.app.case import Case, Evidence
 from workbench.app.jobs import Job
 from workbench.core import preferences
@@ -332,7 +332,9 @@ class MatchView(QWidget):
         self._matches = np.unique(np.round(match.lines, 1), axis=0) if len(match.lines) else match.lines
         self._draw_lines()
         region = f" (rectangle {_rect_text(outcome.rect)})" if outcome.rect else ""
-        verified = (f"{hit.inliers} verified matches" if outcome.rerank is Rerank.SIFT
+        verified = (f"{hit.inliers} verified matches of its compact record, {len(match.lines)} with full "
+                    "features (drawn)" if hit.compact
+                    else f"{hit.inliers} verified matches" if outcome.rerank is Rerank.SIFT
                     else "not verified (no re-ranking)" if outcome.rerank is Rerank.NONE
                     else f"placed by {outcome.rerank.value.upper()}, not spatially verified")
         caption = (f"Left: query {outcome.query.label}{region}.  Right: #{hit.rank} {Path(hit.item.path).name} — "
@@ -831,7 +833,8 @@ class SearchPanel(QWidget):
                 "this file changed since it was indexed: the match lines may not fit it; index it again")
             if job.cancelled():
                 raise Cancelled()
-            canvas, lines = side_by_side(outcome.query.rgb, media.pixels(), hit.matches)
+            rgb = media.pixels()
+            canvas, lines = side_by_side(outcome.query.rgb, rgb, match_lines(outcome.query.rgb, rgb, hit))
             return MatchImage(canvas, lines, warning)
 
         def done(job: Job) -> None:
