@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from plugins.similarity.facts import facts_of
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.global_descriptor import DinoV2Descriptor, GlobalDescriptor, Whitening, descriptor_for
 from plugins.similarity.index import FaissBackend, VectorBackend
 from plugins.similarity.local import sift_features
 from plugins.similarity.phash import dhash, phash
-from workbench.core.media import DEFAULT_MAX_PIXELS, Media, MediaError, open_media
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, open_media
 from workbench.core.plugin import RunContext
 
 SCHEMA = """
@@ -97,30 +98,6 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
         else:
             found.append(path)
     return found
-
-
-def facts_of(media: Media) -> dict[str, object]:
-    """Format, JPEG quality, capture date and software: what tells an original from a copy."""
-    from plugins.metadata.exif import read_exif, text_tag
-    from plugins.metadata.gps import gps_from_exif
-    from plugins.metadata.jpeg import estimate_quality
-
-    quality, taken, software, latitude, longitude = None, "", "", None, None
-    try:
-        im = media.pil()
-        if media.format == "JPEG" and getattr(im, "quantization", None):
-            estimate = estimate_quality(im.quantization)
-            quality = estimate.quality if estimate else None
-        block = read_exif(im)
-        taken = text_tag(block, 36867) or text_tag(block, 306)  # DateTimeOriginal, else DateTime
-        software = text_tag(block, 305)
-        fix = gps_from_exif(block.ifds.get("GPS", {})) if block else None
-        if fix is not None:
-            latitude, longitude = fix.latitude, fix.longitude
-    except Exception:  # noqa: BLE001 - broken metadata must not stop indexing; the facts stay empty
-        pass
-    return {"jpeg_quality": quality, "taken": taken, "software": software, "latitude": latitude,
-            "longitude": longitude}
 
 
 class Collection:
