@@ -195,6 +195,15 @@ def test_cli_index_and_search(tmp_path: Path, photo_folder: Path, capsys: pytest
     assert "empty" in capsys.readouterr().err
 
 
+def test_the_compiled_network_gives_the_same_descriptors() -> None:
+    descriptor = GlobalDescriptor()
+    for name in ("chelsea.png", "camera.png"):
+        rgb = rgb_of(name)[:, :300]
+        x = descriptor.input_of(rgb)
+        np.testing.assert_allclose(descriptor.describe_batch(np.concatenate([x, x]), compiled=True),
+                                   np.stack([descriptor.describe(rgb)] * 2), atol=1e-5)
+
+
 def test_ames_reranking_without_its_weights_says_so(
     collection: Collection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
