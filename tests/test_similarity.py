@@ -258,6 +258,27 @@ def test_cancelled_indexing_resumes_where_it_stopped(tmp_path: Path, photo_folde
     coll.close()
 
 
+def test_search_answers_many_queries_with_one_collection(
+    tmp_path: Path, collection: Collection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.app import search_cli
+
+    opened = []
+    monkeypatch.setattr(search_cli, "_open_collection",
+                        lambda args, case: opened.append(1) or Collection(collection.folder))
+    queries = [save_jpeg(tmp_path / f"{name}.jpg", rgb_of(f"{name}.png")[30:400, 40:450], 75)
+               for name in ("coffee", "chelsea")]
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "hits.json"
+    code = cli_main(["search", *map(str, queries), str(tmp_path / "broken.jpg"), "--collection",
+                     str(collection.folder), "--k", "1", "--json", str(out)])
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert code == 1 and opened == [1] and "broken.jpg" in capsys.readouterr().err
+    assert [Path(q["hits"][0]["path"]).stem for q in doc["queries"][:2]] == ["coffee", "chelsea"]
+    assert [Path(q["query"]).name for q in doc["queries"]] == ["coffee.jpg", "chelsea.jpg", "broken.jpg"]
+    assert "error" in doc["queries"][2] and "not a probability" in doc["score_meaning"]
+
+
 def test_ames_reranking_without_its_weights_says_so(
     collection: Collection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
