@@ -42,10 +42,11 @@ from PIL import Image
 
 from bench import rerank_cost
 from bench.report import publish
-from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.collection import Collection, Item
 from plugins.similarity.compact import KEYPOINTS as COMPACT_KEYPOINTS
 from plugins.similarity.compact import KIND as COMPACT_KIND
 from plugins.similarity.evaluation import compute_map, mean_reciprocal_rank, recall_at_k
+from plugins.similarity.facts import facts_of
 from plugins.similarity.global_descriptor import l2_normalize
 from plugins.similarity.index import FaissBackend, NumpyBackend, VectorBackend
 from plugins.similarity.local import KIND as SIFT_KIND

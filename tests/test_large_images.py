@@ -42,8 +42,8 @@ def test_a_large_image_is_analysed_within_a_memory_bound(tmp_path: Path) -> None
     assert cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     del photo
     env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data")}
-    command = [sys.executable, "-m", "workbench", "analyze", str(path), "--analyzers", "ela,noise_wavelet,jpeg_ghost,blk",
-               "--case", str(tmp_path / "case")]
+    command = [sys.executable, "-m", "workbench", "analyze", str(path),
+               "--analyzers", "ela,noise_wavelet,jpeg_ghost,blk", "--case", str(tmp_path / "case")]
     with open(tmp_path / "log.txt", "w+", encoding="utf-8") as log:
         launcher = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *command], stdout=subprocess.PIPE, stderr=log,
                                   env=env, text=True)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from workbench.core import media as media_module
-from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind, open_media
+from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind, open_media, open_reduced
 
 
 def has_all(message: str, words: tuple[str, ...] | list[str]) -> bool:
@@ -38,6 +38,30 @@ def test_png_opens(png_image: Path) -> None:
     assert (m.width, m.height) == (600, 400)
     assert m.pixels().shape == (400, 600, 3)
     assert m.warnings == []
+
+
+def test_a_large_jpeg_is_decoded_reduced_with_the_facts_of_the_whole_file(
+    evidence_dir: Path, astronaut: np.ndarray, png_image: Path
+) -> None:
+    big = np.asarray(Image.fromarray(np.asarray(astronaut)).resize((2600, 1800)))
+    path = evidence_dir / "big.jpg"
+    Image.fromarray(big).save(path, quality=90)
+    opened = open_reduced(path, 600)
+    assert opened.pixels.shape == (450, 650, 3)  # libjpeg's 1/4 scale: the smallest still ≥ 600 px long
+    full = open_media(path)
+    assert (opened.media.width, opened.media.height, opened.media.sha256) == (2600, 1800, full.sha256)
+    assert opened.image is not None and opened.image.quantization  # metadata without a second decode
+    assert np.abs(opened.pixels[::10, ::10].astype(int).mean() - full.pixels()[::40, ::40].mean()) < 3
+    assert open_reduced(path, 1301).pixels.shape == (1800, 2600, 3)  # half would be under 1301: full size
+    assert open_reduced(path, None).pixels.shape == (1800, 2600, 3)
+    assert open_reduced(png_image, 100).pixels.shape == (400, 600, 3)  # only JPEGs decode reduced
+
+
+def test_bad_file_fails_reduced_decoding_too(bad_kind: str, make_bad_file) -> None:
+    path, words = make_bad_file(bad_kind)
+    with pytest.raises(MediaError) as info:
+        open_reduced(path, 64)
+    assert has_all(str(info.value), words), str(info.value)
 
 
 def test_bad_file_gives_clear_media_error(bad_kind: str, make_bad_file) -> None:

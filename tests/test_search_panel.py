@@ -207,10 +207,10 @@ def test_empty_collection_and_no_case(qtbot, panel: SearchPanel, case_with_origi
 def test_missing_model_message(qtbot, monkeypatch, panel: SearchPanel, case_with_original: Case) -> None:
     from plugins.similarity.global_descriptor import MODEL_ID, GlobalDescriptor
 
-    def unavailable(self, rgb):  # noqa: ANN001, ANN202
+    def unavailable(self, inputs, compiled=False):  # noqa: ANN001, ANN202
         raise ModelUnavailable(f"model '{MODEL_ID}' is not installed: install it with Settings ▸ Models")
 
-    monkeypatch.setattr(GlobalDescriptor, "describe", unavailable)
+    monkeypatch.setattr(GlobalDescriptor, "describe_batch", unavailable)
     panel.set_case(case_with_original)
     qtbot.mouseClick(panel.add_case_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, panel)
@@ -252,15 +252,16 @@ def test_add_folder_makes_its_videos_reference_videos(qtbot, monkeypatch, panel:
 
 def test_cancel_indexing_keeps_the_panel_usable(qtbot, monkeypatch, panel: SearchPanel,
                                                 case_with_original: Case, photos: dict[str, Path]) -> None:
-    from plugins.similarity.collection import Collection
+    from plugins.similarity import image_pipeline
 
     entered, release = threading.Event(), threading.Event()
 
-    def slow_add_one(self, path, max_pixels, extra):  # noqa: ANN001, ANN202
+    def slow_prepare(path, descriptor, max_pixels, extractors):  # noqa: ANN001, ANN202
         entered.set()
         release.wait(10)
+        raise OSError("not read: the test stands in for a slow file")
 
-    monkeypatch.setattr(Collection, "_add_one", slow_add_one)
+    monkeypatch.setattr(image_pipeline, "prepare", slow_prepare)
     panel.set_case(case_with_original)
     panel.add_paths([photos["folder"]])
     qtbot.waitUntil(entered.is_set, timeout=JOB_TIMEOUT)

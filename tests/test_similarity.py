@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import cv2
@@ -268,6 +269,88 @@ def test_cli_index_and_search(tmp_path: Path, photo_folder: Path, capsys: pytest
     assert f"vector index: exact (flat inner product); {len(PHOTOS) - 1} vectors" in printed
     assert cli_main(["search", str(query), "--collection", str(tmp_path / "none")]) == 1
     assert "empty" in capsys.readouterr().err
+
+
+def test_indexing_matches_describing_one_image_at_a_time(tmp_path: Path, photo_folder: Path) -> None:
+    """The pipeline against the steps it replaced: the same vectors and hashes at the stored size;
+    a camera-size JPEG, decoded reduced, within float tolerance, its keypoints in its own pixels."""
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_folder, folder)
+    big = cv2.resize(rgb_of("coffee.png"), (2400, 1600), interpolation=cv2.INTER_CUBIC)
+    save_jpeg(folder / "zz-camera.jpg", big, 92)
+    coll = Collection(tmp_path / "coll")
+    assert coll.add([folder]).added == len(PHOTOS) + 1
+    for item in coll.items():
+        rgb = open_media(item.path).pixels()
+        vector = coll.global_vectors([item.id])[0]
+        stored = coll.local_features(item.id, "rootsift")
+        if item.path.endswith("zz-camera.jpg"):
+            assert float(vector @ coll.descriptor.describe(rgb)) > 0.9995
+            assert hamming(item.phash, phash(rgb)) <= 4 and hamming(item.dhash, dhash(rgb)) <= 4
+            assert stored.image_size == (1600, 2400)
+            match = verify(sift_features(rgb), stored)
+            assert match.inliers > 200 and np.allclose(match.affine[:, :2], np.eye(2), atol=0.01)
+            assert np.abs(match.affine[:, 2]).max() < 1.0  # pixels of the stored image, not of the reduced one
+        else:
+            np.testing.assert_allclose(vector, coll.descriptor.describe(rgb), atol=1e-5)
+            assert (item.phash, item.dhash) == (phash(rgb), dhash(rgb))
+            np.testing.assert_allclose(stored.xy, sift_features(rgb).xy, atol=1e-3)
+    coll.close()
+
+
+def test_the_compiled_network_gives_the_same_descriptors() -> None:
+    descriptor = GlobalDescriptor()
+    for name in ("chelsea.png", "camera.png"):
+        rgb = rgb_of(name)[:, :300]
+        x = descriptor.input_of(rgb)
+        np.testing.assert_allclose(descriptor.describe_batch(np.concatenate([x, x]), compiled=True),
+                                   np.stack([descriptor.describe(rgb)] * 2), atol=1e-5)
+
+
+def test_cancelled_indexing_resumes_where_it_stopped(tmp_path: Path, photo_folder: Path) -> None:
+    from workbench.core.plugin import Cancelled, RunContext
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in range(3):
+        for name in PHOTOS:
+            shutil.copy(photo_folder / f"{Path(name).stem}.jpg", folder / f"{n}-{Path(name).stem}.jpg")
+    stop = threading.Event()
+
+    def progress(fraction: float, message: str) -> None:
+        if 0 < fraction < 1:
+            stop.set()  # after the first batch is committed
+
+    coll = Collection(tmp_path / "coll")
+    with pytest.raises(Cancelled):
+        coll.add([folder], RunContext(progress, stop))
+    first = coll.count()
+    assert 0 < first < 3 * len(PHOTOS) and len(coll.index) == first
+    report = coll.add([folder])
+    assert (report.skipped, report.added, report.failed) == (first, 3 * len(PHOTOS) - first, {})
+    assert len({item.path for item in coll.items()}) == coll.count() == len(coll.index) == 3 * len(PHOTOS)
+    coll.close()
+
+
+def test_search_answers_many_queries_with_one_collection(
+    tmp_path: Path, collection: Collection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.app import search_cli
+
+    opened = []
+    monkeypatch.setattr(search_cli, "_open_collection",
+                        lambda args, case: opened.append(1) or Collection(collection.folder))
+    queries = [save_jpeg(tmp_path / f"{name}.jpg", rgb_of(f"{name}.png")[30:400, 40:450], 75)
+               for name in ("coffee", "chelsea")]
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "hits.json"
+    code = cli_main(["search", *map(str, queries), str(tmp_path / "broken.jpg"), "--collection",
+                     str(collection.folder), "--k", "1", "--json", str(out)])
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert code == 1 and opened == [1] and "broken.jpg" in capsys.readouterr().err
+    assert [Path(q["hits"][0]["path"]).stem for q in doc["queries"][:2]] == ["coffee", "chelsea"]
+    assert [Path(q["query"]).name for q in doc["queries"]] == ["coffee.jpg", "chelsea.jpg", "broken.jpg"]
+    assert "error" in doc["queries"][2] and "not a probability" in doc["score_meaning"]
 
 
 def test_ames_reranking_without_its_weights_says_so(

@@ -8,7 +8,7 @@ global score: about 0.9 for the same scene, 0.4–0.6 for unrelated photos (not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -55,17 +55,34 @@ class GlobalDescriptor:
     def model_sha256(self) -> str:
         return (self.store or ModelStore()).provenance(MODEL_ID)["sha256"]
 
+    _compiled: tuple[Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    """(network, its CPU inference graph), built on the first compiled batch."""
+
     def describe(self, rgb: np.ndarray) -> np.ndarray:
         """L2-normalised float32 descriptor of an RGB uint8 image. Raises ModelUnavailable."""
+        return self.describe_batch(self.input_of(rgb))[0]
+
+    def input_of(self, rgb: np.ndarray) -> np.ndarray:
+        """The network's input for this image (1×3×h×w): made apart from `describe_batch` so that
+        other threads prepare inputs while the network runs."""
+        return network_input(rgb)
+
+    def describe_batch(self, inputs: np.ndarray, compiled: bool = False) -> np.ndarray:
+        """Descriptors (B×dim, L2-normalised) of B inputs of one size. `compiled` runs the CPU
+        inference graph (`cpu_inference_graph`): about 3× faster per image, the same descriptors
+        within 1e-5, but it takes seconds to build, so it pays off from a few dozen images."""
         import torch
 
         from plugins.similarity.mobilenet import MobileNetV2
 
         net = loaded_model(self.store or ModelStore(), MODEL_ID, MobileNetV2, self.device)
+        x = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
+        if compiled and self.device == "cpu":
+            if self._compiled is None or self._compiled[0] is not net:
+                self._compiled = (net, cpu_inference_graph(net, x[:1]))
+            net, x = self._compiled[1], x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            pooled = gem(net(torch.from_numpy(network_input(rgb)).to(self.device)))[0]
-            vector = pooled.float().cpu().numpy()
-        return l2_normalize(vector)
+            return l2_normalize(gem(net(x)).float().cpu().numpy())
 
 
 @dataclass
@@ -84,6 +101,16 @@ class DinoV2Descriptor:
         return (self.store or ModelStore()).provenance(DINOV2_ID)["sha256"]
 
     def describe(self, rgb: np.ndarray) -> np.ndarray:
+        return self.describe_batch(self.input_of(rgb))[0]
+
+    def input_of(self, rgb: np.ndarray) -> np.ndarray:
+        from plugins.similarity import dinov2
+
+        size = dinov2.network_size(rgb.shape[0], rgb.shape[1], self.long_side)
+        return dinov2.network_input(rgb, size)[None]
+
+    def describe_batch(self, inputs: np.ndarray, compiled: bool = False) -> np.ndarray:
+        """Descriptors of B inputs of one size (`compiled` is the MobileNet's option; ignored)."""
         import torch
 
         from plugins.similarity import dinov2
@@ -91,11 +118,9 @@ class DinoV2Descriptor:
         store = self.store or ModelStore()
         config = dinov2.VitConfig(**store.manifest(DINOV2_ID).extra.get("network", {}))
         net = loaded_model(store, DINOV2_ID, lambda: dinov2.build_backbone(config), self.device)
-        size = dinov2.network_size(rgb.shape[0], rgb.shape[1], self.long_side)
         with torch.inference_mode():
-            tokens = net(torch.from_numpy(dinov2.network_input(rgb, size))[None].to(self.device))[0]
-            vector = tokens.mean(dim=0).float().cpu().numpy()
-        return l2_normalize(vector)
+            tokens = net(torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device))
+            return l2_normalize(tokens.mean(dim=1).float().cpu().numpy())
 
 
 DINOV2_ID = "dinov2_vitb14_reg"
@@ -112,6 +137,27 @@ def descriptor_for(name_or_kind: str, device: str = "cpu") -> GlobalDescriptor |
         if name_or_kind in (name, cls.kind):
             return cls(device=device)
     raise ValueError(f"unknown descriptor {name_or_kind!r}; choose one of {', '.join(DESCRIPTORS)}")
+
+
+def cpu_inference_graph(net: Any, example: Any) -> Any:
+    """`net` traced on `example` and optimised for CPU inference by TorchScript: batch norm folded
+    into the convolutions, oneDNN kernels with prepacked weights on channels-last tensors. The bench
+    measured about 40 against 105–145 ms per 512×384 image on one core (eager channels-last with
+    folded batch norm: 85–115 ms). The network is shape-agnostic, so the graph serves any input size;
+    the cached network is left as it is (traced from a copy).
+
+    TorchScript is deprecated for `torch.compile`, which needs a C++ compiler at run time that the
+    packaged app does not have; torch is pinned, and the tests compare this graph with the network."""
+    import copy
+    import warnings
+
+    import torch
+
+    layout = torch.channels_last
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+        traced = torch.jit.trace(copy.deepcopy(net).to(memory_format=layout), example.contiguous(memory_format=layout))
+        return torch.jit.optimize_for_inference(traced)
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

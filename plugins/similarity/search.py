@@ -12,8 +12,9 @@ from enum import StrEnum
 import numpy as np
 
 from plugins.similarity.ames import SCORE_MEANING as AMES_SCORE_MEANING
-from plugins.similarity.collection import Collection, Item, facts_of
+from plugins.similarity.collection import Collection, Item
 from plugins.similarity.compact import compact, verify_compact
+from plugins.similarity.facts import facts_of
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import (

@@ -45,8 +45,10 @@ def add_commands(sub: Any) -> None:
                        help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
     index.add_argument("--locore", action="store_true",
                        help="also store LOCORE descriptors (needs its three weights files; slow on a CPU)")
-    search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection")
-    search.add_argument("image", type=Path)
+    search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection; "
+                                           "several images are searched with one model load")
+    search.add_argument("images", type=Path, nargs="+", metavar="image",
+                        help="query images; with several, --json holds one entry per query under \"queries\"")
     _target(search)
     search.add_argument("--k", type=int, default=K, help=f"hits to list (default {K})")
     search.add_argument("--shortlist", type=int, default=SHORTLIST,
@@ -56,7 +58,8 @@ def add_commands(sub: Any) -> None:
                              "compact records where full features are not stored, or always with sift_compact), by the "
                              "learned AMES or LOCORE model (installed weights, collection indexed with --ames "
                              "or --locore; LOCORE's authors re-rank a --shortlist of 400), or not")
-    search.add_argument("--roi", help="search with a rectangle of the image: X,Y,WIDTH,HEIGHT in pixels")
+    search.add_argument("--roi", help="search with a rectangle of the image (one image only): X,Y,WIDTH,HEIGHT "
+                                      "in pixels")
     search.add_argument("--json", type=Path, help="write the hits as JSON here")
 
 
@@ -170,25 +173,58 @@ def _summary(what: str, report: Any, case: Case | None) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from plugins.similarity.search import SCORE_MEANING, Rerank, query_from_media, search
-    from workbench.core.media import open_media
+    """Each query image in turn against one collection opened once (so its model loads once). A query
+    that cannot be read is reported and the others go on; the exit status is then 1."""
+    from plugins.similarity.search import Rerank
 
+    if args.roi and len(args.images) > 1:
+        raise ValueError("--roi is a rectangle of one image: give a single query image with it")
     roi = parse_roi(args.roi) if args.roi else None
-    query = query_from_media(open_media(args.image), roi)
+    rerank = Rerank(args.rerank)
+    meaning = score_meaning(rerank)
     case = _open_case(args)
     collection = _open_collection(args, case)
+    docs: list[dict[str, Any]] = []
     try:
         if collection.count() == 0:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
-        rerank = Rerank(args.rerank)
-        progress = ProgressLine()
-        ctx = RunContext(progress.task("search"), device=collection.descriptor.device)
-        hits = search(collection, query, args.k, args.shortlist, rerank, ctx)
-        progress.end()
+        print(f"score: {meaning}")
+        for image in args.images:
+            docs.append(_search_one(collection, image, args, roi, len(args.images) > 1))
+            if case is not None:
+                case.log("search", f"{image} roi={roi} rerank={rerank.value}: "
+                                   + docs[-1].get("error", f"{len(docs[-1]['hits'])} hits"))
     finally:
         collection.close()
-    meaning = SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
-    print(f"score: {meaning}")
+        if case is not None:
+            case.close()
+    if args.json:
+        doc = docs[0] if len(docs) == 1 else {"rerank": rerank.value, "score_meaning": meaning, "queries": docs}
+        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 1 if any("error" in doc for doc in docs) else 0
+
+
+def _search_one(collection: Any, image: Path, args: argparse.Namespace, roi: tuple[int, int, int, int] | None,
+                several: bool) -> dict[str, Any]:
+    """One query's hits printed, and its JSON; a single query that cannot be read raises, one of
+    several is reported and answered with its error."""
+    from plugins.similarity.search import Rerank, query_from_media, search
+    from workbench.core.media import MediaError, open_media
+
+    try:
+        query = query_from_media(open_media(image), roi)
+    except (MediaError, ValueError) as exc:
+        if not several:
+            raise
+        say(f"skipped: {image}: {exc}")
+        return {"query": str(image), "error": str(exc)}
+    rerank = Rerank(args.rerank)
+    progress = ProgressLine()
+    hits = search(collection, query, args.k, args.shortlist, rerank,
+                  RunContext(progress.task("search"), device=collection.descriptor.device))
+    progress.end()
+    if several:
+        print(f"query: {image}")
     if rerank in (Rerank.AMES, Rerank.LOCORE):
         placed = sum(hit.reranked for hit in hits)
         print(f"re-ranked by {rerank.value.upper()}: {placed} of the {len(hits)} hits listed"
@@ -200,13 +236,14 @@ def run_search(args: argparse.Namespace) -> int:
               f"pHash Δ{hit.phash_bits:>2}{flags}  {hit.item.path}")
         for hint in hit.hints:
             print(f"       hint: {hint}")
-    if args.json:
-        doc = hits_json(args.image, roi, meaning, hits, rerank.value)
-        args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
-    if case is not None:
-        case.log("search", f"{args.image} roi={roi} rerank={rerank.value}: {len(hits)} hits")
-        case.close()
-    return 0
+    return hits_json(image, roi, score_meaning(rerank), hits, rerank.value)
+
+
+def score_meaning(rerank: Any) -> str:
+    """What a hit's score means under this re-ranking, in words."""
+    from plugins.similarity.search import SCORE_MEANING, Rerank
+
+    return SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
 
 
 def parse_roi(text: str) -> tuple[int, int, int, int]:

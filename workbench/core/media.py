@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import math
 import os
 import stat
 import threading
@@ -162,12 +163,70 @@ def open_media(
     and only here: the Media keeps those pixels (a 100-MP decode takes seconds and a gigabyte).
     """
     path = Path(path)
-    _check_readable(path)
-    size = path.stat().st_size
-    if size == 0:
-        raise MediaError(f"{path.name}: the file is empty (0 bytes)")
-    if path.suffix.lower() in VIDEO_EXTENSIONS and not _is_image(path):
+    size = _nonempty_size(path)
+    if _is_video(path):
         return _open_video(path, size, max_pixels, sha256)
+    data, im = _read_image(path, max_pixels)
+    warnings = _format_warnings(path, im)
+    width, height = im.size
+    pixels = _decoded(path, im)
+    fmt, mode, digest = im.format or "unknown", im.mode, sha256 or hashlib.sha256(data).hexdigest()
+    del im, data  # the decoder's copy of the pixels and the file's bytes go before the analyses start
+
+    return Media(
+        path=path.resolve(),
+        sha256=digest,
+        size=size,
+        kind=MediaKind.IMAGE,
+        format=fmt,
+        width=width,
+        height=height,
+        mode=mode,
+        warnings=warnings,
+        _pixels=pixels,
+    )
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """An image file opened for indexing: its facts, and pixels decoded no larger than needed."""
+
+    media: Media
+    """The file's facts and hash; `media.pixels()` decodes the full image again if ever needed."""
+    pixels: np.ndarray
+    """RGB uint8, long side at least the size asked for (the stored pixels when not larger)."""
+    image: Image.Image | None
+    """The decoded Pillow image, for its metadata (EXIF, quantisation tables); None for a video."""
+
+
+def open_reduced(
+    path: str | os.PathLike[str], long_side: int | None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Reduced:
+    """`open_media` for a consumer that only needs `long_side` pixels: a JPEG at least twice that
+    size is decoded by libjpeg's DCT scaling (1/2, 1/4 or 1/8, the smallest scale whose long side is
+    still at least `long_side`), a quarter to a 64th of the decoding work and memory of a camera
+    photo. Validation (format, pixel limit, truncation) and the hash are those of `open_media`;
+    other formats and `long_side=None` decode in full. A video gives its poster frame."""
+    path = Path(path)
+    size = _nonempty_size(path)
+    if _is_video(path):
+        media = open_media(path, max_pixels=max_pixels)
+        return Reduced(media, media.pixels(), None)
+    data, im = _read_image(path, max_pixels)
+    warnings = _format_warnings(path, im)
+    width, height = im.size
+    if long_side and im.format in ("JPEG", "MPO") and max(width, height) >= 2 * long_side:
+        factor = long_side / max(width, height)
+        im.draft(None, (math.ceil(width * factor), math.ceil(height * factor)))
+    pixels = _decoded(path, im)
+    media = Media(path=path.resolve(), sha256=hashlib.sha256(data).hexdigest(), size=size, kind=MediaKind.IMAGE,
+                  format=im.format or "unknown", width=width, height=height, mode=im.mode, warnings=warnings)
+    return Reduced(media, pixels, im)
+
+
+def _read_image(path: Path, max_pixels: int) -> tuple[bytes, Image.Image]:
+    """The file's bytes and its image opened on them (header read, pixels not decoded), refused
+    with a reason when unreadable, not a supported image, or over the pixel limit."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -193,29 +252,31 @@ def open_media(
             f"limit of {_megapixels(max_pixels)} megapixels (a possible decompression bomb; if the file "
             f"is genuine, raise the limit: Settings ▸ Pixel limit in the app, --max-pixels in the CLI)"
         )
-    warnings = _format_warnings(path, im)
+    return data, im
+
+
+def _decoded(path: Path, im: Image.Image) -> np.ndarray:
+    """All of the image's pixels decoded (so truncation shows now), as read-only RGB uint8."""
     try:
         im.load()
-        pixels = read_only(to_rgb8(im))
+        return read_only(to_rgb8(im))
     except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError(f"{path.name}: the image data is truncated or corrupt ({exc})") from exc
     except MemoryError as exc:
         raise MediaError(f"{path.name}: not enough memory to decode the image") from exc
-    mode, digest = im.mode, sha256 or hashlib.sha256(data).hexdigest()
-    del im, data  # the decoder's copy of the pixels and the file's bytes go before the analyses start
 
-    return Media(
-        path=path.resolve(),
-        sha256=digest,
-        size=size,
-        kind=MediaKind.IMAGE,
-        format=fmt,
-        width=width,
-        height=height,
-        mode=mode,
-        warnings=warnings,
-        _pixels=pixels,
-    )
+
+def _nonempty_size(path: Path) -> int:
+    """The size of a readable, non-empty regular file; MediaError otherwise."""
+    _check_readable(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(f"{path.name}: the file is empty (0 bytes)")
+    return size
+
+
+def _is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS and not _is_image(path)
 
 
 def _is_image(path: Path) -> bool:

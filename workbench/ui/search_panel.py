@@ -45,7 +45,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from plugins.similarity.collection import Collection, facts_of
+from plugins.similarity.collection import Collection
+from plugins.similarity.facts import facts_of
 from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
