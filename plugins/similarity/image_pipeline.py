@@ -4,7 +4,7 @@ local features on a pool of threads, while the CNN describes the prepared images
 Threads, not processes: Pillow's decoder, hashlib, OpenCV and torch release the GIL, and a thread
 hands over its megabytes of pixels without pickling them. A bounded window of files is in flight
 (`IN_FLIGHT` per worker), so memory stays flat however large the folder. Files come out in the order
-given, so a collection gets the same ids whichever way it was indexed.
+given, so items get their ids in that order, as before.
 
 No step reads more than `WORKING_SIDE` pixels a side (RootSIFT analyses at most that, the CNN reads
 512 and the hashes 32), so a camera JPEG is decoded at a reduced size by libjpeg (`open_reduced`):
@@ -40,7 +40,8 @@ CPU_BATCH = 4
 """Images per CNN pass on the CPU: larger batches gain nothing per image there (the bench measured
 the same time per image at 1, 2 and 4), on CUDA the free memory sets it (`batch_size`)."""
 IMAGE_MB = 64.0
-"""CUDA memory one 512×384 image takes through the MobileNetV2 (activations of its widest layers)."""
+"""CUDA memory one 512×384 image takes through the MobileNetV2: an estimate from its widest
+activations (18 MB each, a few alive at once), not measured on a GPU yet (`bench/gpu.py` can)."""
 COMPILE_FROM = 50
 """Images from which the CNN runs its compiled CPU graph: building it takes 2–5 s, each image then
 saves about 0.1 s."""
