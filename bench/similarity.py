@@ -46,12 +46,10 @@ from plugins.similarity.collection import Collection, Item
 from plugins.similarity.compact import KEYPOINTS as COMPACT_KEYPOINTS
 from plugins.similarity.compact import KIND as COMPACT_KIND
 from plugins.similarity.evaluation import compute_map, mean_reciprocal_rank, recall_at_k
-from plugins.similarity.facts import facts_of
 from plugins.similarity.global_descriptor import l2_normalize
 from plugins.similarity.index import FaissBackend, NumpyBackend, VectorBackend
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import MIN_INLIERS, mirrored, sift_features, verify
-from plugins.similarity.phash import dhash, phash
 from plugins.similarity.search import Query, Rerank, query_from_media, search
 from workbench.core.device import usable_cores
 from workbench.core.media import open_media
@@ -691,28 +689,6 @@ def thread_rows(coll: Collection, rgb: np.ndarray, run_threads: int, repeat: int
     return lines
 
 
-def stage_times(data: Path, manifest: dict[str, Any], n: int, descriptor: Any) -> dict[str, float]:
-    """Median milliseconds of each step of indexing one image, on `n` database images."""
-    picks = np.linspace(0, len(manifest["db"]) - 1, n).round().astype(int)
-    steps: dict[str, list[float]] = {k: [] for k in ("decode", "CNN descriptor", "RootSIFT", "hashes", "facts")}
-    for i in picks:
-        t0 = time.perf_counter()
-        media = open_media(data / manifest["db"][i]["file"])
-        rgb = media.pixels()
-        t1 = time.perf_counter()
-        descriptor.describe(rgb)
-        t2 = time.perf_counter()
-        sift_features(rgb)
-        t3 = time.perf_counter()
-        _ = phash(rgb), dhash(rgb)
-        t4 = time.perf_counter()
-        facts_of(media)
-        t5 = time.perf_counter()
-        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            steps[key].append(dt)
-    return {k: 1000 * statistics.median(v) for k, v in steps.items()}
-
-
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -979,19 +955,16 @@ def target_lines(glob: list[QueryRun], rer: list[QueryRun], rows: list[ScaleRow]
     return out
 
 
-def throughput_lines(stats: dict[str, Any], stages: dict[str, float]) -> list[str]:
+def throughput_lines(stats: dict[str, Any]) -> list[str]:
     rate = stats["images"] / stats["seconds"] if stats["seconds"] else float("nan")
     cached = f" (measured when the collection was built, {stats['date']}; `--rebuild` measures again)" \
         if stats.get("cached") else ""
-    total = sum(stages.values())
     return [
-        f"`Collection.add` of {stats['images']} images (long side ≤ 512 px; decode, CNN descriptor, RootSIFT, "
-        f"hashes, metadata facts, one .npz and one table row each, index saved every 50) in "
-        f"{stats['seconds']:.0f} s: **{rate:.1f} images/s** with {_n(stats['torch_threads'], 'torch thread')}, "
-        f"{stats['cpu_seconds'] / stats['seconds']:.2f} cores busy on average (process CPU / wall){cached}.",
-        "",
-        "Per image, median over a sample (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
-        + f"; sum {total:.0f} ms ≈ {1000 / total:.1f} images/s.",
+        f"`Collection.add` of {stats['images']} images (long side ≤ 512 px) in {stats['seconds']:.0f} s: "
+        f"**{rate:.1f} images/s** (`image_pipeline`: half the cores for torch, all for the other steps), "
+        f"{stats['cpu_seconds'] / stats['seconds']:.2f} cores busy on average (process CPU / wall){cached}. "
+        "Each stage's cost and the comparison with indexing one image at a time: `bench.index_throughput` "
+        "(its section below, kept when this report is written again).",
     ]
 
 
@@ -1057,7 +1030,6 @@ def main(argv: list[str] | None = None) -> int:
         for q in probes)
     rows = index_latency(coll, probes, sizes, args.shortlist, args.repeat, args.seed)
     threads = thread_rows(coll, probes[0].rgb, _torch_threads(), 5 if args.quick else 10, args.seed)
-    stages = stage_times(data, manifest, 20 if not args.quick else 5, coll.descriptor)
 
     rankings = [("global only", scores["global"], glob)]
     if white_runs is not None:
@@ -1093,14 +1065,14 @@ def main(argv: list[str] | None = None) -> int:
         "interleaved):", "",
         *threads, "",
         "## Indexing throughput", "",
-        *throughput_lines(coll_stats, stages), "",
+        *throughput_lines(coll_stats), "",
         "## Targets", "",
         *target_lines(glob, rer, rows), "",
         *(["## Re-ranker cost", "", *rerank_cost.section(2, args.seed), ""] if args.rerank_cost else []),
         f"Bench run time {time.perf_counter() - started:.0f} s.",
     ]
     report = "\n".join(parts) + "\n"
-    publish(report, args.out)
+    publish(report, args.out, keep=("index-throughput",))
     coll.close()
     return 0
 
