@@ -36,7 +36,7 @@ from workbench.core.results import Geolocation, Table
 THRESHOLDS_DIR = Path(__file__).with_name("thresholds")
 TOP_CELLS = 50
 COLLECTION_FOLDER = "similarity"
-"""A case keeps its searchable (and geotagged) collection here (see workbench.app.search_cli)."""
+"""A case keeps its searchable (and geotagged) collection here (see plugins.similarity.cli)."""
 
 
 class Method(StrEnum):

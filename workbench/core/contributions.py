@@ -1,0 +1,158 @@
+"""Plugins: installed Python packages that contribute analyzers, result views, report figures,
+panels, CLI commands, training recipes and services, found at start-up through entry points.
+
+A plugin declares everything in one `Plugin` object named by an entry point of the group
+`forensic_workbench.plugins` in its `pyproject.toml`; the built-in families register the same way
+(this project's own `pyproject.toml`). Every contribution is a "module:attribute" reference, imported
+only when used: the CLI never imports a Qt view, and listing plugins imports no analyzer. A plugin
+that fails to load, or whose parts fail to import, is listed with the reason (`load_errors`), never
+fatal. `docs/plugins.md` says how to write one; `workbench.api` is what a plugin may import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import distributions
+from pathlib import Path
+from typing import Any
+
+ENTRY_POINT_GROUP = "forensic_workbench.plugins"
+API_VERSION = "1.0"
+"""The plugin API's version (`workbench.api`): a plugin written for another major version is refused."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A dock widget of the main window: `factory(window)` returns the QWidget (imported by the UI only)."""
+
+    id: str
+    title: str
+    factory: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A `workbench NAME` subcommand: `configure(parser)` adds its arguments, `run(args)` returns the exit status."""
+
+    name: str
+    help: str
+    configure: str
+    run: str
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """Everything one plugin contributes, as "module:attribute" references.
+
+    * `analyzers`: Analyzer classes (each with its card file and model ids).
+    * `model_manifests`: folders of model manifests (`*.json`, see `models/README.md`), relative to
+      the folder of the module that defines this object.
+    * `views`: analyzer id → `factory(result, context)` returning a QWidget for its results (UI only).
+    * `report_figures`: analyzer id → `figure(result, context)` returning extra PDF flowables.
+    * `panels`, `commands`: dock widgets and CLI subcommands.
+    * `training`: recipe name → `main(argv)` of `python -m workbench.training RECIPE`.
+    * `services`: a named capability the application asks for by name (`service`), e.g.
+      "item_search": the search of each analysed image in a collection.
+    * `order`: where its analyzers are listed (lower first; the built-ins use 10-60).
+    """
+
+    name: str
+    api: str = API_VERSION
+    analyzers: tuple[str, ...] = ()
+    model_manifests: tuple[str, ...] = ()
+    views: dict[str, str] = field(default_factory=dict)
+    report_figures: dict[str, str] = field(default_factory=dict)
+    panels: tuple[Panel, ...] = ()
+    commands: tuple[Command, ...] = ()
+    training: dict[str, str] = field(default_factory=dict)
+    services: dict[str, str] = field(default_factory=dict)
+    order: int = 100
+    folder: Path | None = None
+    """Set on discovery: the folder of the module that defines the plugin (for `model_manifests`)."""
+    distribution: str = ""
+    """Set on discovery: the installed distribution that declares it."""
+
+
+class PluginError(Exception):
+    """A contribution that cannot be imported."""
+
+
+@cache
+def _discover() -> tuple[tuple[Plugin, ...], dict[str, str]]:
+    found: list[Plugin] = []
+    errors: dict[str, str] = {}
+    # every distribution, not importlib's first of each name: a stale `*.egg-info` left in the working
+    # folder by a build would otherwise hide the installed package's entry points
+    for ep in (ep for dist in distributions() for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP)):
+        where = f"{ep.name} ({ep.value})"
+        try:
+            plugin = ep.load()
+            if not isinstance(plugin, Plugin):
+                raise TypeError(f"is a {type(plugin).__name__}, not a workbench.api.Plugin")
+            if plugin.api.split(".")[0] != API_VERSION.split(".")[0]:
+                raise ValueError(f"written for plugin API {plugin.api}; this workbench has {API_VERSION}")
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, never fatal
+            errors[where] = f"{type(exc).__name__}: {exc}"
+            continue
+        module = importlib.import_module(ep.module)
+        folder = Path(module.__file__).parent if getattr(module, "__file__", None) else None
+        dist = ep.dist.name if ep.dist is not None else ""
+        found.append(dataclasses.replace(plugin, folder=folder, distribution=dist))
+    unique: dict[str, Plugin] = {}
+    for plugin in sorted(found, key=lambda p: (p.order, p.name)):
+        if plugin.name in unique:  # the same package seen twice on the path (e.g. an editable and a copy)
+            continue
+        unique[plugin.name] = plugin
+    return tuple(unique.values()), errors
+
+
+def plugins() -> tuple[Plugin, ...]:
+    """The installed plugins that loaded, in their `order`."""
+    return _discover()[0]
+
+
+def load_errors() -> dict[str, str]:
+    """Plugins whose entry point failed to load, with the reason."""
+    return _discover()[1]
+
+
+def refresh() -> None:
+    """Forget what was discovered (a plugin was installed or removed while running: tests, the CLI)."""
+    _discover.cache_clear()
+    importlib.invalidate_caches()
+
+
+def load(reference: str) -> Any:
+    """The object a "module:attribute" reference names (PluginError when it cannot be imported)."""
+    module, _, name = reference.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split(".") if name else ():
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001 - a broken contribution is reported by its caller
+        raise PluginError(f"{reference}: {type(exc).__name__}: {exc}") from exc
+    return obj
+
+
+def contributed(kind: str) -> dict[str, str]:
+    """Every plugin's mapping contributions of one kind ("views", "report_figures", "training",
+    "services") merged, the first plugin in order winning a key."""
+    merged: dict[str, str] = {}
+    for plugin in plugins():
+        for key, reference in getattr(plugin, kind).items():
+            merged.setdefault(key, reference)
+    return merged
+
+
+def service(name: str) -> Any | None:
+    """The object a plugin contributes as the named service, or None when no plugin offers it."""
+    reference = contributed("services").get(name)
+    return load(reference) if reference else None
+
+
+def manifest_dirs() -> list[Path]:
+    """The model-manifest folders plugins contribute."""
+    return [plugin.folder / rel for plugin in plugins() if plugin.folder is not None for rel in plugin.model_manifests]
