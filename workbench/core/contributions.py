@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import distributions
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 ENTRY_POINT_GROUP = "forensic_workbench.plugins"
+USER_PLUGINS = "plugins"
+"""Folder of the user data folder searched for plugins too: `pip install --target <data>/plugins PKG`
+adds a pure-Python plugin to the double-click app, which has no environment of its own to install into."""
 API_VERSION = "1.0"
 """The plugin API's version (`workbench.api`): a plugin written for another major version is refused."""
 
@@ -80,8 +84,17 @@ class PluginError(Exception):
     """A contribution that cannot be imported."""
 
 
+def user_plugin_dir() -> Path:
+    from workbench.core.paths import data_dir
+
+    return data_dir() / USER_PLUGINS
+
+
 @cache
 def _discover() -> tuple[tuple[Plugin, ...], dict[str, str]]:
+    user_folder = user_plugin_dir()
+    if user_folder.is_dir() and str(user_folder) not in sys.path:
+        sys.path.append(str(user_folder))
     found: list[Plugin] = []
     errors: dict[str, str] = {}
     # every distribution, not importlib's first of each name: a stale `*.egg-info` left in the working
