@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.test_report import flat, pdf_text
+from workbench.app.case import Case
 from workbench.app.cli import main as cli_main
+from workbench.app.report import write_pdf
 from workbench.core import contributions, registry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "plugin-example"
@@ -48,7 +50,8 @@ def installed(site: Path) -> Iterator[Path]:
 
 def uninstall(folder: Path) -> None:
     """The plugin's folder off the path and its modules forgotten, as after `pip uninstall` and a restart."""
-    sys.path.remove(str(folder))
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
     for name in [m for m in sys.modules if m == "lab_clipping" or m.startswith("lab_clipping.")]:
         del sys.modules[name]
     registry.refresh()
@@ -79,6 +82,10 @@ def test_its_results_reach_the_report(installed: Path, jpeg_photo: Path, tmp_pat
                      "--report", str(report)]) == 0
     text = flat(pdf_text(report))
     assert "Clipped pixels (lab plugin)" in text and "lab.clipping" in text
+    uninstall(installed)  # the case keeps its results: reported under the analyzer's id
+    assert "lab.clipping" not in registry.analyzers()
+    write_pdf(Case.open(tmp_path / "case"), report)
+    assert "lab.clipping (lab.clipping v0.1)" in flat(pdf_text(report))
 
 
 def test_uninstalled_it_is_gone(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
