@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from workbench.core.models import ModelStore, loaded_model
+from workbench.api import ModelStore, loaded_model
 
 MODEL_ID = "mobilenet_v2_imagenet"
 KIND = "mobilenet_v2_gem"
