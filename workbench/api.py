@@ -42,6 +42,8 @@ from workbench.core.render import ascii_text, colorize, time_ticks
 from workbench.core.results import Boxes, Facts, Geolocation, Heatmap, Result, Segments, Table, Verdict
 from workbench.core.video import Frame, SceneCuts, VideoInfo, sample_indices
 from workbench.core.waiting import computing_shared, wait_for
+from workbench.training.backbones import Backbone as TrainingBackbone
+from workbench.training.backbones import TrainingFamily
 
 QT_NAMES: dict[str, str] = {}
 """Qt helpers for views and panels: name → "module:attribute", imported when first asked for."""
@@ -53,8 +55,8 @@ __all__ = [
     "get_analyzer", "Heatmap", "Ingredient", "load_preferences", "loaded_model", "Manifest", "Marker", "Media",
     "MediaError", "MediaKind", "ModelState", "ModelStore", "ModelUnavailable", "open_media", "open_reduced",
     "Outcome", "Panel", "param", "Plugin", "ProgressLine", "resolve_device", "Result", "run_analyzer", "RunContext",
-    "sample_indices", "say", "SceneCuts", "Segments", "Table", "TEST_MODEL_LABEL", "time_ticks", "usable_cores",
-    "Verdict", "VIDEO_EXTENSIONS", "VideoInfo", "wait_for",
+    "sample_indices", "say", "SceneCuts", "Segments", "Table", "TEST_MODEL_LABEL", "time_ticks", "TrainingBackbone",
+    "TrainingFamily", "usable_cores", "Verdict", "VIDEO_EXTENSIONS", "VideoInfo", "wait_for",
     *QT_NAMES,
 ]
 

@@ -6,4 +6,5 @@ PLUGIN = Plugin(
     name="deepfake",
     order=60,
     analyzers=("plugins.deepfake.face_analyzer:FacesAnalyzer", "plugins.deepfake.ensemble:EnsembleAnalyzer"),
+    training={"deepfake": "plugins.deepfake.training:FAMILY"},
 )

@@ -1,5 +1,6 @@
 """The similarity family's contributions (entry point `similarity` in pyproject.toml): video copy
-detection, the `index` and `search` commands, and the search of each analysed image."""
+detection, the `index` and `search` commands, the search of each analysed image, and the image
+descriptors of the training pipeline's quality-based sampling."""
 
 from workbench.api import Command, Plugin
 
@@ -15,5 +16,6 @@ PLUGIN = Plugin(
                           "searched with one model load",
                 "plugins.similarity.cli:configure_search", "plugins.similarity.cli:run_search"),
     ),
-    services={"item_search": "plugins.similarity.cli:ItemSearch"},
+    services={"item_search": "plugins.similarity.cli:ItemSearch",
+              "image_descriptors": "plugins.similarity.global_descriptor:image_descriptors"},
 )

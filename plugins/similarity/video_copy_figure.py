@@ -10,8 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from workbench.core.render import ascii_text, colorize, time_ticks
-from workbench.core.results import Segments
+from workbench.api import Segments, ascii_text, colorize, time_ticks
 
 LOW = 0.5
 """Similarity drawn darkest; 1 is brightest (unrelated frames are mostly 0.4-0.75)."""

@@ -6,4 +6,5 @@ PLUGIN = Plugin(
     name="synthetic",
     order=40,
     analyzers=("plugins.synthetic.detector:SyntheticDetectorAnalyzer", "plugins.synthetic.spectrum:SpectrumAnalyzer"),
+    training={"synthetic": "plugins.synthetic.training:FAMILY"},
 )

@@ -1,5 +1,5 @@
 """Plugins: installed Python packages that contribute analyzers, result views, report figures,
-panels, CLI commands, training recipes and services, found at start-up through entry points.
+panels, CLI commands, trainable detector families and services, found at start-up through entry points.
 
 A plugin declares everything in one `Plugin` object named by an entry point of the group
 `forensic_workbench.plugins` in its `pyproject.toml`; the built-in families register the same way
@@ -57,7 +57,8 @@ class Plugin:
     * `views`: analyzer id → `factory(result, context)` returning a QWidget for its results (UI only).
     * `report_figures`: analyzer id → `figure(result, context)` returning extra PDF flowables.
     * `panels`, `commands`: dock widgets and CLI subcommands.
-    * `training`: recipe name → `main(argv)` of `python -m workbench.training RECIPE`.
+    * `training`: detector family name (the manifests' "family") → its `workbench.api.TrainingFamily`
+      (networks, input crop, output reading, backbones), which `python -m workbench.training` trains.
     * `services`: a named capability the application asks for by name (`service`), e.g.
       "item_search": the search of each analysed image in a collection.
     * `order`: where its analyzers are listed (lower first; the built-ins use 10-60).
