@@ -345,7 +345,7 @@ def test_view_shows_the_matrix_and_opens_both_videos_at_a_segment(videos: dict[s
     from PySide6.QtCore import QPoint, Qt
 
     from workbench.ui.result_views import view_for
-    from workbench.ui.segments_view import SegmentsView
+    from plugins.similarity.ui.segments_view import SegmentsView
 
     evidence = indexed.find_evidence(open_media(videos["query"]).sha256) or indexed.add_evidence(videos["query"])
     run = indexed.save_result(evidence.id, run_query(videos["query"], indexed.root))
@@ -400,7 +400,7 @@ def test_main_window_adds_selected_videos_as_references(videos: dict[str, Path],
 
 
 def test_reference_time_follows_the_segments_alignment_and_stays_inside_it() -> None:
-    from workbench.ui.segments_view import reference_time
+    from plugins.similarity.ui.segments_view import reference_time
 
     slowed = np.array([2.0, 8.0, 3.0, 6.0, 0.9])  # the query shows 3 s of reference over 6 s
     assert reference_time(slowed, 2.0) == pytest.approx(3.0)
@@ -416,7 +416,7 @@ def test_stepping_in_a_segment_moves_the_reference_through_its_alignment(videos:
     in the segment's box keep the frames matched; outside a segment both move by the same time."""
     from PySide6.QtCore import QPoint, Qt
 
-    from workbench.ui.segments_view import CopyDetectionWindow
+    from plugins.similarity.ui.segments_view import CopyDetectionWindow
 
     result = Segments("similarity.video_copy", rows=np.array([[2.0, 5.0, 3.0, 9.0, 0.9]]),
                       references=["broadcast.mp4"], matrix=np.zeros((10, 12), np.float32),

@@ -1,5 +1,6 @@
 """The similarity family's contributions (entry point `similarity` in pyproject.toml): video copy
-detection, the `index` and `search` commands, and the search of each analysed image."""
+detection with its result view, the `index` and `search` commands, and the search of each analysed
+image."""
 
 from workbench.api import Command, Plugin
 
@@ -15,5 +16,6 @@ PLUGIN = Plugin(
                           "searched with one model load",
                 "plugins.similarity.cli:configure_search", "plugins.similarity.cli:run_search"),
     ),
+    views={"similarity.video_copy": "plugins.similarity.ui.segments_view:SegmentsView"},
     services={"item_search": "plugins.similarity.cli:ItemSearch"},
 )

@@ -1,8 +1,8 @@
 """The copy-detection figure for the PDF report, without Qt: the similarity matrix with the copied
 segments outlined, and per reference the two timelines joined by bands where they match.
 
-The GUI view (`workbench/ui/segments_view.py`) draws the same picture interactively and takes its
-colours and the matrix rendering from here, so the report shows what the analyst saw.
+The GUI view (`plugins/similarity/ui/segments_view.py`) draws the same picture interactively and
+takes its colours and the matrix rendering from here, so the report shows what the analyst saw.
 """
 
 from __future__ import annotations

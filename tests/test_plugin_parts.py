@@ -1,0 +1,51 @@
+"""The GUI and report parts plugins contribute (`workbench.core.contributions`): result views by
+analyzer, report figures, panels and result tabs; `workbench/` itself imports no plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from workbench.app.case import Case  # noqa: E402
+from workbench.core import contributions  # noqa: E402
+from workbench.core.results import Segments  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def segments(analyzer: str) -> Segments:
+    return Segments(analyzer, rows=np.array([[2.0, 5.0, 3.0, 9.0, 0.9]]), references=["broadcast.mp4"],
+                    matrix=np.zeros((10, 12), np.float32), matrix_reference="broadcast.mp4", query_duration=10.0,
+                    reference_durations={"broadcast.mp4": 12.0}, method="test")
+
+
+def saved(case: Case, jpeg_photo: Path, result: Segments):  # noqa: ANN201 - a Run
+    item = next(iter(case.all_evidence()), None) or case.add_evidence(jpeg_photo)
+    return case.save_result(item.id, result)
+
+
+def test_contributed_view_wins_over_the_type_view(qtbot, case: Case, jpeg_photo: Path) -> None:  # noqa: ANN001
+    from plugins.similarity.ui.segments_view import SegmentsView
+    from workbench.ui.result_views import SegmentsTableView, view_for
+
+    copy = view_for(saved(case, jpeg_photo, segments("similarity.video_copy")))
+    qtbot.addWidget(copy)
+    assert isinstance(copy, SegmentsView) and copy.open_button is not None
+    other = view_for(saved(case, jpeg_photo, segments("some.other_matcher")))  # same type, no view of its own
+    qtbot.addWidget(other)
+    assert type(other) is SegmentsTableView and other.table.topLevelItemCount() == 1
+
+
+def test_a_broken_view_falls_back_to_the_type_view(qtbot, monkeypatch, case: Case,  # noqa: ANN001
+                                                   jpeg_photo: Path) -> None:
+    from workbench.ui.result_views import SegmentsTableView, view_for
+
+    monkeypatch.setattr(contributions, "contributed",
+                        lambda kind: {"similarity.video_copy": "no_such_module:View"} if kind == "views" else {})
+    view = view_for(saved(case, jpeg_photo, segments("similarity.video_copy")))
+    qtbot.addWidget(view)
+    assert type(view) is SegmentsTableView
