@@ -49,3 +49,15 @@ def test_a_broken_view_falls_back_to_the_type_view(qtbot, monkeypatch, case: Cas
     view = view_for(saved(case, jpeg_photo, segments("similarity.video_copy")))
     qtbot.addWidget(view)
     assert type(view) is SegmentsTableView
+
+
+def test_report_figures_come_from_the_analyzers_plugin(monkeypatch, case: Case, jpeg_photo: Path) -> None:  # noqa: ANN001
+    from workbench.app.report.details import _plugin_figure
+
+    run = saved(case, jpeg_photo, segments("similarity.video_copy"))
+    figures: dict[str, np.ndarray] = {}
+    html = _plugin_figure(run, figures)
+    assert list(figures) == [f"run{run.id}-figure.png"] and "matched segments outlined" in html
+    assert _plugin_figure(saved(case, jpeg_photo, segments("some.other_matcher")), figures) == ""
+    monkeypatch.setattr(contributions, "contributed", lambda kind: {"similarity.video_copy": "no_such_module:f"})
+    assert "Figure not drawn" in _plugin_figure(run, {})

@@ -328,7 +328,7 @@ def test_cli_index_then_analyze(videos: dict[str, Path], indexed: Case, tmp_path
                      "--json", str(out)]) == 0
     report = build_report(Case.open(indexed.root))
     assert "Copied segments" in report.html and "broadcast.mp4" in report.html
-    assert any(name.endswith("-segments.png") for name in report.figures)
+    assert any(name.endswith("-figure.png") for name in report.figures)
     [entry] = json.loads(out.read_text(encoding="utf-8"))["evidence"]
     [result] = entry["results"]
     assert result["type"] == "segments" and result["status"] == "ok"
@@ -344,8 +344,8 @@ def test_view_shows_the_matrix_and_opens_both_videos_at_a_segment(videos: dict[s
                                                                   qtbot) -> None:  # noqa: ANN001
     from PySide6.QtCore import QPoint, Qt
 
-    from workbench.ui.result_views import view_for
     from plugins.similarity.ui.segments_view import SegmentsView
+    from workbench.ui.result_views import view_for
 
     evidence = indexed.find_evidence(open_media(videos["query"]).sha256) or indexed.add_evidence(videos["query"])
     run = indexed.save_result(evidence.id, run_query(videos["query"], indexed.root))

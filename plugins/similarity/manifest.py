@@ -1,6 +1,6 @@
 """The similarity family's contributions (entry point `similarity` in pyproject.toml): video copy
-detection with its result view, the `index` and `search` commands, and the search of each analysed
-image."""
+detection with its result view and report figure, the `index` and `search` commands, and the search
+of each analysed image."""
 
 from workbench.api import Command, Plugin
 
@@ -17,5 +17,6 @@ PLUGIN = Plugin(
                 "plugins.similarity.cli:configure_search", "plugins.similarity.cli:run_search"),
     ),
     views={"similarity.video_copy": "plugins.similarity.ui.segments_view:SegmentsView"},
+    report_figures={"similarity.video_copy": "plugins.similarity.video_copy_figure:report_figure"},
     services={"item_search": "plugins.similarity.cli:ItemSearch"},
 )

@@ -55,6 +55,13 @@ def segments_figure(result: Segments, width: int = 900) -> np.ndarray:
     return np.vstack(parts)
 
 
+def report_figure(result: Segments) -> tuple[np.ndarray, str]:
+    """The report's figure of a copy-detection result (`Plugin.report_figures`) and its caption."""
+    caption = (f"Frame similarity of the query (time down) against {result.matrix_reference or 'the best reference'} "
+               "(time across), matched segments outlined; below, the segments on aligned timelines.")
+    return segments_figure(result), caption
+
+
 def _matrix_panel(result: Segments, width: int) -> np.ndarray:
     matrix = np.asarray(result.matrix, np.float32)
     step = frame_step(result)
