@@ -61,3 +61,26 @@ def test_report_figures_come_from_the_analyzers_plugin(monkeypatch, case: Case, 
     assert _plugin_figure(saved(case, jpeg_photo, segments("some.other_matcher")), figures) == ""
     monkeypatch.setattr(contributions, "contributed", lambda kind: {"similarity.video_copy": "no_such_module:f"})
     assert "Figure not drawn" in _plugin_figure(run, {})
+
+
+def test_result_tab_is_made_once_and_follows_the_preferences(qtbot, case: Case, jpeg_photo: Path) -> None:  # noqa: ANN001
+    from workbench.core import preferences
+    from workbench.core.results import Geolocation
+    from workbench.ui.main_window import MainWindow
+
+    item = case.add_evidence(jpeg_photo)
+    case.save_result(item.id, Geolocation("geolocation", decision="GPS from the metadata",
+                                          gps={"lat": 50.88, "lon": 4.70, "accuracy_m": 5.0}))
+    window = MainWindow(case)
+    qtbot.addWidget(window)
+    try:
+        window.evidence.select(item.id)
+        [panel] = window.item.result_tabs.values()
+        assert [window.tabs.tabText(i) for i in range(window.tabs.count())][-1] == "Map"
+        window.refresh_results()
+        assert list(window.item.result_tabs.values()) == [panel]  # kept for the next result
+        preferences.update(tile_url="http://tiles.lan/{z}/{x}/{y}.png")
+        window._preferences_changed()
+        assert panel.tile_url == "http://tiles.lan/{z}/{x}/{y}.png" and panel.web_view is None  # released
+    finally:
+        window.close()

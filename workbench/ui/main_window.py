@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
     def _preferences_changed(self) -> None:
         prefs = preferences.load()
         self.max_pixels = self.search.max_pixels = prefs.max_pixels
-        self.item.tile_url_changed(prefs.tile_url)
+        self.item.preferences_changed(prefs)
         self._detect_device()
 
     def open_model_manager(self) -> ModelManager:
