@@ -3,6 +3,7 @@ analyzer, report figures, panels and result tabs; `workbench/` itself imports no
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,17 @@ def segments(analyzer: str) -> Segments:
 def saved(case: Case, jpeg_photo: Path, result: Segments):  # noqa: ANN201 - a Run
     item = next(iter(case.all_evidence()), None) or case.add_evidence(jpeg_photo)
     return case.save_result(item.id, result)
+
+
+def test_workbench_imports_no_plugin() -> None:
+    offending = []
+    # workbench/training is decoupled on its own (issue 18's training half): drop this exception with it
+    for path in (p for p in (ROOT / "workbench").rglob("*.py") if "training" not in p.relative_to(ROOT).parts):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offending += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "plugins" or n.startswith("plugins.")]
+    assert not offending
 
 
 def test_contributed_view_wins_over_the_type_view(qtbot, case: Case, jpeg_photo: Path) -> None:  # noqa: ANN001
@@ -84,3 +96,63 @@ def test_result_tab_is_made_once_and_follows_the_preferences(qtbot, case: Case, 
         assert panel.tile_url == "http://tiles.lan/{z}/{x}/{y}.png" and panel.web_view is None  # released
     finally:
         window.close()
+
+
+def test_panels_are_docks_the_window_keeps_informed(qtbot, monkeypatch, case: Case, jpeg_photo: Path) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QLabel
+
+    from workbench.core.contributions import Panel
+    from workbench.core.presets import PRESETS
+    from workbench.ui.main_window import MainWindow
+
+    calls: list[tuple] = []
+
+    class Recorder(QLabel):  # only some of the optional methods
+        def __init__(self, host: object) -> None:
+            super().__init__("recorder")
+            self.host = host
+
+        def set_case(self, case: Case) -> None:
+            calls.append(("case", case.root))
+
+        def set_evidence(self, evidence: object, rgb: np.ndarray | None) -> None:
+            calls.append(("evidence", evidence.id, rgb is not None))
+
+        def run_preset(self, preset: object, ids: list[int]) -> bool:
+            calls.append(("preset", preset.name, ids))
+            return True
+
+        def menu_actions(self) -> list[QAction]:
+            return [QAction("Do the thing", self)]
+
+        def release(self) -> None:
+            calls.append(("release",))
+
+    load = contributions.load
+    monkeypatch.setattr(contributions, "panels", lambda: (
+        Panel("test.recorder", "Recorder", "test:recorder", menu="&Tools", shortcut="Ctrl+Shift+T"),
+        Panel("test.broken", "Broken", "no_such_module:panel", visible=True)))
+    monkeypatch.setattr(contributions, "load", lambda ref: Recorder if ref == "test:recorder" else load(ref))
+    item = case.add_evidence(jpeg_photo)
+    window = MainWindow(case)
+    qtbot.addWidget(window)
+    try:
+        recorder = window.panels["test.recorder"]
+        assert list(window.panels) == ["test.recorder"] and recorder.host is window  # the broken one: a message
+        [(title, text)] = window.messages.entries
+        assert title == "Plugin panels not loaded" and "Broken (no_such_module:panel)" in text
+        assert window.panel_docks["test.recorder"].isHidden()
+        [menu] = [m.menu() for m in window.menuBar().actions() if m.text() == "&Tools"]
+        assert [a.text() for a in menu.actions()] == ["Recorder", "Do the thing"]
+        window.evidence.select(item.id)
+        assert calls[:2] == [("case", case.root), ("evidence", item.id, True)]
+        window.analyses.choose_preset("triage")
+        monkeypatch.setattr(window.jobs, "submit", lambda *a, **k: None)  # the analyses themselves: not here
+        window.run_analyses(False)
+        assert ("preset", PRESETS["triage"].name, [item.id]) in calls
+        assert not window.panel_docks["test.recorder"].isHidden()  # it did its share: its dock is shown
+    finally:
+        window.jobs.shutdown()
+        window.close()
+    assert calls[-1] == ("release",)

@@ -390,12 +390,13 @@ def test_main_window_adds_selected_videos_as_references(videos: dict[str, Path],
     window = MainWindow(case)
     qtbot.addWidget(window)
     window.evidence.select(item.id)
-    job = window.add_reference_videos()
+    panel = window.panels["similarity.search"]
+    job = panel.add_reference_videos()
     qtbot.waitUntil(lambda: job.done, timeout=60000)
     assert job.error is None and "1 reference video(s) added" in job.result
     assert [v.sha256 for v in store_for(case.root).references()] == [item.sha256]
     window.evidence.clearSelection()
-    assert window.add_reference_videos() is None  # nothing selected: a message, no job
+    assert panel.add_reference_videos() is None  # nothing selected: a message, no job
     window.close()
 
 
