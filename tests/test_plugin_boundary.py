@@ -12,18 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MOVING_TO_PLUGINS = frozenset({
-    "workbench/ui/search_panel.py",
-    "workbench/ui/map_panel.py",
-    "workbench/ui/segments_view.py",
-    "workbench/ui/main_window.py",
-    "workbench/ui/item_results.py",
-    "workbench/ui/result_views.py",
-    "workbench/app/report/details.py",
-})
-"""TEMPORARY: UI and report modules that still import plugins while they move into the plugins
-(the concurrent UI/report move of issue 18). Remove this allow-list when that work is merged."""
-
 
 def _modules(folder: str) -> Iterator[tuple[str, ast.Module]]:
     for path in sorted((ROOT / folder).rglob("*.py")):
@@ -85,7 +73,7 @@ def workbench_imports_besides_api(tree: ast.Module) -> list[str]:
 def test_the_workbench_imports_no_plugin() -> None:
     offences = {
         path: found for path, tree in _modules("workbench")
-        if path not in MOVING_TO_PLUGINS and (found := plugin_references(tree))
+        if (found := plugin_references(tree))
     }
     assert not offences, f"workbench modules reaching into plugins (contribute through a manifest): {offences}"
 

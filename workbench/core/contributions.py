@@ -30,9 +30,38 @@ API_VERSION = "1.0"
 
 @dataclass(frozen=True)
 class Panel:
-    """A dock widget of the main window: `factory(window)` returns the QWidget (imported by the UI only)."""
+    """A dock widget of the main window (imported by the GUI only, when it builds its window).
+
+    `factory(host)` returns the QWidget; `host` is the window (`workbench.ui.hosting.PanelHost`: the
+    case, the job runner, the pixel limit, the selected items, messages, installing a model). The
+    window then calls the widget's optional methods (`workbench.ui.hosting.PanelWidget`): `set_case`
+    when a case opens, `set_evidence` when an item is shown, `preferences_changed`, `run_preset` when
+    analyses start, `menu_actions` once for its menu and `release` when the window closes.
+
+    * `id`: unique, e.g. "similarity.search" (the window's `panels` and `panel_docks` keys).
+    * `title`: the dock's title; `menu`: a menu of the window ("Sea&rch") that lists the dock's
+      show/hide action and the panel's `menu_actions` (empty: the View menu only); `shortcut`: of the
+      show/hide action ("Ctrl+Shift+F"); `visible`: shown when the window opens.
+    """
 
     id: str
+    title: str
+    factory: str
+    menu: str = ""
+    shortcut: str = ""
+    visible: bool = False
+
+
+@dataclass(frozen=True)
+class ResultTab:
+    """A tab beside the viewer for one analyzer's results (e.g. the geolocation map), imported by the
+    GUI only. `factory(host)` returns the QWidget, made once per window on the first successful result
+    of `analyzer` and then kept (it may hold a costly resource, such as a web view); for each item
+    shown with such a result the window adds it as the tab `title` and calls `show_result(run)`, and it
+    calls `clear()` when another item is shown (`workbench.ui.hosting.ResultTabWidget`; `release` and
+    `preferences_changed` optional, as for panels)."""
+
+    analyzer: str
     title: str
     factory: str
 
@@ -54,9 +83,13 @@ class Plugin:
     * `analyzers`: Analyzer classes (each with its card file and model ids).
     * `model_manifests`: folders of model manifests (`*.json`, see `models/README.md`), relative to
       the folder of the module that defines this object.
-    * `views`: analyzer id → `factory(result, context)` returning a QWidget for its results (UI only).
-    * `report_figures`: analyzer id → `figure(result, context)` returning extra PDF flowables.
-    * `panels`, `commands`: dock widgets and CLI subcommands.
+    * `views`: analyzer id → `factory(run, included=None)` returning the `workbench.api.ResultView`
+      (or a subclass) for its successful results in the results panel, in place of the view of its
+      result type; `included` is the analyst's report choice (None: the default). GUI only.
+    * `report_figures`: analyzer id → `figure(result)` returning `(rgb, caption)`, an RGB uint8
+      figure the report prints at text width after the result's details, or None for no figure.
+    * `panels`, `result_tabs`, `commands`: dock widgets (`Panel`), tabs beside the viewer for an
+      analyzer's results (`ResultTab`) and CLI subcommands (`Command`).
     * `training`: detector family name (the manifests' "family") → its `workbench.api.TrainingFamily`
       (networks, input crop, output reading, backbones), which `python -m workbench.training` trains.
     * `services`: a named capability the application asks for by name (`service`), e.g.
@@ -71,6 +104,7 @@ class Plugin:
     views: dict[str, str] = field(default_factory=dict)
     report_figures: dict[str, str] = field(default_factory=dict)
     panels: tuple[Panel, ...] = ()
+    result_tabs: tuple[ResultTab, ...] = ()
     commands: tuple[Command, ...] = ()
     training: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
@@ -159,6 +193,24 @@ def contributed(kind: str) -> dict[str, str]:
         for key, reference in getattr(plugin, kind).items():
             merged.setdefault(key, reference)
     return merged
+
+
+def panels() -> tuple[Panel, ...]:
+    """Every plugin's panels in plugin order, the first plugin in order winning an id."""
+    unique: dict[str, Panel] = {}
+    for plugin in plugins():
+        for panel in plugin.panels:
+            unique.setdefault(panel.id, panel)
+    return tuple(unique.values())
+
+
+def result_tabs() -> dict[str, ResultTab]:
+    """Analyzer id → the tab its results get, the first plugin in order winning an analyzer."""
+    unique: dict[str, ResultTab] = {}
+    for plugin in plugins():
+        for tab in plugin.result_tabs:
+            unique.setdefault(tab.analyzer, tab)
+    return unique
 
 
 def service(name: str) -> Any | None:
