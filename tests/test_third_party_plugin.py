@@ -88,6 +88,29 @@ def test_its_results_reach_the_report(installed: Path, jpeg_photo: Path, tmp_pat
     assert "lab.clipping (lab.clipping v0.1)" in flat(pdf_text(report))
 
 
+def test_the_window_lists_it_and_shows_its_results_in_its_view(installed: Path, qtbot, case: Case,  # noqa: ANN001
+                                                                jpeg_photo: Path) -> None:
+    from workbench.app.analysis import Planned, analyze
+    from workbench.ui.analyses_panel import AnalysesPanel
+    from workbench.ui.result_views import view_for
+
+    panel = AnalysesPanel()
+    qtbot.addWidget(panel)
+    assert panel.items["lab.clipping"].text() == "Clipped pixels (lab plugin)"
+    analyzer = registry.get("lab.clipping")
+    evidence = case.add_evidence(jpeg_photo)
+    [run] = analyze(case, evidence, [Planned(analyzer, analyzer.params_from(None))])
+    view = view_for(run)
+    qtbot.addWidget(view)
+    assert type(view).__name__ == "HeatmapView" and "pixels are clipped" in view_text(view)
+
+
+def view_text(view: object) -> str:
+    from PySide6.QtWidgets import QLabel
+
+    return " ".join(label.text() for label in view.findChildren(QLabel))
+
+
 def test_uninstalled_it_is_gone(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     registry.refresh()
     assert "lab.clipping" not in registry.analyzers()

@@ -51,6 +51,7 @@ from workbench.training.backbones import TrainingFamily
 QT_NAMES: dict[str, str] = {
     "ResultView": "workbench.ui.result_views:ResultView",
     "SegmentsTableView": "workbench.ui.result_views:SegmentsTableView",
+    "HeatmapView": "workbench.ui.result_views:HeatmapView",
     "ImageView": "workbench.ui.viewer:ImageView",
     "ZOOM_STEP": "workbench.ui.viewer:ZOOM_STEP",
     "to_pixmap": "workbench.ui.images:to_pixmap",
@@ -61,7 +62,8 @@ QT_NAMES: dict[str, str] = {
 """Qt helpers for views and panels: name → "module:attribute", imported when first asked for.
 
 * `ResultView`: the frame of a result in the results panel (what a contributed view subclasses);
-  `SegmentsTableView`: the view of a `Segments` result (its segments as a table).
+  `SegmentsTableView`, `HeatmapView`: the views of a `Segments` result (its segments as a table) and
+  of a `Heatmap` (score, legend, statistics); a plugin's view may extend them (`add_line`).
 * `ImageView`: the zoomable image view of the viewer; `ZOOM_STEP`: its zoom factor per step.
 * `to_pixmap`, `to_qimage`: an RGB(A) uint8 array as a QPixmap / QImage.
 * `QtJobs`: the window's background job runner (`submit(title, work, on_done=...)`).

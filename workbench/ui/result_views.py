@@ -106,6 +106,16 @@ class ResultView(QGroupBox):
         row.addStretch(1)
         self.body.addLayout(row)
 
+    def add_line(self, text: str, warning: bool = False) -> QLabel:
+        """A wrapped line of rich text above the card button."""
+        label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.RichText)  # escaped text without tags would show its entities
+        label.setWordWrap(True)
+        if warning:
+            label.setStyleSheet("color: #b00000;")
+        self.body.insertWidget(self.body.count() - 1, label)
+        return label
+
 
 def score_label(result: Result) -> QLabel:
     """"Score: 0.950 — higher than 97 % of 132 unedited photos (what the score is)"."""
@@ -219,16 +229,6 @@ class FramesView(ResultView):
     """A result tied to moments of a video: its notable frames are listed, a click shows one."""
 
     seekRequested = Signal(float)  # seconds into the video
-
-    def add_line(self, text: str, warning: bool = False) -> QLabel:
-        """A wrapped line of rich text above the card button."""
-        label = QLabel(text)
-        label.setTextFormat(Qt.TextFormat.RichText)  # escaped text without tags would show its entities
-        label.setWordWrap(True)
-        if warning:
-            label.setStyleSheet("color: #b00000;")
-        self.body.insertWidget(self.body.count() - 1, label)
-        return label
 
     def add_frame_list(self, title: str, entries: list[tuple[float, str, np.ndarray | None]]) -> None:
         """`entries`: (seconds, text, optional thumbnail), listed in this order."""
