@@ -17,8 +17,8 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from plugins.geolocation.mapping import GeoView, GpsFix, MapPoint, ScaleCircle  # noqa: E402
-from workbench.ui import map_panel  # noqa: E402 - imports QtWebEngineWidgets before the QApplication exists
-from workbench.ui.map_panel import MapPanel, host_allowed, tile_hosts  # noqa: E402
+from plugins.geolocation.ui import map_panel  # noqa: E402 - imports QtWebEngineWidgets before the QApplication exists
+from plugins.geolocation.ui.map_panel import MapPanel, host_allowed, tile_hosts  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 LOAD_TIMEOUT = 30000

@@ -17,12 +17,12 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QGraphicsPathItem  # noqa: E402
 
+from plugins.similarity.ui.search_panel import MATCH_LAYER, MAX_LINES, SearchPanel, side_by_side  # noqa: E402
 from workbench.app.case import Case  # noqa: E402
 from workbench.app.sample import jpeg_bytes, load_photo  # noqa: E402
 from workbench.core import preferences  # noqa: E402
 from workbench.core.plugin import ModelUnavailable  # noqa: E402
 from workbench.ui.preferences_dialog import PreferencesDialog  # noqa: E402
-from workbench.ui.search_panel import MATCH_LAYER, MAX_LINES, SearchPanel, side_by_side  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 JOB_TIMEOUT = 60000
@@ -286,14 +286,16 @@ def test_main_window_has_the_panel(qtbot, case_with_original: Case) -> None:
     qtbot.addWidget(window)
     window.show()
     try:
-        assert window.search_dock.isHidden()
-        action = next(a for m in window.menuBar().actions() for a in m.menu().actions()
-                      if a is window.search_dock.toggleViewAction())
-        action.trigger()
-        assert window.search_dock.isVisible()
-        assert window.search.case is case_with_original
-        assert window.search.evidence is not None and window.search.evidence.id == window.current_id
-        assert window.search.preview.has_image()
+        search, dock = window.panels["similarity.search"], window.panel_docks["similarity.search"]
+        assert dock.isHidden() and dock.windowTitle() == "Similar images"
+        [menu] = [m.menu() for m in window.menuBar().actions() if m.text() == "Sea&rch"]
+        assert [a.text() for a in menu.actions()] == ["Similar images", "Add selected &videos to the reference videos"]
+        assert dock.toggleViewAction().shortcut().toString() == "Ctrl+Shift+F"
+        menu.actions()[0].trigger()
+        assert dock.isVisible()
+        assert search.case is case_with_original
+        assert search.evidence is not None and search.evidence.id == window.current_id
+        assert search.preview.has_image()
     finally:
         window.jobs.shutdown()
 

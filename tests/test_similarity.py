@@ -335,7 +335,7 @@ def test_cancelled_indexing_resumes_where_it_stopped(tmp_path: Path, photo_folde
 def test_search_answers_many_queries_with_one_collection(
     tmp_path: Path, collection: Collection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workbench.app import search_cli
+    from plugins.similarity import cli as search_cli
 
     opened = []
     monkeypatch.setattr(search_cli, "_open_collection",

@@ -328,7 +328,7 @@ def test_cli_index_then_analyze(videos: dict[str, Path], indexed: Case, tmp_path
                      "--json", str(out)]) == 0
     report = build_report(Case.open(indexed.root))
     assert "Copied segments" in report.html and "broadcast.mp4" in report.html
-    assert any(name.endswith("-segments.png") for name in report.figures)
+    assert any(name.endswith("-figure.png") for name in report.figures)
     [entry] = json.loads(out.read_text(encoding="utf-8"))["evidence"]
     [result] = entry["results"]
     assert result["type"] == "segments" and result["status"] == "ok"
@@ -344,8 +344,8 @@ def test_view_shows_the_matrix_and_opens_both_videos_at_a_segment(videos: dict[s
                                                                   qtbot) -> None:  # noqa: ANN001
     from PySide6.QtCore import QPoint, Qt
 
+    from plugins.similarity.ui.segments_view import SegmentsView
     from workbench.ui.result_views import view_for
-    from workbench.ui.segments_view import SegmentsView
 
     evidence = indexed.find_evidence(open_media(videos["query"]).sha256) or indexed.add_evidence(videos["query"])
     run = indexed.save_result(evidence.id, run_query(videos["query"], indexed.root))
@@ -390,17 +390,18 @@ def test_main_window_adds_selected_videos_as_references(videos: dict[str, Path],
     window = MainWindow(case)
     qtbot.addWidget(window)
     window.evidence.select(item.id)
-    job = window.add_reference_videos()
+    panel = window.panels["similarity.search"]
+    job = panel.add_reference_videos()
     qtbot.waitUntil(lambda: job.done, timeout=60000)
     assert job.error is None and "1 reference video(s) added" in job.result
     assert [v.sha256 for v in store_for(case.root).references()] == [item.sha256]
     window.evidence.clearSelection()
-    assert window.add_reference_videos() is None  # nothing selected: a message, no job
+    assert panel.add_reference_videos() is None  # nothing selected: a message, no job
     window.close()
 
 
 def test_reference_time_follows_the_segments_alignment_and_stays_inside_it() -> None:
-    from workbench.ui.segments_view import reference_time
+    from plugins.similarity.ui.segments_view import reference_time
 
     slowed = np.array([2.0, 8.0, 3.0, 6.0, 0.9])  # the query shows 3 s of reference over 6 s
     assert reference_time(slowed, 2.0) == pytest.approx(3.0)
@@ -416,7 +417,7 @@ def test_stepping_in_a_segment_moves_the_reference_through_its_alignment(videos:
     in the segment's box keep the frames matched; outside a segment both move by the same time."""
     from PySide6.QtCore import QPoint, Qt
 
-    from workbench.ui.segments_view import CopyDetectionWindow
+    from plugins.similarity.ui.segments_view import CopyDetectionWindow
 
     result = Segments("similarity.video_copy", rows=np.array([[2.0, 5.0, 3.0, 9.0, 0.9]]),
                       references=["broadcast.mp4"], matrix=np.zeros((10, 12), np.float32),

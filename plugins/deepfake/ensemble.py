@@ -19,10 +19,7 @@ from plugins.deepfake.aggregation import RULES, Aggregation, combine, ensemble_f
 from plugins.deepfake.faces import DETECTOR_MODELS, FaceDetector, YuNetDetector, face_detector
 from plugins.deepfake.members import Member, any_member_installed, load_members, vote
 from plugins.deepfake.scan import FaceScan, FaceScanParams, SampledFrame, scan_faces
-from workbench.core.media import Media, MediaKind
-from workbench.core.models import TEST_MODEL_LABEL, ModelStore
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Verdict
+from workbench.api import TEST_MODEL_LABEL, Analyzer, Media, MediaKind, ModelStore, RunContext, Verdict, param
 
 PUBLISHED_MEMBERS = (
     "deepfake_xception_ffpp",

@@ -11,10 +11,7 @@ from typing import ClassVar
 
 from plugins.deepfake.faces import DETECTOR_MODELS, face_detector
 from plugins.deepfake.scan import FaceScanParams, scan_faces
-from workbench.core.media import Media, MediaKind
-from workbench.core.models import ModelStore
-from workbench.core.plugin import Analyzer, RunContext
-from workbench.core.results import Boxes
+from workbench.api import Analyzer, Boxes, Media, MediaKind, ModelStore, RunContext
 
 
 class FacesAnalyzer(Analyzer):

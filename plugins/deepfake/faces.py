@@ -27,8 +27,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import ModelStore, ModelUnavailable, loaded_model
 
 YUNET_ID = "face_yunet"
 MTCNN_IDS = ("face_mtcnn_pnet", "face_mtcnn_rnet", "face_mtcnn_onet")

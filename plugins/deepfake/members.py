@@ -17,8 +17,7 @@ import numpy as np
 
 from plugins.deepfake.crops import CROPS, face_crop
 from plugins.deepfake.faces import Box
-from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelState, ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import TEST_MODEL_LABEL, Manifest, ModelState, ModelStore, ModelUnavailable, loaded_model
 
 FAMILY = "deepfake"
 

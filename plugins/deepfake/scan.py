@@ -20,9 +20,7 @@ import numpy as np
 
 from plugins.deepfake.faces import DetectorChoice, Face, FaceDetector
 from plugins.deepfake.tracking import FaceTracker
-from workbench.core.media import Media, MediaKind
-from workbench.core.plugin import RunContext, param
-from workbench.core.video import Frame, SceneCuts, sample_indices
+from workbench.api import Frame, Media, MediaKind, RunContext, SceneCuts, param, sample_indices
 
 
 @dataclass

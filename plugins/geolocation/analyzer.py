@@ -29,14 +29,12 @@ from plugins.geolocation.selective import (
     point_estimate,
     scale_label,
 )
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param
-from workbench.core.results import Geolocation, Table
+from workbench.api import Analyzer, Geolocation, Media, ModelUnavailable, RunContext, Table, param
 
 THRESHOLDS_DIR = Path(__file__).with_name("thresholds")
 TOP_CELLS = 50
 COLLECTION_FOLDER = "similarity"
-"""A case keeps its searchable (and geotagged) collection here (see workbench.app.search_cli)."""
+"""A case keeps its searchable (and geotagged) collection here (see plugins.similarity.cli)."""
 
 
 class Method(StrEnum):

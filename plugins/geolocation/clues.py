@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugins.geolocation.places import Place
 from plugins.metadata.gps import GpsFix, gps_from_exif, gps_from_xmp
-from workbench.core.media import Media
+from workbench.api import Media
 
 TZ_TOLERANCE = timedelta(minutes=30)
 """Offsets closer than this agree (cameras round, some zones are offset by 30 or 45 minutes)."""

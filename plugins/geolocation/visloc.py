@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import ModelStore, ModelUnavailable, loaded_model
 
 BACKBONE_ID = "visloc_backbone"
 MVMF_ID = "visloc_mvmf"

@@ -24,9 +24,7 @@ from plugins.localization.common import (
     media_luminance,
     normalize,
 )
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 MIN_GRID_CONTRAST = 1.25
 """Below this, the image carries no usable JPEG grid (measured: PNG original 1.02, JPEG resized after

@@ -11,10 +11,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import band_rows, block_map_score, cell_counts, cell_sums, expand_blocks
-from workbench.core.array_files import browsing_copy
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, browsing_copy, param
 
 BAYER_TILES: dict[str, np.ndarray] = {
     "GRBG": np.array([[1, 0], [2, 1]]),

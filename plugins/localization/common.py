@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from workbench.core.media import Media
-from workbench.core.waiting import computing_shared, wait_for
+from workbench.api import Media, computing_shared, wait_for
 
 T = TypeVar("T")
 

@@ -14,10 +14,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import luminance, resize_map
-from workbench.core.array_files import browse_shape
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, browse_shape, param
 
 SCORE_SCALE = 10.0
 """Inliers at which the score reaches 1 − 1/e ≈ 0.63."""

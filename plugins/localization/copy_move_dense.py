@@ -22,9 +22,7 @@ from plugins.localization.copy_move_roles import Pair, copy_pairs, refine, resam
 from plugins.localization.dense_field import Verification, verify
 from plugins.localization.patchmatch import nearest_neighbour_field
 from plugins.localization.zernike import RADIUS, zernike_features
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 STRIDE = 2
 """Query grid of the field (px): a quarter of the points, while matches keep pixel precision."""

@@ -30,10 +30,7 @@ from plugins.localization.common import (
     per_image,
     zigzag,
 )
-from workbench.core.array_files import browsing_copy
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, browsing_copy, param
 
 Q1_SEARCH_MAX = (20,) * 10 + (30,) * 5 + (40,) * 6 + (64,) * 7 + (80,) * 8 + (88,) * 28
 """Largest primary quantisation step tried per zig-zag mode (the reference implementation's limits)."""

@@ -9,9 +9,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import resave_error, weighted_percentiles
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 
 @dataclass

@@ -10,9 +10,7 @@ import numpy as np
 
 from plugins.localization.common import crop_to_blocks, percentiles, resave_errors
 from plugins.localization.ela import ela_map, strongest_channel
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 BLOCK = 16
 """Errors are averaged over 16×16 blocks before measuring heterogeneity, so single edge pixels

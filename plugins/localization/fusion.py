@@ -17,10 +17,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import resize_map
-from workbench.core import registry
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param, run_analyzer
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext, get_analyzer, param, run_analyzer
 
 MODEL_ID = "fusion_default"
 SCORE_MEANING = (
@@ -72,7 +69,7 @@ def shrink(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def find_analyzer(analyzer_id: str) -> Analyzer | None:
     try:
-        return registry.get(analyzer_id)
+        return get_analyzer(analyzer_id)
     except KeyError:
         return None
 
@@ -162,7 +159,7 @@ class LoadedModel:
 
 def model_store() -> Any:
     """The application's model store (a function, so tests can point it at another folder)."""
-    from workbench.core.models import ModelStore
+    from workbench.api import ModelStore
 
     return ModelStore()
 
@@ -170,7 +167,7 @@ def model_store() -> Any:
 def load_model(device: str) -> LoadedModel:
     """The verified network and the signals it was trained on; ModelUnavailable otherwise."""
     from plugins.localization.fusion_net import FusionConfig, FusionNet
-    from workbench.core.models import loaded_model
+    from workbench.api import loaded_model
 
     store = model_store()
     extra = store.manifest(MODEL_ID).extra

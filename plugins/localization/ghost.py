@@ -22,9 +22,7 @@ from plugins.localization.common import (
     percentiles,
     resave_errors,
 )
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 FLAT_RANGE = 5.0
 """Squared grey levels. A pixel whose difference varies by much less than this across qualities

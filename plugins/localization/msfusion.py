@@ -20,9 +20,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import block_dct, decoded_luma, expand_blocks, normalize, resize_map, zigzag
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -177,7 +175,7 @@ def build_network(variant: str) -> Any:
 def load_network(variant: str, device: str) -> Any:
     """The verified released network on `device`. ModelUnavailable when the file is not installed
     or PyTorch is missing (the store loads the weights before anything imports torch here)."""
-    from workbench.core.models import ModelStore, loaded_model
+    from workbench.api import ModelStore, loaded_model
 
     return loaded_model(ModelStore(), f"msfusion_{variant}", lambda: build_network(variant), device)
 

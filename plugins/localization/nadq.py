@@ -33,9 +33,7 @@ from plugins.localization.common import (
     luma_quantization,
     map_score,
 )
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 CENTER = COEFFICIENT_RANGE
 BINS = 2 * COEFFICIENT_RANGE

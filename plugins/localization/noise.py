@@ -27,10 +27,7 @@ from plugins.localization.common import (
     ycbcr_luma,
 )
 from plugins.localization.deviation import FULL_SCALE, log_deviation
-from workbench.core.array_files import browsing_copy
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, browsing_copy, param
 
 DB8_REC_LO = np.array([
     0.05441584224308161, 0.3128715909144659, 0.6756307362980128, 0.5853546836548691,

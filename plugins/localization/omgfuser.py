@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from workbench.core.media import Media
-from workbench.core.models import ModelStore
-from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext
-from workbench.core.results import Result
+from workbench.api import Analyzer, Media, ModelStore, ModelUnavailable, Result, RunContext
 
 SOURCE_REPO = "https://github.com/mever-team/omgfuser"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.core.plugin import RunContext
+from workbench.api import RunContext
 
 
 @dataclass

@@ -20,9 +20,7 @@ from plugins.localization.common import (
     per_image,
     resize_map,
 )
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.results import Heatmap
+from workbench.api import Analyzer, Heatmap, Media, RunContext, param
 
 CLASSES = 25
 """81 tuples merged with their reversal and their negation (the paper's symmetries): 25 classes."""

@@ -22,13 +22,22 @@ from plugins.metadata.credentials import read_credentials
 from plugins.metadata.exif import ExifBlock
 from plugins.metadata.trust_list import load_trust_list
 from plugins.metadata.values import capped
-from workbench.core import preferences
-from workbench.core.claims import Claims, CredentialState, Marker
-from workbench.core.hashing import file_digests
-from workbench.core.media import Media, MediaKind
-from workbench.core.plugin import Analyzer, Cancelled, RunContext, param
-from workbench.core.results import Facts, Table
-from workbench.core.video import VideoInfo
+from workbench.api import (
+    Analyzer,
+    Cancelled,
+    Claims,
+    CredentialState,
+    Facts,
+    Marker,
+    Media,
+    MediaKind,
+    RunContext,
+    Table,
+    VideoInfo,
+    file_digests,
+    load_preferences,
+    param,
+)
 
 T = TypeVar("T")
 
@@ -144,7 +153,7 @@ def _facts(analyzer_id: str, report: _Report) -> Facts:
 
 def _credentials_section(report: _Report, media: Media) -> Claims:
     """Read from the file on disk, not from memory: the SDK streams videos of any size."""
-    return read_credentials(media.path, load_trust_list(preferences.load().c2pa_trust_list))
+    return read_credentials(media.path, load_trust_list(load_preferences().c2pa_trust_list))
 
 
 def _video_section(report: _Report, info: VideoInfo) -> None:

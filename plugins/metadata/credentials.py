@@ -22,7 +22,7 @@ import c2pa
 from plugins.metadata import source_types
 from plugins.metadata.trust_list import TrustList
 from plugins.metadata.values import shorten
-from workbench.core.claims import Action, Check, Claims, CredentialState, Ingredient, Manifest, Outcome
+from workbench.api import Action, Check, Claims, CredentialManifest, CredentialState, Ingredient, Outcome
 
 OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 """Never fetch a remote manifest or a revocation status: the workbench works offline."""
@@ -120,10 +120,10 @@ def _chain(store: dict[str, Any]) -> list[str]:
     return order + [label for label in manifests if label not in order]
 
 
-def _manifest(label: str, doc: dict[str, Any], detailed: dict[str, Any]) -> Manifest:
+def _manifest(label: str, doc: dict[str, Any], detailed: dict[str, Any]) -> CredentialManifest:
     assertions = detailed.get("manifests", {}).get(label, {}).get("assertion_store", {})
     signature = doc.get("signature_info") or {}
-    return Manifest(
+    return CredentialManifest(
         label=label,
         title=str(doc.get("title", "")),
         generator=_generator(doc),

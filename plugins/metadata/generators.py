@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from plugins.metadata import source_types
 from plugins.metadata.values import shorten
-from workbench.core.claims import Marker
+from workbench.api import Marker
 
 VALUE_LIMIT = 200
 """Characters of a marker's value kept (prompts and workflows can be kilobytes)."""

@@ -8,7 +8,7 @@ because absence proves nothing.
 
 from __future__ import annotations
 
-from workbench.core.claims import Claims, CredentialState, Manifest, Outcome
+from workbench.api import Claims, CredentialManifest, CredentialState, Outcome
 
 MAX_MARKER_FINDINGS = 5
 """Unsigned markers listed one finding each, at most; the provenance view lists them all."""
@@ -63,7 +63,7 @@ def _credential_findings(claims: Claims) -> list[str]:
     return []
 
 
-def _signed_by(manifest: Manifest) -> str:
+def _signed_by(manifest: CredentialManifest) -> str:
     signer = manifest.signer or "an unnamed signer"
     issuer = f" (certificate issued by {manifest.issuer})" if manifest.issuer else ""
     generator = f", written by {manifest.generator}" if manifest.generator else ""

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from plugins.similarity.features import LocalFeatures
-from workbench.core.device import batch_size as device_batch
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import ModelStore, ModelUnavailable, loaded_model
+from workbench.api import batch_size as device_batch
 
 KIND = "dinov2_ames"
 AMES_ID = "ames_dinov2"

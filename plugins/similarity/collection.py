@@ -28,8 +28,7 @@ from plugins.similarity.image_pipeline import COMPILE_FROM, Failed, Prepared, de
 from plugins.similarity.index import FaissBackend, VectorBackend
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.milvus_backend import MilvusBackend, normalise_uri
-from workbench.core.media import DEFAULT_MAX_PIXELS
-from workbench.core.plugin import RunContext
+from workbench.api import DEFAULT_MAX_PIXELS, RunContext
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from workbench.core.media import Media
+from workbench.api import Media
 
 
 def facts_of(media: Media) -> dict[str, object]:

@@ -30,9 +30,7 @@ from plugins.similarity.facts import image_facts
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.local import MAX_SIDE, sift_features
 from plugins.similarity.phash import dhash, phash
-from workbench.core.device import batch_size, usable_cores
-from workbench.core.media import Media, MediaError, open_reduced
-from workbench.core.plugin import RunContext
+from workbench.api import Media, MediaError, RunContext, batch_size, open_reduced, usable_cores
 
 WORKING_SIDE = MAX_SIDE
 """Long side a JPEG is decoded to at least: RootSIFT's analysis size, above the CNN's 512 pixels."""

@@ -17,8 +17,7 @@ from plugins.similarity.collection import AddReport, Collection, image_files
 from plugins.similarity.features import LocalFeatures
 from plugins.similarity.video_copy import default_sampling
 from plugins.similarity.video_copy_store import VideoStore, video_files
-from workbench.core.media import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS
-from workbench.core.plugin import RunContext
+from workbench.api import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, RunContext
 
 VIDEOS_FOLDER = "videos"
 """A collection keeps its reference videos in `<collection>/videos/` (for a case: `similarity/videos`)."""

@@ -26,8 +26,7 @@ import numpy as np
 
 from plugins.similarity.ames import BACKBONE_ID, DETECTOR_ID, descriptor_networks, manifest_section
 from plugins.similarity.features import LocalFeatures
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import ModelStore, ModelUnavailable, loaded_model
 
 KIND = "dinov2_locore"
 LOCORE_ID = "locore_base"

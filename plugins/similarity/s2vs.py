@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from workbench.core.device import batch_size as device_batch
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import ModelUnavailable
+from workbench.api import ModelStore, ModelUnavailable, loaded_model
+from workbench.api import batch_size as device_batch
 
 VARIANTS = ("dns", "vcdb")
 DEFAULT_VARIANT = "dns"

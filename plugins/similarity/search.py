@@ -28,8 +28,7 @@ from plugins.similarity.local import (
 )
 from plugins.similarity.locore import SCORE_MEANING as LOCORE_SCORE_MEANING
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS, hamming, phash
-from workbench.core.media import Media
-from workbench.core.plugin import ModelUnavailable, RunContext
+from workbench.api import Media, ModelUnavailable, RunContext
 
 MIN_QUERY_SIDE = 32
 CANDIDATE_KEYPOINTS = 600

@@ -32,9 +32,17 @@ from plugins.similarity.video_copy_features import (
     similarity_matrix,
 )
 from plugins.similarity.video_copy_store import StoredVideo, VideoStore, reference_label, video_files
-from workbench.core.media import Media, MediaError, MediaKind, open_media
-from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param
-from workbench.core.results import Segments
+from workbench.api import (
+    Analyzer,
+    Media,
+    MediaError,
+    MediaKind,
+    ModelUnavailable,
+    RunContext,
+    Segments,
+    open_media,
+    param,
+)
 
 STORE_FOLDER = Path("similarity") / "videos"
 """Where a case keeps its reference videos' descriptors (next to the image search collection)."""

@@ -24,11 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from plugins.similarity.global_descriptor import MODEL_ID, gem, l2_normalize, network_input
-from workbench.core.device import batch_size
-from workbench.core.media import Media
-from workbench.core.models import ModelStore, loaded_model
-from workbench.core.plugin import RunContext
-from workbench.core.video import Frame
+from workbench.api import Frame, Media, ModelStore, RunContext, batch_size, loaded_model
 
 BATCH = 16
 """Frames decoded and described together on the CPU: only trades memory for speed."""

@@ -1,8 +1,8 @@
 """The copy-detection figure for the PDF report, without Qt: the similarity matrix with the copied
 segments outlined, and per reference the two timelines joined by bands where they match.
 
-The GUI view (`workbench/ui/segments_view.py`) draws the same picture interactively and takes its
-colours and the matrix rendering from here, so the report shows what the analyst saw.
+The GUI view (`plugins/similarity/ui/segments_view.py`) draws the same picture interactively and
+takes its colours and the matrix rendering from here, so the report shows what the analyst saw.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from workbench.core.render import ascii_text, colorize, time_ticks
-from workbench.core.results import Segments
+from workbench.api import Segments, ascii_text, colorize, time_ticks
 
 LOW = 0.5
 """Similarity drawn darkest; 1 is brightest (unrelated frames are mostly 0.4-0.75)."""
@@ -53,6 +52,13 @@ def segments_figure(result: Segments, width: int = 900) -> np.ndarray:
     if not shown:
         parts.append(_text_panel("no copied segment found", width))
     return np.vstack(parts)
+
+
+def report_figure(result: Segments) -> tuple[np.ndarray, str]:
+    """The report's figure of a copy-detection result (`Plugin.report_figures`) and its caption."""
+    caption = (f"Frame similarity of the query (time down) against {result.matrix_reference or 'the best reference'} "
+               "(time across), matched segments outlined; below, the segments on aligned timelines.")
+    return segments_figure(result), caption
 
 
 def _matrix_panel(result: Segments, width: int) -> np.ndarray:

@@ -22,8 +22,7 @@ import numpy as np
 from plugins.similarity.collection import AddReport
 from plugins.similarity.video_copy_features import Sampling, VideoFeatures, describe_video
 from plugins.similarity.video_frame_index import FrameIndex
-from workbench.core.media import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, Media, MediaError, MediaKind, open_media
-from workbench.core.plugin import RunContext
+from workbench.api import DEFAULT_MAX_PIXELS, VIDEO_EXTENSIONS, Media, MediaError, MediaKind, RunContext, open_media
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (

@@ -19,10 +19,19 @@ import cv2
 import numpy as np
 
 from plugins.deepfake.members import any_member_installed, family_manifests
-from workbench.core.media import Media
-from workbench.core.models import TEST_MODEL_LABEL, Manifest, ModelState, ModelStore, loaded_model
-from workbench.core.plugin import Analyzer, ModelUnavailable, RunContext, param
-from workbench.core.results import Verdict
+from workbench.api import (
+    TEST_MODEL_LABEL,
+    Analyzer,
+    Manifest,
+    Media,
+    ModelState,
+    ModelStore,
+    ModelUnavailable,
+    RunContext,
+    Verdict,
+    loaded_model,
+    param,
+)
 
 FAMILY = "synthetic"
 PUBLISHED_MEMBERS = ("synthetic_cnndetection_blur_jpg_prob0.5", "synthetic_cnndetection_blur_jpg_prob0.1")

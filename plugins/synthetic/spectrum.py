@@ -27,10 +27,7 @@ import numpy as np
 from plugins.localization.common import luminance
 from plugins.synthetic.detector import center_crop
 from plugins.synthetic.plot import line_plot
-from workbench.core.media import Media
-from workbench.core.plugin import Analyzer, RunContext, param
-from workbench.core.render import colorize
-from workbench.core.results import Facts, Table
+from workbench.api import Analyzer, Facts, Media, RunContext, Table, colorize, param
 
 GRID = 8
 """Candidate frequencies are the multiples of 1/GRID cycle per pixel (periods of 2, 4 and 8 pixels)."""

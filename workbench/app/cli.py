@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__
-from workbench.app import search_cli
 from workbench.app.analysis import Planned, analyze
 from workbench.app.case import Case, CaseError, Evidence, Run
 from workbench.app.cli_paths import RunCase, check_case_outside, check_output_file
 from workbench.app.cli_progress import ProgressLine, say, show_warning
 from workbench.app.importing import import_paths
-from workbench.core import registry
+from workbench.core import contributions, registry
 from workbench.core.frames import FrameSampling, SamplingMode
 from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, MediaKind
 from workbench.core.models import ModelStore
@@ -64,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("file", type=Path)
     remove = models_sub.add_parser("remove", help="remove an installed weights file from the store")
     remove.add_argument("model_id")
-    search_cli.add_commands(sub)
+    for command in contributed_commands():
+        command_parser = sub.add_parser(command.name, help=command.help)
+        command_parser.set_defaults(contributed=command)
+        contributions.load(command.configure)(command_parser)
     an = sub.add_parser("analyze", help="analyze files or folders")
     an.add_argument("paths", nargs="+", help="image or video files, or folders")
     an.add_argument("--preset", choices=list(PRESETS),
@@ -99,14 +101,24 @@ def main(argv: list[str]) -> int:
             return list_presets() if args.presets else list_analyzers()
         if args.command == "models":
             return manage_models(args)
-        if args.command == "index":
-            return search_cli.run_index(args)
-        if args.command == "search":
-            return search_cli.run_search(args)
+        if getattr(args, "contributed", None) is not None:
+            return int(contributions.load(args.contributed.run)(args))
         return run_analyze(args)
     except (CliError, CaseError, MediaError, OSError, ModelUnavailable, ValueError) as exc:
         say(f"workbench: error: {exc}")
         return 1
+
+
+def contributed_commands() -> list[contributions.Command]:
+    """The plugins' subcommands, the first plugin in order winning a name (the built-in ones cannot be taken)."""
+    taken = {"analyzers", "models", "analyze"}
+    commands = []
+    for plugin in contributions.plugins():
+        for command in plugin.commands:
+            if command.name not in taken:
+                taken.add(command.name)
+                commands.append(command)
+    return commands
 
 
 def list_analyzers() -> int:
@@ -208,7 +220,7 @@ def check_outputs(args: argparse.Namespace) -> None:
         if path is not None:
             check_output_file(path, option)
     if args.collection is not None:
-        search_cli.check_collection(args.collection)
+        item_search().check(args.collection)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -296,8 +308,15 @@ def damaged_runs(case: Case) -> list[dict[str, Any]]:
     return [dataclasses.asdict(d) for d in damaged]
 
 
-def open_search(case: Case, args: argparse.Namespace, plan: Plan,
-                kinds: set[MediaKind]) -> search_cli.ItemSearch | None:
+def item_search() -> Any:
+    """The "item_search" service a plugin contributes (the similarity plugin's); CliError without one."""
+    service = contributions.service("item_search")
+    if service is None:
+        raise CliError("similar-image search: no installed plugin offers it (the similarity plugin)")
+    return service
+
+
+def open_search(case: Case, args: argparse.Namespace, plan: Plan, kinds: set[MediaKind]) -> Any | None:
     """The collection the preset searches, opened once for the run; None (and why, once) when not searched."""
     if plan.preset is None or not plan.preset.search or not kinds:
         return None
@@ -306,7 +325,10 @@ def open_search(case: Case, args: argparse.Namespace, plan: Plan,
             "preset video)")
     if MediaKind.IMAGE not in kinds:
         return None
-    searcher = search_cli.ItemSearch(args.collection or search_cli.collection_folder(case.root))
+    if contributions.service("item_search") is None:
+        say("note: similar-image search skipped: no installed plugin offers it")
+        return None
+    searcher = item_search()(args.collection, case.root)
     if searcher.skipped:
         say(f"note: similar-image search skipped: {searcher.skipped}")
         searcher.close()
@@ -314,7 +336,7 @@ def open_search(case: Case, args: argparse.Namespace, plan: Plan,
     return searcher
 
 
-def search_item(case: Case, evidence: Evidence, searcher: search_cli.ItemSearch,
+def search_item(case: Case, evidence: Evidence, searcher: Any,
                 progress: Callable[[float, str], None], problems: list[str], max_pixels: int) -> dict[str, Any]:
     """The item's similar images, or the error that stopped the search (also added to `problems`)."""
     try:

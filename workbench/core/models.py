@@ -3,7 +3,8 @@
 Every learned component is described by a JSON manifest in the repository's `models/` folder
 (format in `models/README.md`). Its weights file resolves, in this order, from
 
-1. the bundled `models/` folder (small weights the project trains itself),
+1. the bundled `models/` folder (small weights the project trains itself), or the folder of a
+   plugin's manifest (`Plugin.model_manifests`: a plugin may ship small weights beside them),
 2. the user's models folder (`<data folder>/models`, where `install` copies a file),
 3. a file the user chose to keep where it is (`install(..., copy=False)`), recorded in the
    registry of the user's models folder.
@@ -154,6 +155,7 @@ class ModelStore:
         self.bundled_dir = Path(bundled_dir)
         self._manifests: dict[str, Manifest] | None = None
         self._user_paths: dict[str, Path] = {}
+        self._plugin_paths: dict[str, Path] = {}
         self._errors: dict[str, str] = {}
 
     @property
@@ -163,12 +165,17 @@ class ModelStore:
 
     # -- manifests -------------------------------------------------------------------------
     def manifests(self) -> dict[str, Manifest]:
-        """All valid manifests by id, bundled first, then the user's trained models; broken ones
-        are listed by `manifest_errors` (user ones as "manifests/<file>"), never fatal."""
+        """All valid manifests by id, bundled first, then the installed plugins', then the user's
+        trained models; broken ones are listed by `manifest_errors` (user ones as "manifests/<file>",
+        a plugin's by its folder), never fatal."""
         if self._manifests is None:
+            from workbench.core.contributions import manifest_dirs
+
             found: dict[str, Manifest] = {}
-            self._user_paths, self._errors = {}, {}
+            self._user_paths, self._plugin_paths, self._errors = {}, {}, {}
             sources = [(p, p.name) for p in sorted(self.bundled_dir.glob("*.json"))]
+            plugin_dirs = [d for d in manifest_dirs() if d.resolve() != self.bundled_dir.resolve()]
+            sources += [(p, str(p)) for d in plugin_dirs for p in sorted(d.glob("*.json"))]
             sources += [(p, f"{USER_MANIFESTS}/{p.name}") for p in sorted(self.user_manifest_dir.glob("*.json"))]
             for path, name in sources:
                 try:
@@ -182,6 +189,8 @@ class ModelStore:
                 found[manifest.id] = manifest
                 if path.parent == self.user_manifest_dir:
                     self._user_paths[manifest.id] = path
+                elif path.parent != self.bundled_dir:
+                    self._plugin_paths[manifest.id] = path
             self._manifests = found
         return self._manifests
 
@@ -228,9 +237,11 @@ class ModelStore:
             raise ModelUnavailable(f"unknown model '{model_id}': no manifest in {self.bundled_dir}") from None
 
     def card(self, model_id: str) -> str:
-        """The model card's Markdown (the manifest's `card` is a path relative to the repository)."""
+        """The model card's Markdown (the manifest's `card`: a path relative to the repository, or to the folder of
+        a plugin's manifest)."""
         card = self.manifest(model_id).card
-        path = self.bundled_dir.parent / card
+        plugin_manifest = self._plugin_paths.get(model_id)
+        path = (plugin_manifest.parent if plugin_manifest else self.bundled_dir.parent) / card
         return path.read_text(encoding="utf-8") if card and path.is_file() else ""
 
     # -- status ----------------------------------------------------------------------------
@@ -360,6 +371,8 @@ class ModelStore:
     def _locate(self, manifest: Manifest) -> Path | None:
         entry = self._registry().get(manifest.id, {})
         candidates = [self.bundled_dir / manifest.weights, self.user_dir / manifest.weights]
+        if manifest.id in self._plugin_paths:
+            candidates.insert(1, self._plugin_paths[manifest.id].parent / manifest.weights)
         if manifest.package:
             folder = _package_folder(manifest.package)
             if folder is not None:

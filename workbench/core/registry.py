@@ -1,4 +1,5 @@
-"""The built-in analyzers, imported only when first asked for so the window starts fast.
+"""The analyzers the installed plugins contribute (`contributions`), imported only when first asked
+for so the window starts fast.
 
 A plugin that fails to import is reported (`load_errors`), never allowed to take the
 application down with it.
@@ -6,62 +7,43 @@ application down with it.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 
+from workbench.core import contributions
 from workbench.core.plugin import Analyzer
-
-BUILTIN: tuple[str, ...] = (
-    "plugins.metadata.analyzer:MetadataAnalyzer",
-    "plugins.localization.ela:ElaAnalyzer",
-    "plugins.localization.ela_sweep:ElaSweepAnalyzer",
-    "plugins.localization.noise:NoiseWaveletAnalyzer",
-    "plugins.localization.noise:NoiseMedianAnalyzer",
-    "plugins.localization.ghost:JpegGhostAnalyzer",
-    "plugins.localization.double_jpeg:AdqAnalyzer",
-    "plugins.localization.nadq:NadqAnalyzer",
-    "plugins.localization.blocking:BlockingAnalyzer",
-    "plugins.localization.cfa:CfaAnalyzer",
-    "plugins.localization.splicebuster:SplicebusterAnalyzer",
-    "plugins.localization.copy_move:CopyMoveAnalyzer",
-    "plugins.localization.copy_move_dense:CopyMoveDenseAnalyzer",
-    "plugins.localization.fusion:FusionAnalyzer",
-    "plugins.geolocation.analyzer:GeolocationAnalyzer",
-    "plugins.localization.msfusion:MsFusionDctAnalyzer",
-    "plugins.localization.msfusion:MsFusionSbAnalyzer",
-    "plugins.localization.msfusion:MsFusionDctSbAnalyzer",
-    "plugins.localization.omgfuser:OmgFuserScoreAnalyzer",
-    "plugins.localization.omgfuser:OmgFuserFeatureAnalyzer",
-    "plugins.synthetic.detector:SyntheticDetectorAnalyzer",
-    "plugins.synthetic.spectrum:SpectrumAnalyzer",
-    "plugins.similarity.video_copy:VideoCopyAnalyzer",
-    "plugins.deepfake.face_analyzer:FacesAnalyzer",
-    "plugins.deepfake.ensemble:EnsembleAnalyzer",
-)
 
 
 @cache
 def _load() -> tuple[dict[str, Analyzer], dict[str, str]]:
     found: dict[str, Analyzer] = {}
-    errors: dict[str, str] = {}
-    for spec in BUILTIN:
-        module, _, name = spec.partition(":")
-        try:
-            analyzer = getattr(importlib.import_module(module), name)()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
-            errors[spec] = f"{type(exc).__name__}: {exc}"
-            continue
-        found[analyzer.id] = analyzer
+    errors: dict[str, str] = dict(contributions.load_errors())
+    for plugin in contributions.plugins():
+        for spec in plugin.analyzers:
+            try:
+                analyzer = contributions.load(spec)()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+                errors[spec] = f"{type(exc).__name__}: {exc}"
+                continue
+            if analyzer.id in found:
+                errors[spec] = f"analyzer id {analyzer.id!r} is taken by another plugin"
+                continue
+            found[analyzer.id] = analyzer
     return found, errors
 
 
+def refresh() -> None:
+    """Discover the plugins again (one was installed or removed while running)."""
+    contributions.refresh()
+    _load.cache_clear()
+
+
 def analyzers() -> dict[str, Analyzer]:
-    """All working analyzers by id, in the order of BUILTIN."""
+    """All working analyzers by id, in the plugins' order, each plugin's in its own order."""
     return _load()[0]
 
 
 def load_errors() -> dict[str, str]:
-    """Plugins that failed to import, with the reason."""
+    """Plugins and analyzers that failed to load, with the reason."""
     return _load()[1]
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from workbench.app.cli import positive_float, positive_int
+from workbench.core.contributions import PluginError
 from workbench.core.models import TEST_MODEL_LABEL, ModelStore
 from workbench.core.plugin import ModelUnavailable
 from workbench.training.augment import NONE, Augment
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench.training",
                                      description="Train deepfake and AI-generated-image detectors offline.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("backbones", help="the networks that can be trained")
+    sub.add_parser("backbones", help="the networks that can be trained (of the families plugins contribute)")
     toy = sub.add_parser("toy-set", help="write a tiny generated set (real/, fake/, faces/) to try the pipeline on")
     toy.add_argument("folder", type=Path)
     toy.add_argument("--count", type=positive_int, default=40)
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
             print(f"real images: {real}\nfake images: {fake}\nface crops: {faces}")
             return 0
         return run_train(args)
-    except (OSError, ValueError, ModelUnavailable) as exc:
+    except (OSError, ValueError, TypeError, ModelUnavailable, PluginError) as exc:
         print(f"python -m workbench.training: error: {exc}", file=sys.stderr)
         return 1
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from plugins.localization.common import jpeg_roundtrip
-
 
 @dataclass(frozen=True)
 class Augment:
@@ -40,6 +38,16 @@ class Augment:
         if rng.random() < self.flip:
             out = out[:, ::-1]
         return np.ascontiguousarray(out)
+
+
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """The image after one more JPEG save at `quality` (libjpeg via OpenCV, 4:2:0), RGB uint8: the
+    localisation signals' re-save, for training images (far below libjpeg's 65,500-pixel limit)."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError(f"JPEG re-compression of a {rgb.shape[1]}×{rgb.shape[0]} image failed")
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 NONE = Augment(flip=0.0, resize=0.0, blur=0.0, jpeg=0.0)

@@ -1,27 +1,25 @@
 """The networks the pipeline can train, by name: each with the family whose analyzer will run it,
 its "network" / "input" / "output" manifest entries, and optionally a model whose weights start it.
 
-Built-in entries train an architecture from scratch (or from ImageNet weights when the store has
-them); every deepfake or AI-generated-image detector the model store knows is also a backbone under
-its model id, fine-tuned from its installed weights. The networks come from each family's
-`nets.build` (`plugins.deepfake.nets`, `plugins.synthetic.nets`), imported only when built, so a
-trained model is exactly what the family's analyzer builds at inference.
+The detector families are contributed by plugins (`Plugin.training`: family name → its
+`TrainingFamily`; the built-in deepfake and synthetic families contribute theirs). A family's own
+backbones train an architecture from scratch (or from ImageNet weights when the store has them);
+every detector of a contributed family the model store knows is also a backbone under its model id,
+fine-tuned from its installed weights. The networks come from the family's `build`, called only
+when built, so a trained model is exactly what the family's analyzer builds at inference.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from workbench.core.models import ModelStore
+import numpy as np
 
-NETS = {"deepfake": "plugins.deepfake.nets", "synthetic": "plugins.synthetic.nets"}
-"""Family → module whose `build(network)` makes its networks."""
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-HALF = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-FACE_MARGIN = 1.3
-"""Face box enlargement of FaceForensics++ and DeepfakeBench crops."""
+from workbench.core.contributions import contributed, load
+from workbench.core.models import ModelStore
+from workbench.training.sbi import Box
 
 
 @dataclass(frozen=True)
@@ -39,49 +37,71 @@ class Backbone:
 
     def build(self) -> Any:
         """The randomly initialised torch module, from the family's own `build`."""
-        return importlib.import_module(NETS[self.family]).build(self.network)
+        return family(self.family).build(self.network)
 
     def with_size(self, size: int | None) -> Backbone:
         """The same backbone trained and run at size × size pixels."""
         return self if size is None else replace(self, input={**self.input, "size": [size, size]})
 
 
-BUILTIN: tuple[Backbone, ...] = (
-    Backbone(
-        "tiny_cnn", "synthetic", {"arch": "tiny_cnn", "width": 16, "depth": 3},
-        {"size": [64, 64], **IMAGENET, "fit": "center_crop"}, "logit",
-        "small CNN (about 25 k parameters) at full resolution: trains in seconds on a CPU; test models",
-    ),
-    Backbone(
-        "cnndetection_resnet50", "synthetic", {"arch": "cnndetection_resnet50", "num_classes": 1},
-        {"size": [224, 224], **IMAGENET, "fit": "center_crop"}, "logit",
-        "Wang et al.'s ResNet-50 real/fake classifier, from torchvision's ImageNet weights when installed",
-        init_from="s2vs_resnet50",
-    ),
-    Backbone(
-        "xception", "deepfake", {"arch": "xception", "num_classes": 2},
-        {"size": [256, 256], **HALF, "margin": FACE_MARGIN}, "softmax:1",
-        "Xception face classifier (FaceForensics++ / DeepfakeBench layout), from scratch",
-    ),
-    Backbone(
-        "efficientnet_b4", "deepfake", {"arch": "efficientnet_icpr2020"},
-        {"size": [224, 224], **IMAGENET, "margin": FACE_MARGIN}, "logit",
-        "EfficientNet-B4 face classifier (Bonettini et al. ICPR 2020 layout), from scratch",
-    ),
-)
+@dataclass(frozen=True)
+class TrainingFamily:
+    """What a detector family gives the training pipeline, contributed by its plugin as
+    `Plugin.training = {name: "module:attribute"}` (`name`: the manifests' "family").
+
+    The pipeline prepares inputs as the family's analyzer does at inference: a faces family's
+    images are cut around the face with `crop(rgb, box, input, size)` (the box from
+    `find_faces` or, for face crops, the crop itself); other families' images are resized (input
+    "fit": "resize") or cut to the input size with `crop(rgb, None, input, size)` (a random window
+    of the image while training).
+    """
+
+    build: Callable[[dict[str, Any]], Any]
+    """Manifest "network" → the randomly initialised torch module the family's analyzer runs."""
+    crop: Callable[[np.ndarray, Box | None, dict[str, Any], tuple[int, int]], np.ndarray]
+    """(RGB uint8, face box or None, manifest "input", (h, w)) → the network's RGB uint8 input."""
+    fake_class: Callable[[str], int | None]
+    """Manifest "output" → the index of the fake class ("softmax:k"), None for one logit ("logit")."""
+    fake_probability: Callable[[Any, str], Any]
+    """(raw outputs (B, K), manifest "output") → P(fake), a tensor of shape (B,)."""
+    backbones: tuple[Backbone, ...] = ()
+    """The family's own trainable networks (besides its detectors in the model store)."""
+    faces: bool = False
+    """Its images are faces: the input "margin" is the face box enlargement."""
+    find_faces: Callable[[np.ndarray], list[Box]] | None = None
+    """Face boxes in an RGB image (a faces family: `--faces detect`)."""
+
+
+def families() -> dict[str, TrainingFamily]:
+    """The detector families plugins contribute, by name (PluginError when one cannot be imported)."""
+    found = {}
+    for name, reference in contributed("training").items():
+        value = load(reference)
+        if not isinstance(value, TrainingFamily):
+            raise TypeError(f"training family {name!r} ({reference}) is a {type(value).__name__}, not a TrainingFamily")
+        found[name] = value
+    return found
+
+
+def family(name: str) -> TrainingFamily:
+    known = families()
+    if name not in known:
+        raise ValueError(f"no installed plugin trains the {name!r} family; known: {', '.join(known) or 'none'}")
+    return known[name]
 
 
 def backbones(store: ModelStore | None = None) -> dict[str, Backbone]:
-    """Every trainable backbone by name: the built-in ones, then each known detector of the two
-    families (fine-tuned from its weights, which must be installed when training starts)."""
-    found = {b.name: b for b in BUILTIN}
+    """Every trainable backbone by name: the contributed families' own, then each known detector of
+    those families (fine-tuned from its weights, which must be installed when training starts)."""
+    known = families()
+    found = {b.name: b for f in known.values() for b in f.backbones}
     for manifest in (store or ModelStore()).manifests().values():
-        family = manifest.extra.get("family")
-        if family not in NETS or manifest.id in found:
+        family_name = manifest.extra.get("family")
+        if family_name not in known or manifest.id in found:
             continue
         try:
             found[manifest.id] = Backbone(
-                manifest.id, family, dict(manifest.extra["network"]), dict(manifest.extra["input"]),
+                manifest.id, family_name, dict(manifest.extra["network"]), dict(manifest.extra["input"]),
                 str(manifest.extra.get("output", "logit")), f"fine-tune {manifest.title}", init_from=manifest.id,
             )
         except (KeyError, TypeError):  # a manifest without a network/input: not trainable, listed by the store

@@ -1,13 +1,14 @@
 """Training data from folders of real and fake images, made into network inputs exactly as the
-family's analyzer prepares them at inference.
+family's analyzer prepares them at inference (each family's `TrainingFamily.crop`, contributed by
+its plugin).
 
-* AI-generated images (`synthetic`): random crops of the input size during training, the central
-  crop for validation, as `plugins.synthetic.detector.network_input` does (or a resize, when the
-  backbone's "fit" says so). Crops, not resizes: resizing erases the traces.
-* Faces (`deepfake`): the square around the face enlarged by the model's margin, resized to the
-  input size (`plugins.deepfake.crops.face_crop`, the ensemble's own crop). Faces are given as crops
-  (each image is a face crop that already includes the margin) or found with the ensemble's
-  Haar-cascade face detector (the largest face of each image).
+* Whole images (e.g. `synthetic`): random windows of the input size during training, the family's
+  crop (the central window) for validation (or a resize, when the backbone's "fit" says so).
+  Crops, not resizes: resizing erases the traces.
+* Faces (a family with `faces`, e.g. `deepfake`): the family's crop around the face, enlarged by
+  the model's margin, resized to the input size. Faces are given as crops (each image is a face
+  crop that already includes the margin) or found with the family's face detector (the largest
+  face of each image).
 
 Unreadable files and images without a face are skipped and counted, never fatal.
 """
@@ -17,9 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -27,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workbench.core.media import to_rgb8
 from workbench.training.augment import NONE, Augment
-from workbench.training.backbones import Backbone
+from workbench.training.backbones import Backbone, TrainingFamily, families, family
 from workbench.training.sbi import Box, self_blend
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
@@ -75,25 +74,23 @@ def crop_box(shape: tuple[int, ...], margin: float) -> Box:
     return ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
 
 
-@cache
-def _haar_detector() -> Any:
-    from plugins.deepfake.faces import HaarDetector
-
-    return HaarDetector()
-
-
-def largest_face(rgb: np.ndarray) -> Box | None:
-    """The largest face the deepfake ensemble's Haar detector finds, or None."""
-    faces = _haar_detector().detect(rgb)
-    if not faces:
+def largest_face(rgb: np.ndarray, faces: TrainingFamily | None = None) -> Box | None:
+    """The largest face the family's detector finds (by default the first contributed faces family
+    with one: the deepfake ensemble's Haar detector), or None."""
+    faces = faces or next((f for f in families().values() if f.faces and f.find_faces is not None), None)
+    if faces is None or faces.find_faces is None:
+        raise ValueError("no installed training family detects faces")
+    boxes = faces.find_faces(rgb)
+    if not boxes:
         return None
-    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).box
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
 
 
 def collect(
     folders: Iterable[Path], label: int, backbone: Backbone, faces: FaceSource, skipped: list[str]
 ) -> list[Sample]:
     """Samples of every image in `folders`; unusable files go to `skipped` with the reason."""
+    faces_family = family(backbone.family)
     samples = []
     for path in (p for folder in folders for p in image_files(folder)):
         try:
@@ -101,10 +98,11 @@ def collect(
         except ValueError as exc:
             skipped.append(str(exc))
             continue
-        if backbone.family != "deepfake":
+        if not faces_family.faces:
             samples.append(Sample(path, label))
             continue
-        box = crop_box(rgb.shape, backbone.input["margin"]) if faces is FaceSource.CROPS else largest_face(rgb)
+        box = (crop_box(rgb.shape, backbone.input["margin"]) if faces is FaceSource.CROPS
+               else largest_face(rgb, faces_family))
         if box is None:
             skipped.append(f"{path}: no face found")
             continue
@@ -135,7 +133,7 @@ class Inputs:
 
     def __init__(self, backbone: Backbone, augment: Augment, rng: np.random.Generator) -> None:
         self.spec = backbone.input
-        self.family = backbone.family
+        self.family = family(backbone.family)
         self.size = tuple(int(v) for v in self.spec["size"])
         self.mean = np.asarray(self.spec["mean"], np.float32)
         self.std = np.asarray(self.spec["std"], np.float32)
@@ -148,10 +146,8 @@ class Inputs:
         if sample.self_blended:
             rgb, _ = self_blend(rgb, box, self.rng)
         augment = self.augment if train else NONE
-        if self.family == "deepfake":
-            from plugins.deepfake.crops import face_crop
-
-            rgb = self._resized(augment(face_crop(rgb, box, float(self.spec["margin"]), self.size), self.rng))
+        if self.family.faces:
+            rgb = self._resized(augment(self.family.crop(rgb, box, self.spec, self.size), self.rng))
         elif self.spec.get("fit") == "resize":
             rgb = self._resized(augment(rgb, self.rng))
         else:
@@ -166,11 +162,9 @@ class Inputs:
         return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
 
     def _cropped(self, rgb: np.ndarray, train: bool) -> np.ndarray:
-        from plugins.synthetic.detector import center_crop
-
         h, w = self.size
         if not train or (rgb.shape[0] <= h and rgb.shape[1] <= w):
-            return center_crop(rgb, (h, w))
+            return self.family.crop(rgb, None, self.spec, (h, w))
         y0 = int(self.rng.integers(0, max(rgb.shape[0] - h, 0) + 1))
         x0 = int(self.rng.integers(0, max(rgb.shape[1] - w, 0) + 1))
-        return center_crop(rgb[y0 : y0 + h, x0 : x0 + w], (h, w))
+        return self.family.crop(rgb[y0 : y0 + h, x0 : x0 + w], None, self.spec, (h, w))

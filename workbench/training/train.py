@@ -200,10 +200,8 @@ def _initialise(net: Any, net_spec: Backbone, store: ModelStore) -> str:
     return f"{net_spec.init_from} (SHA-256 {store.provenance(net_spec.init_from)['sha256']}), {fresh} tensors fresh"
 
 
-def _loss(outputs: Any, labels: Any, output: str) -> Any:
+def _loss(outputs: Any, labels: Any, output: str, fake_class: Callable[[str], int | None]) -> Any:
     import torch.nn.functional as F
-
-    from plugins.deepfake.nets import fake_class
 
     k = fake_class(output)
     if k is None:
@@ -233,7 +231,7 @@ def _train_epoch(
             raise Cancelled()
         x = torch.from_numpy(np.stack([inputs(s, train=True) for s in batch])).to(device)
         y = torch.tensor([s.label for s in batch], device=device)
-        loss = _loss(net(x), y, output)
+        loss = _loss(net(x), y, output, inputs.family.fake_class)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -246,8 +244,6 @@ def evaluate(net: Any, samples: list[Sample], inputs: Inputs, output: str, batch
     """Loss, accuracy at P(fake) ≥ 0.5 and ROC AUC on `samples` (NaN where undefined), and the counts."""
     import torch
 
-    from plugins.deepfake.nets import fake_probability
-
     net.eval()
     probabilities, losses, labels = [], [], []
     with torch.inference_mode():
@@ -255,8 +251,8 @@ def evaluate(net: Any, samples: list[Sample], inputs: Inputs, output: str, batch
             x = torch.from_numpy(np.stack([inputs(s, train=False) for s in group])).to(device)
             y = torch.tensor([s.label for s in group], device=device)
             outputs = net(x)
-            losses.append(float(_loss(outputs, y, output)) * len(group))
-            probabilities += fake_probability(outputs, output).cpu().tolist()
+            losses.append(float(_loss(outputs, y, output, inputs.family.fake_class)) * len(group))
+            probabilities += inputs.family.fake_probability(outputs, output).cpu().tolist()
             labels += [s.label for s in group]
     p, truth = np.asarray(probabilities), np.asarray(labels, bool)
     return {

@@ -1,5 +1,6 @@
 """Showing one item's results in the window: layers over the image or video, result views ordered
-strongest signal first, the triage summary, metadata and map tabs, the analyst's findings drawn.
+strongest signal first, the triage summary, metadata tabs and the tabs plugins contribute for their
+analyzers' results (`ResultTab`, e.g. the geolocation map), the analyst's findings drawn.
 
 One heat map is shown at a time: on an image the strongest signal's by default, on a video none
 (the frame stays visible; a chosen map is drawn faint).
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING
 from workbench.app.case import Finding, Run
 from workbench.app.per_frame import box_labels
 from workbench.app.triage import ranked_signals
+from workbench.core import contributions
 from workbench.core.calibration import score_context
 from workbench.core.render import overlay_rgba
-from workbench.core.results import Boxes, Facts, Geolocation, Heatmap, Series
+from workbench.core.results import Boxes, Facts, Heatmap, Series
+from workbench.ui.hosting import call
 from workbench.ui.layers_panel import Layer
 from workbench.ui.result_views import (
     BoxesView,
@@ -29,8 +32,10 @@ from workbench.ui.viewer import FINDINGS_KEY, ImageView, region_path
 from workbench.ui.wheel_guard import guard_wheel
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from workbench.core.preferences import Preferences
     from workbench.ui.main_window import MainWindow
-    from workbench.ui.map_panel import MapPanel
 
 IMAGE_OPACITY, VIDEO_OPACITY = 0.8, 0.4
 
@@ -41,8 +46,9 @@ class ItemResults:
         self.views: list[ResultView] = []
         self.runs: dict[str, Run] = {}
         """Layer key → the run whose map it is."""
-        self.map_panel: MapPanel | None = None
-        """Made on the first geolocation result: the web view starts a browser process."""
+        self.result_tabs: dict[str, QWidget] = {}
+        """A contributed tab's factory → its widget, made on the first result it shows and kept (the
+        geolocation map's web view starts a browser process)."""
         self.shown_id: int | None = None
 
     @property
@@ -64,8 +70,8 @@ class ItemResults:
             tabs.removeTab(1)
         self.window.viewer.clear_layers()
         self.window.video_viewer.clear_results()
-        if self.map_panel is not None:
-            self.map_panel.clear()
+        for widget in self.result_tabs.values():
+            widget.clear()
         self.window.layers.set_layers([], None, video=self.video)
         self.window.summary.show_item(None, [], [])
 
@@ -145,14 +151,17 @@ class ItemResults:
         result, tabs = run.result, self.window.tabs
         if isinstance(result, Facts) and result.ok:
             tabs.addTab(FactsTables(result), analyzer_title(result.analyzer))
-        if isinstance(result, Geolocation) and result.ok:
-            from plugins.geolocation.mapping import view_from_result  # only when there is a map to show
-            from workbench.core import preferences
-            from workbench.ui.map_panel import MapPanel
-
-            self.map_panel = self.map_panel or MapPanel(tile_url=preferences.load().tile_url or None)
-            tabs.addTab(self.map_panel, "Map")
-            self.map_panel.show_view(view_from_result(result))
+        tab = contributions.result_tabs().get(result.analyzer) if result.ok else None
+        if tab is not None:
+            widget = self.result_tabs.get(tab.factory)
+            if widget is None:
+                try:  # imported only now: the map's module loads QtWebEngine
+                    widget = self.result_tabs[tab.factory] = contributions.load(tab.factory)(self.window)
+                except Exception as exc:  # noqa: BLE001 - a broken plugin tab must not hide the item
+                    self.window.show_message(f"No {tab.title} tab", f"{tab.factory}: {type(exc).__name__}: {exc}")
+                    return
+            tabs.addTab(widget, tab.title)
+            widget.show_result(run)
 
     def _image_shape(self) -> tuple[int, int]:
         w, h = self.window.viewer.view.image_size()
@@ -187,11 +196,10 @@ class ItemResults:
         self.window.tabs.setCurrentIndex(0)
         self.canvas.set_layer_visible(FINDINGS_KEY, True)
 
-    def tile_url_changed(self, url: str) -> None:
-        if self.map_panel is not None:  # the next map (a fresh web view) uses the new setting
-            self.map_panel.release()
-            self.map_panel.tile_url = url or None
+    def preferences_changed(self, prefs: Preferences) -> None:
+        for widget in self.result_tabs.values():
+            call(widget, "preferences_changed", prefs)
 
     def release(self) -> None:
-        if self.map_panel is not None:
-            self.map_panel.release()
+        for widget in self.result_tabs.values():
+            call(widget, "release")

@@ -3,6 +3,9 @@
 The path it leads: drop files → Run (the Triage preset by default) → read the summary and flip the
 layers → mark what you see as findings → export the report. Every panel scrolls or scales, so the
 window fits a 1366×768 screen whatever the results.
+
+Plugins add docks (`Panel`, e.g. the similar-image search) and result tabs (`ResultTab`, e.g. the
+geolocation map); the window is their host (`workbench.ui.hosting.PanelHost`) and imports no plugin.
 """
 
 from __future__ import annotations
@@ -32,16 +35,16 @@ from workbench.app.case import Case, CaseError, Run
 from workbench.app.importing import ImportReport, import_paths
 from workbench.app.jobs import Job
 from workbench.app.report import ReportCancelled, write_pdf
-from workbench.core import preferences
+from workbench.core import contributions, preferences
 from workbench.core.device import resolve_device
 from workbench.core.frames import applies_to
 from workbench.core.media import Media, MediaError, MediaKind
-from workbench.core.plugin import RunContext
 from workbench.ui.analyses_panel import AnalysesPanel
 from workbench.ui.compare_viewer import CompareViewer
 from workbench.ui.evidence_list import EvidenceList
 from workbench.ui.findings_panel import FindingDialog, FindingsPanel
 from workbench.ui.help_cards import CardsDialog
+from workbench.ui.hosting import call
 from workbench.ui.item_results import ItemResults
 from workbench.ui.layer_keys import LayerKeys
 from workbench.ui.layers_panel import LayersPanel
@@ -49,13 +52,13 @@ from workbench.ui.messages import Messages
 from workbench.ui.model_manager import ModelManager
 from workbench.ui.preferences_dialog import CaseDetailsDialog, PreferencesDialog
 from workbench.ui.qt_jobs import QtJobs
-from workbench.ui.search_panel import SearchPanel
 from workbench.ui.summary_panel import SummaryPanel
 from workbench.ui.video_viewer import VideoViewer
 from workbench.ui.wheel_guard import guard_wheel
 
 if TYPE_CHECKING:
-    from workbench.app.case import Finding
+    from workbench.app.case import Evidence, Finding
+    from workbench.core.contributions import Panel
     from workbench.ui.welcome import Welcome
 
 DEVICE_CHECK_DELAY_MS = 1500
@@ -109,10 +112,11 @@ class MainWindow(QMainWindow):
         self.summary_dock, self.layers_dock, self.results_dock, self.findings_dock, self.analyses_dock = docks
         self.summary_dock.raise_()
         self.resizeDocks([docks[0]], [400], Qt.Orientation.Horizontal)
-        self.search = SearchPanel(self.jobs, max_pixels=self.max_pixels)
-        self.search.installRequested.connect(self.install_model)
-        self.search_dock = self._dock("Similar images", self.search, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.search_dock.hide()
+        self.panels: dict[str, QWidget] = {}
+        """Contributed panels by `Panel.id` (`workbench.ui.hosting.PanelWidget`), in plugin order."""
+        self.panel_docks: dict[str, QDockWidget] = {}
+        self._panel_specs: dict[str, Panel] = {}
+        self._build_panels()
         self.item = ItemResults(self)
 
         self.analyses.runRequested.connect(self.run_analyses)
@@ -155,6 +159,22 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
+    def _build_panels(self) -> None:
+        """A dock (bottom, hidden unless `Panel.visible`) for each panel a plugin contributes; a panel
+        that fails to load is named in a message, the window opens without it."""
+        failed = []
+        for panel in contributions.panels():
+            try:
+                widget = contributions.load(panel.factory)(self)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not keep the window from opening
+                failed.append(f"{panel.title} ({panel.factory}): {type(exc).__name__}: {exc}")
+                continue
+            dock = self._dock(panel.title, widget, Qt.DockWidgetArea.BottomDockWidgetArea)
+            dock.setVisible(panel.visible)
+            self.panels[panel.id], self.panel_docks[panel.id], self._panel_specs[panel.id] = widget, dock, panel
+        if failed:
+            self.show_message("Plugin panels not loaded", "\n".join(failed))
+
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
         bar.setObjectName("Main")
@@ -186,12 +206,18 @@ class MainWindow(QMainWindow):
         self._action(settings_menu, "&Models…", self.open_model_manager)
         view_menu = self.menuBar().addMenu("&View")
         for dock in (self.summary_dock, self.layers_dock, self.results_dock, self.findings_dock,
-                     self.analyses_dock, self.search_dock):
+                     self.analyses_dock, *self.panel_docks.values()):
             view_menu.addAction(dock.toggleViewAction())
-        search_menu = self.menuBar().addMenu("Sea&rch")
-        search_menu.addAction(self.search_dock.toggleViewAction())
-        self._action(search_menu, "Add selected &videos to the reference videos", self.add_reference_videos)
-        self.search_dock.toggleViewAction().setShortcut(QKeySequence("Ctrl+Shift+F"))
+        menus = {}
+        for panel_id, spec in self._panel_specs.items():
+            toggle = self.panel_docks[panel_id].toggleViewAction()
+            if spec.shortcut:
+                toggle.setShortcut(QKeySequence(spec.shortcut))
+            if spec.menu:
+                menu = menus.get(spec.menu) or menus.setdefault(spec.menu, self.menuBar().addMenu(spec.menu))
+                menu.addAction(toggle)
+                for action in call(self.panels[panel_id], "menu_actions") or []:
+                    menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Getting started…", self.show_welcome)
         self._action(help_menu, "Analyzer &cards…", lambda: CardsDialog(self).show(), "F1")
@@ -222,10 +248,18 @@ class MainWindow(QMainWindow):
         """A non-blocking warning that keeps the case open; several collect in one box."""
         return self.messages.show(title, text)
 
+    def show_status(self, text: str, timeout_ms: int = 10000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def selected_evidence(self) -> list[Evidence]:
+        """The items selected in the evidence list."""
+        return [self.case.evidence(i) for i in self.evidence.selected_ids()]
+
     # -- case -------------------------------------------------------------------------------
     def _load_case(self, case: Case) -> None:
         self.case = case
-        self.search.set_case(case)
+        for panel in self.panels.values():
+            call(panel, "set_case", case)
         self.findings.set_case(case)
         self.setWindowTitle(f"{case.name} — Forensic Workbench")
         self.statusBar().showMessage(f"Case folder: {case.root}")
@@ -269,8 +303,10 @@ class MainWindow(QMainWindow):
 
     def _preferences_changed(self) -> None:
         prefs = preferences.load()
-        self.max_pixels = self.search.max_pixels = prefs.max_pixels
-        self.item.tile_url_changed(prefs.tile_url)
+        self.max_pixels = prefs.max_pixels
+        for panel in self.panels.values():
+            call(panel, "preferences_changed", prefs)
+        self.item.preferences_changed(prefs)
         self._detect_device()
 
     def open_model_manager(self) -> ModelManager:
@@ -345,29 +381,6 @@ class MainWindow(QMainWindow):
         if report.notes():
             self.show_message(f"Import: {report.summary()}", "\n".join(report.notes()))
 
-    def add_reference_videos(self) -> Job | None:
-        """Selected videos become references of video copy detection (described now, in the background)."""
-        from plugins.similarity.video_copy import default_sampling, store_for
-
-        items = [self.case.evidence(i) for i in self.evidence.selected_ids()]
-        paths = [e.path for e in items if e.kind == "video"]
-        if not paths:
-            self.show_message("No video selected", "Select one or more videos in the evidence list.")
-            return None
-        case = self.case
-
-        def add(job: Job) -> str:
-            ctx = RunContext(job.report, job.cancel_event, resolve_device()[0])
-            report = store_for(case.root).add(paths, default_sampling(), ctx)
-            failed = "".join(f"\n{reason}" for reason in (report.failed or {}).values())
-            summary = f"{report.added} reference video(s) added, {report.skipped} already there{failed}"
-            case.log("index", summary)
-            return summary
-
-        return self.jobs.submit(f"Describing {len(paths)} reference video(s)", add,
-                                on_done=lambda job: self.statusBar().showMessage(
-                                    job.result if job.error is None else f"Failed: {job.error}", 10000))
-
     # -- analyses ---------------------------------------------------------------------------
     def run_triage(self) -> list[Job]:
         self.analyses.choose_preset("triage")
@@ -387,9 +400,10 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to run", "Choose a preset or tick at least one analysis.")
             return []
         preset = self.analyses.current_preset()
-        if preset is not None and preset.search and self.current_id in ids:
-            self.search_dock.show()
-            self.search.run_search()
+        if preset is not None:
+            for panel_id, panel in self.panels.items():
+                if call(panel, "run_preset", preset, ids):  # e.g. the similar-image search of its preset
+                    self.panel_docks[panel_id].show()
         jobs = []
         for evidence_id in ids:
             item = self.case.evidence(evidence_id)
@@ -434,7 +448,8 @@ class MainWindow(QMainWindow):
             rgb, caption = None, f"⚠ {exc}"
         self.viewer.set_image(rgb, caption)
         self._show_video(media if rgb is not None and media.video is not None else None)
-        self.search.set_evidence(item, rgb)
+        for panel in self.panels.values():
+            call(panel, "set_evidence", item, rgb)
         self.refresh_results()
 
     def _show_video(self, media: Media | None) -> None:
@@ -519,6 +534,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.item.release()
+        for panel in self.panels.values():
+            call(panel, "release")
         self.video_viewer.close_video()
         self.jobs.shutdown()
         self.case.close()

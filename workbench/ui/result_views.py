@@ -1,5 +1,6 @@
 """One widget per Result type: the GUI picks the view by type, so a new analyzer with an
-existing result type needs no GUI code."""
+existing result type needs no GUI code. A plugin may contribute its own view for an analyzer's
+results (`Plugin.views`, e.g. video copy detection's matrix and timelines), which `view_for` prefers."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.app.case import Run
 from workbench.app.per_frame import highest, timecode, verdict_line
-from workbench.core import registry
+from workbench.core import contributions, registry
 from workbench.core.calibration import score_context
 from workbench.core.render import legend_bar
 from workbench.core.results import Boxes, Facts, Heatmap, Result, Segments, Series, Status, Verdict
@@ -104,6 +105,16 @@ class ResultView(QGroupBox):
         row.addWidget(self.include)
         row.addStretch(1)
         self.body.addLayout(row)
+
+    def add_line(self, text: str, warning: bool = False) -> QLabel:
+        """A wrapped line of rich text above the card button."""
+        label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.RichText)  # escaped text without tags would show its entities
+        label.setWordWrap(True)
+        if warning:
+            label.setStyleSheet("color: #b00000;")
+        self.body.insertWidget(self.body.count() - 1, label)
+        return label
 
 
 def score_label(result: Result) -> QLabel:
@@ -219,16 +230,6 @@ class FramesView(ResultView):
 
     seekRequested = Signal(float)  # seconds into the video
 
-    def add_line(self, text: str, warning: bool = False) -> QLabel:
-        """A wrapped line of rich text above the card button."""
-        label = QLabel(text)
-        label.setTextFormat(Qt.TextFormat.RichText)  # escaped text without tags would show its entities
-        label.setWordWrap(True)
-        if warning:
-            label.setStyleSheet("color: #b00000;")
-        self.body.insertWidget(self.body.count() - 1, label)
-        return label
-
     def add_frame_list(self, title: str, entries: list[tuple[float, str, np.ndarray | None]]) -> None:
         """`entries`: (seconds, text, optional thumbnail), listed in this order."""
         if not entries:
@@ -326,15 +327,36 @@ class VerdictView(BoxesView):
                 (t, f"{v:.3f}", None) for t, v in highest(result.times, result.values)])
 
 
-def segments_view(run: Run, included: bool | None = None) -> ResultView:
-    """Copied video segments (`workbench.ui.segments_view`, which builds on this module)."""
-    from workbench.ui.segments_view import SegmentsView
+class SegmentsTableView(ResultView):
+    """Matched segments (query span ↔ a reference's span, score) as a table, and how they were found."""
 
-    return SegmentsView(run, included=included)
+    def __init__(self, run: Run, parent: QWidget | None = None, included: bool | None = None) -> None:
+        super().__init__(run, parent, included)
+        result = run.result
+        assert isinstance(result, Segments)
+        rows = segment_rows(result)
+        self.table = QTreeWidget()
+        self.table.setHeaderLabels(["Reference", "Query", "Reference span", "Score"])
+        self.table.setRootIsDecorated(False)
+        for row, label in zip(rows, result.references, strict=True):
+            QTreeWidgetItem(self.table, [label, f"{timecode(row[0])}–{timecode(row[1])}",
+                                         f"{timecode(row[2])}–{timecode(row[3])}", f"{row[4]:.3f}"])
+        self.table.resizeColumnToContents(0)
+        self.table.setFixedHeight(min(len(rows), 6) * 22 + 28)
+        self.table.setVisible(len(rows) > 0)
+        self.method = QLabel(f"<i>{html.escape(result.method)}</i>")
+        self.method.setWordWrap(True)
+        for widget in (self.table, self.method):
+            self.body.insertWidget(self.body.count() - 1, widget)  # above "How to read this"
+
+
+def segment_rows(result: Segments) -> np.ndarray:
+    """The result's segments as an (n, 5) array: query start, end, reference start, end, score."""
+    return np.asarray(result.rows, np.float64).reshape(-1, 5) if result.rows is not None else np.zeros((0, 5))
 
 
 VIEWS: dict[type[Result], Callable[..., ResultView]] = {
-    Segments: segments_view,
+    Segments: SegmentsTableView,
     Heatmap: HeatmapView,
     Facts: FactsSummaryView,
     Series: SeriesView,
@@ -344,10 +366,25 @@ VIEWS: dict[type[Result], Callable[..., ResultView]] = {
 
 
 def view_for(run: Run, included: bool | None = None) -> ResultView:
-    """The widget for this run's result type; failures and unknown types get the plain frame.
+    """The widget for this run's result: the view a plugin contributes for its analyzer, else the one
+    of its result type; failures and unknown types get the plain frame (so does a result whose
+    contributed view cannot be imported or built: its error is then shown in the frame).
     `included`: the analyst's choice of a detail section in the report (None: the default)."""
-    if run.result.status is Status.OK:
-        for result_type, view in VIEWS.items():
-            if isinstance(run.result, result_type):
-                return view(run, included=included)
+    if run.result.status is not Status.OK:
+        return ResultView(run, included=included)
+    reference = contributions.contributed("views").get(run.result.analyzer)
+    if reference:
+        try:
+            return contributions.load(reference)(run, included=included)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin view must not hide the result
+            fallback = _type_view(run, included)
+            fallback.body.insertWidget(0, QLabel(f"⚠ Its plugin's view failed: {html.escape(str(exc))}"))
+            return fallback
+    return _type_view(run, included)
+
+
+def _type_view(run: Run, included: bool | None) -> ResultView:
+    for result_type, view in VIEWS.items():
+        if isinstance(run.result, result_type):
+            return view(run, included=included)
     return ResultView(run, included=included)

@@ -4,8 +4,10 @@ check them.
 
 Maps and boxes over the image go into one contact sheet per item, each with its caption; what
 cannot be a tile (metadata tables, per-frame plots, votes, copied segments) follows in run order;
-one table gives every result's score, calibration, parameters and provenance. What the methods
-show, how to read them and their limits are in the appendix, once per method.
+one table gives every result's score, calibration, parameters and provenance. A plugin may add a
+figure of its own to an analyzer's results (`Plugin.report_figures`, e.g. video copy detection's
+similarity matrix and timelines). What the methods show, how to read them and their limits are in
+the appendix, once per method.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from workbench.app.report.figures import boxes_layer, fit, heat_with_pairs, prin
 from workbench.app.report.markup import TEXT_WIDTH, e, grid, heading, img, kv_table, table
 from workbench.app.report.origin import claims_html
 from workbench.app.triage import title_of
+from workbench.core import contributions
 from workbench.core.calibration import score_context
 from workbench.core.render import colorize, legend_bar
 from workbench.core.results import Boxes, Facts, Heatmap, Provenance, Result, Segments, Series, Verdict
@@ -96,7 +99,8 @@ def _add_run(item: Item, run: Run, out: _Parts, figures: dict[str, np.ndarray]) 
     elif isinstance(result, Verdict):
         body = _verdict_html(result, item, run, figures)
     elif isinstance(result, Segments):
-        body = _segments_html(result, run, figures)
+        body = _segments_html(result)
+    body += _plugin_figure(run, figures)
     if body:
         out.bodies.append(f"<h4>{e(title)}</h4>{body}")
 
@@ -218,10 +222,9 @@ def _verdict_html(result: Verdict, item: Item, run: Run, figures: dict[str, np.n
     return "\n".join(parts)
 
 
-def _segments_html(result: Segments, run: Run, figures: dict[str, np.ndarray]) -> str:
-    """Copied segments as a table (query and reference times) and the matrix with aligned timelines."""
-    from plugins.similarity.video_copy_figure import segments_figure  # only for reports with copy detection
-
+def _segments_html(result: Segments) -> str:
+    """Matched segments as a table (query and reference times); the picture, when the analyzer has
+    one, is its plugin's report figure."""
     rows = result.rows if result.rows is not None else np.zeros((0, 5))
     parts = [kv_table([("Method", result.method or "—"), ("Query duration", timecode(result.query_duration)),
                        ("Copied segments", str(len(rows)))], "small")]
@@ -231,12 +234,25 @@ def _segments_html(result: Segments, run: Run, figures: dict[str, np.ndarray]) -
             for ref, (q0, q1, r0, r1, score) in zip(result.references, rows.tolist(), strict=False)], "small"))
     else:
         parts.append("<p>No copied segment found in the reference videos.</p>")
-    name = f"run{run.id}-segments.png"
-    figures[name] = fit(segments_figure(result), print_size(TEXT_WIDTH))
-    caption = (f"Frame similarity of the query (time down) against {result.matrix_reference or 'the best reference'} "
-               "(time across), matched segments outlined; below, the segments on aligned timelines.")
-    parts.append(f"<p>{img(name, min(TEXT_WIDTH, figures[name].shape[1]), caption)}</p>")
     return "\n".join(parts)
+
+
+def _plugin_figure(run: Run, figures: dict[str, np.ndarray]) -> str:
+    """The figure the analyzer's plugin draws for the report (`Plugin.report_figures`), at text width
+    with its caption; a figure that fails is named, never fatal to the report."""
+    reference = contributions.contributed("report_figures").get(run.result.analyzer)
+    if not reference:
+        return ""
+    try:
+        made = contributions.load(reference)(run.result)
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure must not cost the whole report
+        return f"<p class='note'>Figure not drawn: {e(f'{type(exc).__name__}: {exc}')}</p>"
+    if made is None:
+        return ""
+    rgb, caption = made
+    name = f"run{run.id}-figure.png"
+    figures[name] = fit(np.asarray(rgb, np.uint8), print_size(TEXT_WIDTH))
+    return f"<p>{img(name, min(TEXT_WIDTH, figures[name].shape[1]), caption)}</p>"
 
 
 def _plot_html(times: np.ndarray, values: np.ndarray, label: str, item: Item, run: Run,

@@ -1,5 +1,6 @@
 """`workbench index` / `workbench search`: the similar-image search without the GUI, and the search
-of each analysed item when an `analyze` preset asks for it (`ItemSearch`).
+of each analysed item when an `analyze` preset asks for it (`ItemSearch`, this plugin's
+"item_search" service).
 
 `index` also takes videos: they become the reference videos of video copy detection
 (`similarity.video_copy`), described once and kept in the collection's `videos/` folder.
@@ -13,12 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.app.case import DB_NAME, Case
-from workbench.app.cli_progress import ProgressLine, say
-from workbench.core import preferences
-from workbench.core.device import resolve_device
-from workbench.core.media import Media
-from workbench.core.plugin import RunContext
+from workbench.api import CASE_DB, Case, Media, ProgressLine, RunContext, load_preferences, resolve_device, say
 
 COLLECTION_DB = "collection.sqlite"
 """The file that makes a folder a collection."""
@@ -31,9 +27,7 @@ def collection_folder(case_root: Path) -> Path:
     return Path(case_root) / "similarity"
 
 
-def add_commands(sub: Any) -> None:
-    index = sub.add_parser("index", help="add images or folders to a searchable collection (incremental); "
-                                         "videos become reference videos for video copy detection")
+def configure_index(index: argparse.ArgumentParser) -> None:
     index.add_argument("paths", nargs="+", help="image or video files, or folders")
     _target(index)
     index.add_argument("--descriptor", choices=["mobilenet", "dinov2"],
@@ -45,8 +39,9 @@ def add_commands(sub: Any) -> None:
                        help="also store AMES descriptors (needs its three weights files; slow on a CPU)")
     index.add_argument("--locore", action="store_true",
                        help="also store LOCORE descriptors (needs its three weights files; slow on a CPU)")
-    search = sub.add_parser("search", help="find where else an image (or part of it) appears in a collection; "
-                                           "several images are searched with one model load")
+
+
+def configure_search(search: argparse.ArgumentParser) -> None:
     search.add_argument("images", type=Path, nargs="+", metavar="image",
                         help="query images; with several, --json holds one entry per query under \"queries\"")
     _target(search)
@@ -76,7 +71,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
 def _open_case(args: argparse.Namespace) -> Case | None:
     if args.case is None:
         return None
-    return Case.open(args.case) if (args.case / DB_NAME).exists() else Case.create(args.case)
+    return Case.open(args.case) if (args.case / CASE_DB).exists() else Case.create(args.case)
 
 
 def _folder(args: argparse.Namespace, case: Case | None) -> Path:
@@ -91,7 +86,7 @@ def _open_collection(args: argparse.Namespace, case: Case | None) -> Any:
 
     device = resolve_device()[0]
     descriptor = descriptor_for(args.descriptor, device) if getattr(args, "descriptor", None) else None
-    index_uri = preferences.load().index_uri if args.index_uri is None else args.index_uri
+    index_uri = load_preferences().index_uri if args.index_uri is None else args.index_uri
     return Collection(_folder(args, case), descriptor, device=device, index_uri=index_uri)
 
 
@@ -209,7 +204,7 @@ def _search_one(collection: Any, image: Path, args: argparse.Namespace, roi: tup
     """One query's hits printed, and its JSON; a single query that cannot be read raises, one of
     several is reported and answered with its error."""
     from plugins.similarity.search import Rerank, query_from_media, search
-    from workbench.core.media import MediaError, open_media
+    from workbench.api import MediaError, open_media
 
     try:
         query = query_from_media(open_media(image), roi)
@@ -268,18 +263,21 @@ def hit_json(h: Any) -> dict[str, Any]:
     }
 
 
-def check_collection(folder: Path) -> None:
-    """Refuse (ValueError) a folder named with `analyze --collection` that holds no collection."""
-    if not (folder / COLLECTION_DB).is_file():
-        raise ValueError(f"--collection {folder}: not a collection (no {COLLECTION_DB}); make one with "
-                         f"`workbench index FILES --collection {folder}`")
-
-
 class ItemSearch:
     """The similar images of each item `analyze` runs on, when its preset searches: one collection
-    opened for the whole run, so its model is loaded once for all items."""
+    opened for the whole run, so its model is loaded once for all items. The "item_search" service:
+    `check(folder)` refuses a folder named with --collection before the case is touched, then
+    `ItemSearch(folder or None for the case's own, case_root)` and `entry(media, progress)` per item."""
 
-    def __init__(self, folder: Path) -> None:
+    @staticmethod
+    def check(folder: Path) -> None:
+        """Refuse (ValueError) a folder named with `analyze --collection` that holds no collection."""
+        if not (folder / COLLECTION_DB).is_file():
+            raise ValueError(f"--collection {folder}: not a collection (no {COLLECTION_DB}); make one with "
+                             f"`workbench index FILES --collection {folder}`")
+
+    def __init__(self, folder: Path | None, case_root: Path) -> None:
+        folder = folder or collection_folder(case_root)
         self.folder = folder
         self.collection: Any = None
         self.skipped = ""
@@ -290,7 +288,7 @@ class ItemSearch:
             return
         from plugins.similarity.collection import Collection
 
-        self.collection = Collection(folder, device=resolve_device()[0], index_uri=preferences.load().index_uri)
+        self.collection = Collection(folder, device=resolve_device()[0], index_uri=load_preferences().index_uri)
         if self.collection.count() == 0:
             self.skipped = f"the collection {folder} is empty (add images with `workbench index`)"
 

@@ -2,6 +2,11 @@
 selected evidence (or a rectangle drawn on it), browse the ranked hits and compare one with the
 query side by side, matched keypoints joined by lines.
 
+Contributed as the "Similar images" dock (`plugins/similarity/manifest.py`, a `Panel` made by
+`similar_images_panel`): the window hands it the case and the shown item, runs its search when a
+preset with similar-image search starts, and lists its "Add selected videos to the reference videos"
+in the Search menu.
+
 Everything that reads files, describes images or searches runs as a job off the GUI thread; the
 panel runs one collection job at a time (the collection's SQLite table and vector index are not
 meant for concurrent writers), and shows problems as messages, never as exceptions.
@@ -51,15 +56,24 @@ from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
 from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, match_lines, search
-from workbench.app.case import Case, Evidence
-from workbench.app.jobs import Job
-from workbench.core import preferences
-from workbench.core.device import resolve_device
-from workbench.core.media import DEFAULT_MAX_PIXELS, MediaError, open_media
-from workbench.core.plugin import Cancelled, ModelUnavailable, RunContext
-from workbench.ui.images import to_pixmap
-from workbench.ui.qt_jobs import QtJobs
-from workbench.ui.viewer import ZOOM_STEP, ImageView
+from workbench.api import (
+    DEFAULT_MAX_PIXELS,
+    ZOOM_STEP,
+    Cancelled,
+    Case,
+    Evidence,
+    ImageView,
+    Job,
+    MediaError,
+    ModelUnavailable,
+    PanelHost,
+    QtJobs,
+    RunContext,
+    load_preferences,
+    open_media,
+    resolve_device,
+    to_pixmap,
+)
 
 COLLECTION_FOLDER = "similarity"
 """The case's collection lives in `<case.root>/similarity/`."""
@@ -84,7 +98,7 @@ def collection_folder(case: Case) -> Path:
 def open_collection(folder: Path) -> Collection:
     """The collection, its descriptor on the best device (resolved here: importing torch is slow), its
     vectors where the index_uri preference says."""
-    return Collection(folder, device=resolve_device()[0], index_uri=preferences.load().index_uri)
+    return Collection(folder, device=resolve_device()[0], index_uri=load_preferences().index_uri)
 
 
 def model_message(exc: ModelUnavailable) -> str:
@@ -423,6 +437,8 @@ class SearchPanel(QWidget):
         super().__init__(parent)
         self.jobs = jobs or QtJobs(self)
         self.max_pixels = max_pixels
+        self.host: PanelHost | None = None
+        """The window, when the panel is one of its docks (`similar_images_panel`)."""
         self.case: Case | None = None
         self.evidence: Evidence | None = None
         self.collection: Collection | None = None
@@ -587,6 +603,51 @@ class SearchPanel(QWidget):
         self.preview.set_image(rgb)
         if evidence is not None and rgb is None:
             self.query_label.setText(f"{evidence.name}: cannot be shown (see the viewer)")
+
+    def preferences_changed(self, prefs: object) -> None:
+        """Images above the analyst's pixel limit are refused from now on."""
+        self.max_pixels = getattr(prefs, "max_pixels", self.max_pixels)
+
+    def run_preset(self, preset: object, evidence_ids: list[int]) -> bool:
+        """A preset with similar-image search starts on the shown item: search with it."""
+        if not getattr(preset, "search", False) or self.evidence is None or self.evidence.id not in evidence_ids:
+            return False
+        self.run_search()
+        return True
+
+    def menu_actions(self) -> list[QAction]:
+        """The window's Search menu: selected videos become reference videos."""
+        if self.host is None:
+            return []
+        action = QAction("Add selected &videos to the reference videos", self)
+        action.triggered.connect(self.add_reference_videos)
+        return [action]
+
+    def add_reference_videos(self) -> Job | None:
+        """The videos selected in the window become references of video copy detection (described
+        now, in the background)."""
+        from plugins.similarity.video_copy import default_sampling, store_for
+
+        host = self.host
+        if host is None:
+            return None
+        paths = [e.path for e in host.selected_evidence() if e.kind == "video"]
+        if not paths:
+            host.show_message("No video selected", "Select one or more videos in the evidence list.")
+            return None
+        case = host.case
+
+        def add(job: Job) -> str:
+            ctx = RunContext(job.report, job.cancel_event, resolve_device()[0])
+            report = store_for(case.root).add(paths, default_sampling(), ctx)
+            failed = "".join(f"\n{reason}" for reason in (report.failed or {}).values())
+            summary = f"{report.added} reference video(s) added, {report.skipped} already there{failed}"
+            case.log("index", summary)
+            return summary
+
+        return self.jobs.submit(f"Describing {len(paths)} reference video(s)", add,
+                                on_done=lambda job: host.show_status(
+                                    job.result if job.error is None else f"Failed: {job.error}", 10000))
 
     def _selection_changed(self) -> None:
         if self.evidence is None:
@@ -850,6 +911,14 @@ class SearchPanel(QWidget):
 
         self.match_job = self.jobs.submit(f"Loading {Path(hit.item.path).name}", work, on_done=done, listed=False)
         return self.match_job
+
+
+def similar_images_panel(host: PanelHost) -> SearchPanel:
+    """The window's "Similar images" dock (`Panel` factory): its jobs, pixel limit and model installer."""
+    panel = SearchPanel(host.jobs, max_pixels=host.max_pixels)
+    panel.host = host
+    panel.installRequested.connect(host.install_model)
+    return panel
 
 
 def _icon(thumb: np.ndarray | None, near_duplicate: bool) -> QPixmap:

@@ -1,5 +1,10 @@
 """The map of a geolocation result: an interactive offline Leaflet map, or a static image when that fails.
 
+Contributed as the "Map" tab of `geolocation` results (`plugins/geolocation/manifest.py`, a
+`ResultTab`): the window makes one `MapPanel` (`map_tab`) on the first such result, keeps it for the
+next ones (the web view starts a browser process), calls `release()` when it closes and
+`preferences_changed` when the tile server setting may have changed.
+
 The page comes from `plugins.geolocation.mapping.folium_html`: Leaflet inlined, Natural Earth
 boundaries, no tiles. This panel adds a second line of defence so that nothing leaves the machine
 even if a page ever did reference a remote host: a private, off-the-record web profile whose
@@ -24,8 +29,8 @@ from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTemporaryDir, QTim
 from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from plugins.geolocation.mapping import GeoView, folium_html, static_map
-from workbench.ui.images import to_pixmap
+from plugins.geolocation.mapping import GeoView, folium_html, static_map, view_from_result
+from workbench.api import Run, load_preferences, to_pixmap
 
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     # Chromium cannot sandbox as root and would abort the whole process; the page is our own
@@ -194,6 +199,15 @@ class MapPanel(QWidget):
             self._web_broken = f"{type(exc).__name__}: {exc}"
             self._show_static(view, self._web_broken)
 
+    def show_result(self, run: Run) -> None:
+        """The map of a geolocation result (the window's result tab)."""
+        self.show_view(view_from_result(run.result))
+
+    def preferences_changed(self, prefs: object) -> None:
+        """The next map (a fresh web view) uses the tile server setting now in the preferences."""
+        self.release()
+        self.tile_url = getattr(prefs, "tile_url", None) or None
+
     def clear(self) -> None:
         """Back to the placeholder (the web view keeps running, blank, for the next result)."""
         self._view = None
@@ -338,3 +352,8 @@ class MapPanel(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._rescale()
+
+
+def map_tab(host: object) -> MapPanel:
+    """The "Map" tab of geolocation results (`ResultTab` factory): the tile server from the preferences."""
+    return MapPanel(tile_url=load_preferences().tile_url or None)

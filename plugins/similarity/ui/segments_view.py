@@ -1,7 +1,8 @@
 """Video copy detection in the GUI: the similarity matrix, the matched segments as aligned timelines,
 and the two videos side by side at a chosen match.
 
-The result panel's `SegmentsView` lists the segments and opens a `CopyDetectionWindow`: the matrix
+Contributed as the view of `similarity.video_copy` results (`plugins/similarity/manifest.py`). The
+results panel's `SegmentsView` lists the segments and opens a `CopyDetectionWindow`: the matrix
 (query time down, reference time across, segments outlined; a click in a segment's box opens it at
 that query instant, a click elsewhere compares those two instants), the timelines (query bar above,
 reference bar below, each segment a band between them; a click opens that segment) and two frame
@@ -25,22 +26,25 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from plugins.similarity.video_copy import store_for
 from plugins.similarity.video_copy_figure import frame_step, matrix_rgb, segment_colour
-from workbench.app.case import Case, Run
-from workbench.app.per_frame import timecode
-from workbench.core.render import time_ticks
-from workbench.core.results import Segments
-from workbench.core.video import VideoError, VideoReader, probe
-from workbench.ui.images import to_qimage
-from workbench.ui.result_views import ResultView
-from workbench.ui.viewer import ImageView
+from workbench.api import (
+    Case,
+    ImageView,
+    Run,
+    Segments,
+    SegmentsTableView,
+    VideoError,
+    VideoReader,
+    probe_video,
+    time_ticks,
+    timecode,
+    to_qimage,
+)
 
 Locate = Callable[[str], Path | None]
 """A reference label (as in the result) → its video file, or None when it cannot be found."""
@@ -64,34 +68,21 @@ def reference_time(row: np.ndarray, query_time: float) -> float:
     return min(max(r, min(r0, r1)), max(r0, r1))
 
 
-class SegmentsView(ResultView):
-    """The copied segments in the results panel, and the button that opens the full view."""
+class SegmentsView(SegmentsTableView):
+    """The copied segments in the results panel (coloured as in the full view; a double click opens
+    the full view at that segment), and the button that opens the full view."""
 
     def __init__(self, run: Run, parent: QWidget | None = None, case: Case | None = None,
                  included: bool | None = None) -> None:
         super().__init__(run, parent, included)
-        result = run.result
-        assert isinstance(result, Segments)
         self.case = case
         self.copy_window: CopyDetectionWindow | None = None
-        rows = _rows(result)
-        self.table = QTreeWidget()
-        self.table.setHeaderLabels(["Reference", "Query", "Reference span", "Score"])
-        self.table.setRootIsDecorated(False)
-        for n, (row, label) in enumerate(zip(rows, result.references, strict=True)):
-            item = QTreeWidgetItem(self.table, [label, f"{timecode(row[0])}–{timecode(row[1])}",
-                                                f"{timecode(row[2])}–{timecode(row[3])}", f"{row[4]:.3f}"])
-            item.setForeground(0, _qcolour(n))
-        self.table.resizeColumnToContents(0)
-        self.table.setFixedHeight(min(len(rows), 6) * 22 + 28)
+        for n in range(self.table.topLevelItemCount()):
+            self.table.topLevelItem(n).setForeground(0, _qcolour(n))
         self.table.itemDoubleClicked.connect(lambda item: self.open_window(self.table.indexOfTopLevelItem(item)))
-        self.table.setVisible(len(rows) > 0)
-        method = QLabel(f"<i>{html.escape(result.method)}</i>")
-        method.setWordWrap(True)
         self.open_button = QPushButton("Open copy-detection view…")
         self.open_button.clicked.connect(lambda: self.open_window())
-        for widget in (self.table, method, self.open_button):
-            self.body.insertWidget(self.body.count() - 1, widget)  # above "How to read this"
+        self.body.insertWidget(self.body.count() - 1, self.open_button)  # above "How to read this"
 
     def open_window(self, segment: int | None = None) -> CopyDetectionWindow:
         """The full view (one per result), at `segment` when given (the best one otherwise)."""
@@ -241,7 +232,7 @@ class FramePane(QWidget):
             self.heading.setText(f"<b>{self.title}</b>: ⚠ {html.escape(label)}: the video file was not found")
             return
         try:  # frames to look at: no hash needed (the analysis verified it), so no full read of the file
-            self.reader = VideoReader(path, probe(path))
+            self.reader = VideoReader(path, probe_video(path))
         except (VideoError, OSError) as exc:
             self.heading.setText(f"<b>{self.title}</b>: ⚠ {html.escape(str(exc))}")
             return

@@ -1,0 +1,1 @@
+"""Clipped-pixel map: a Forensic Workbench plugin (the example of docs/plugins.md)."""
