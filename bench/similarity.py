@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -54,9 +55,9 @@ from plugins.similarity.search import Query, Rerank, query_from_media, search
 from workbench.core.device import usable_cores
 from workbench.core.media import open_media
 from workbench.core.plugin import RunContext
-from workbench.synthetic.photos import load, package_dir, random_view, source_photos
+from workbench.synthetic.photos import OPENCV_DOC_DATA, load, package_dir, random_view, source_photos
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bump when the generated images change for a given seed (invalidates the cache)."""
 LONG_SIDE = 512
 """Source photos are first shrunk to this long side (never enlarged): the "originals"."""
@@ -66,8 +67,11 @@ MILD = ("crop", "rotate", "scale", "jpeg", "overlay", "colour", "flip")
 """Transformations of the positives stored in the database (milder settings)."""
 EXTRA_DISTRACTOR_PHOTOS = ("cell.png", "clock_motion.png", "page.png", "text.png", "motorcycle_right.png")
 """More real photos of scikit-image, used as distractor sources only (too small or grey for queries)."""
-SCENES = {"motorcycle_right": "motorcycle_left"}
-"""Photos of the same scene: one scene is never on both sides of the split."""
+SCENES = {"motorcycle_right": "motorcycle_left", "ela_modified": "ela", "ela_original": "ela",
+          "left": "tsukuba", "right": "tsukuba"}
+"""Photos of the same scene: one scene is never on both sides of the split, and gives one photo."""
+_VIEW_SUFFIX = re.compile(r"(?:\d+|[LRAB])$")
+"""opencv-doc's views of one scene: aloeL/aloeR, leuvenA/leuvenB, aero1/aero3, left01…right14."""
 WORDS = ("BREAKING", "EXCLUSIVE", "#viral", "SHARE NOW", "(c) 2024 news24", "LIVE", "FAKE?", "source: web",
          "@user_1987", "MUST SEE")
 KS = (1, 5, 10)
@@ -82,13 +86,32 @@ RERANK_TARGET_S = 2.0
 
 
 def scene_of(path: Path) -> str:
-    return SCENES.get(path.stem, path.stem)
+    """The scene a photo shows: stereo pairs, calibration series and before/after pairs share one."""
+    stem = SCENES.get(path.stem, path.stem)
+    if re.fullmatch(r"(left|right)\d+", stem):
+        return "chessboard"
+    return _VIEW_SUFFIX.sub("", stem)
+
+
+def photo_sources() -> str:
+    """Which packages gave this machine's photos: the bench's image set depends on them."""
+    found = ["scikit-image's"]
+    if package_dir("sklearn", "datasets", "images") is not None:
+        found.append("scikit-learn's")
+    if OPENCV_DOC_DATA.is_dir():
+        found.append("Debian opencv-doc's")
+    return ", ".join(found)
 
 
 def photo_split() -> tuple[list[Path], list[Path]]:
-    """(query photos, distractor photos): alternate photos of `source_photos()`, plus the extra
-    scikit-image photos as distractors when their scene is not a query's."""
-    photos = list(source_photos())
+    """(query photos, distractor photos): the first photo of each scene of `source_photos()`, scenes
+    alternating between the sides, plus the extra scikit-image photos as distractors when their scene
+    is not a query's. Views of one scene (a stereo pair, a calibration series) would share content
+    across the split and count real matches as false ones."""
+    first: dict[str, Path] = {}
+    for photo in source_photos():
+        first.setdefault(scene_of(photo), photo)
+    photos = list(first.values())
     queries, distractors = photos[0::2], photos[1::2]
     query_scenes = {scene_of(p) for p in queries}
     folder = package_dir("skimage", "data")
@@ -726,14 +749,14 @@ def header_lines(data: Path, manifest: dict[str, Any], args: argparse.Namespace,
         f"copies in the database): {', '.join(manifest['query_photos'])}.",
         f"- Distractor photos ({len(manifest['distractor_photos'])}; distractors per photo: "
         f"{', '.join(f'{s} {c}' for s, c in dscenes.items())}): {', '.join(manifest['distractor_photos'])}. "
-        "No distractor photo is a query photo, so no distractor shares content with a query's photo; a "
+        "No distractor photo shows a query photo's scene (a stereo pair or a calibration series is one scene); a "
         "distractor is a random view (crop of 256–512 px long side at a random scale, mirrored half of the "
         "time; `workbench.synthetic.photos.random_view`), half of them also given one mild transformation "
         "(colour, JPEG, rotation, caption, scale). Views of one photo are each other's near copies: the "
         "distractors hold only as many different scenes as there are distractor photos, an easier set than "
         "real collections.",
-        "- Photos found on this machine: scikit-image's only (scikit-learn, matplotlib and Debian's "
-        "opencv-doc are not installed; `workbench.synthetic.photos.source_photos` adds them when they are).",
+        f"- Photos found on this machine: {photo_sources()} (`workbench.synthetic.photos.source_photos`: "
+        "scikit-image's, then scikit-learn's and Debian opencv-doc's when installed); one photo per scene.",
         f"- Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {cores} usable; torch "
         f"{torch.__version__} ({_n(torch.get_num_threads(), 'thread')}), FAISS {faiss.__version__} "
         f"({_n(faiss.omp_get_max_threads(), 'OpenMP thread')}), OpenCV {cv2.__version__}, numpy {np.__version__}, "
