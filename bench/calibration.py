@@ -37,6 +37,7 @@ from workbench.core.calibration import Calibration, percent, table_path
 from workbench.core.media import MediaKind, open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.synthetic.photos import OPENCV_DOC_DATA, package_dir
+from workbench.synthetic.splits import fusion_role
 
 COMMAND = "python -m bench.calibration"
 
@@ -91,14 +92,12 @@ NOT_SUSPICION = {
 }
 """Analyzers with an image-level number that is not a "how suspicious" score."""
 
-TRAINED_ON = {
-    "fusion": (("scikit-image", ("astronaut.png", "brick.png", "coffee.png", "grass.png", "gravel.png",
-                                 "motorcycle_left.png")),
-               "photos its training samples were made from"),
+TRAINED_ON: dict[str, tuple[Callable[[str], bool], str]] = {
+    "fusion": (lambda key: fusion_role(key) == "train", "photos its training samples were made from"),
 }
-"""Photos left out of one analyzer's table because its model was trained on views of them (models/
-fusion_default.json: scikit-image's photos of that time but chelsea, rocket and coins): a learned
-analyzer scores its own training scenes lower, which would make real photos look unusual."""
+"""Photos left out of one analyzer's table because its model was trained on views of them (for the
+fusion: `workbench.synthetic.splits`, which the training script and the condition bench read too):
+a learned analyzer scores its own training scenes lower, which would make real photos look unusual."""
 
 MIN_SCORES = 10
 """Fewer scores than this give no table: "higher than all 3 photos" would be no calibration."""
@@ -177,8 +176,8 @@ def excluded_for(analyzer_id: str) -> tuple[set[str], str]:
     """Keys ("source/name") of the photos left out of this analyzer's table, and why."""
     if analyzer_id not in TRAINED_ON:
         return set(), ""
-    (label, names), why = TRAINED_ON[analyzer_id]
-    return {f"{label}/{n}" for n in names}, why
+    trained, why = TRAINED_ON[analyzer_id]
+    return {f"{s.label}/{n}" for s in SOURCES for n in s.names if trained(f"{s.label}/{n}")}, why
 
 
 def scores_of(analyzers: list[Analyzer], photos: list[Photo]) -> Iterator[tuple[Photo, str, float | None, str]]:

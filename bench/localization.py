@@ -2,7 +2,7 @@
 splices, copy-moves and removals (plus pristine images for the image-level AUC).
 
     .venv/bin/python -m bench.localization --quick
-    .venv/bin/python -m bench.localization --per-kind --packaged-photos --out docs/localization-bench.md
+    .venv/bin/python -m bench.localization --per-kind --out docs/localization-bench.md
     .venv/bin/python -m bench.localization --conditions --out docs/localization-bench.md
 
 The dataset (`workbench.synthetic`) is generated once and cached under the user cache folder
@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import platformdirs
 
+from bench.calibration import collect
 from bench.report import publish
 from plugins.localization.common import map_score
 from workbench.core import registry
@@ -40,8 +41,9 @@ from workbench.core.media import open_media
 from workbench.core.metrics import image_auc, mean_defined, pixel_metrics
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Heatmap, Status
-from workbench.synthetic import KINDS, Recipe, packaged_photos, read_index, source_photos, write_dataset
+from workbench.synthetic import KINDS, Recipe, packaged_photos, read_index, write_dataset
 from workbench.synthetic.dataset import header, load_mask
+from workbench.synthetic.splits import fusion_role
 
 FAMILY = "plugins.localization"
 BASELINE = "centre-prior"
@@ -53,6 +55,15 @@ CONDITIONS_SECTION = "conditions"
 KEPT_SECTIONS = (CONDITIONS_SECTION, "copy-move-dense")
 """Sections of the --out file that other reports wrote (the per-condition mode's, bench/copy_move_dense.py's
 figures), kept in this order after the mixed set's report when it rewrites the file."""
+
+
+def evaluation_photos() -> list[Path]:
+    """The calibration bench's natural photos found here (no drawings, charts, text or edited files;
+    Debian's desktop backgrounds refused) that `workbench.synthetic.splits` holds out from the
+    fusion: neither its training nor its validation photos, so the learned map is measured on
+    scenes it has never seen, like the classical ones."""
+    photos, _ = collect()
+    return [p.path for p in photos if fusion_role(p.key) == "held_out"]
 
 
 @dataclass
@@ -302,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also bench an analyzer not registered yet (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--packaged-photos", action="store_true",
-                        help="mixed set from the Python packages' photos only (not opencv-doc's), so the set "
-                             "does not depend on system packages")
+                        help="mixed set from the Python packages' photos (scikit-image's, which trained the fusion), "
+                             "instead of the photos held out from the fusion's training (opencv-doc's among them)")
     parser.add_argument("--conditions", nargs="?", const="all", metavar="NAMES",
                         help="instead: the named conditions of workbench.synthetic.CONDITIONS (comma-separated, "
                              "default all) on photos held out from the fusion's training; --out then writes its "
@@ -325,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.localization_conditions import run_conditions  # it builds on this module
 
         return run_conditions(args, methods, plugins)
-    photos = packaged_photos() if args.packaged_photos else source_photos()
+    photos = packaged_photos() if args.packaged_photos else evaluation_photos()
+    if len(photos) < 2:
+        raise SystemExit("fewer than two held-out photos: install opencv-doc (Debian), or use --packaged-photos")
     folder, index = dataset(args.data, args.seed, n, args.workers, photos)
     print(f"running {', '.join(methods)} on {n} images with {args.workers} workers", flush=True)
     records = run_all(folder, index, methods, plugins, args.workers)

@@ -22,24 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.calibration import TRAINED_ON, collect
-from bench.localization import BASELINE, CONDITIONS_SECTION, Record, cached, fmt, group, run_all
+from bench.localization import BASELINE, CONDITIONS_SECTION, Record, cached, evaluation_photos, fmt, group, run_all
 from bench.report import publish_section
 from workbench.core.metrics import image_auc, mean_defined
 from workbench.synthetic import CONDITIONS, write_conditions
 from workbench.synthetic.dataset import conditions_header
-
-HELD_OUT_FROM = "fusion"
-"""The learned analyzer whose training photos are left out (bench/calibration.py: TRAINED_ON)."""
-
-
-def evaluation_photos() -> list[Path]:
-    """The calibration bench's natural photos found here (no drawings, charts, text or edited files;
-    Debian's desktop backgrounds refused), less the photos the fusion was trained on."""
-    photos, _ = collect()
-    (source, names), _why = TRAINED_ON[HELD_OUT_FROM]
-    trained = {f"{source}/{name}" for name in names}
-    return [p.path for p in photos if p.key not in trained]
 
 
 def chosen(names: str) -> list[str]:
@@ -95,16 +82,15 @@ def standard_errors(by_method: dict[str, list[Record]], names: list[str]) -> np.
 def condition_table(
     by_method: dict[str, list[Record]], names: list[str], cell: Any, counts: str, what: str
 ) -> str:
-    """Methods × conditions; the first header cell says `what` the cells are, so the table still
-    reads right when bench/card_rows.py copies a method's row into its card."""
-    lines = [f"| method ({what}) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    """Methods × conditions, then every condition pooled ("all"); the first header cell says `what` the
+    cells are, so the table still reads right when bench/card_rows.py copies a method's row into its card."""
+    lines = [f"| method ({what}) | " + " | ".join(names) + " | all |", "|---|" + "---:|" * (len(names) + 1)]
     for method, recs in by_method.items():
         cells = [cell([r for r in recs if r.condition == name]) for name in names]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {cell([r for r in recs if r.condition in names])} |")
     baseline = by_method[BASELINE]
-    sizes = [str(sum(r.condition == name and (counts == "all" or r.kind != "pristine") for r in baseline))
-             for name in names]
-    lines.append("| images | " + " | ".join(sizes) + " |")
+    sizes = [sum(r.condition == name and (counts == "all" or r.kind != "pristine") for r in baseline) for name in names]
+    lines.append("| images | " + " | ".join(map(str, sizes)) + f" | {sum(sizes)} |")
     return "\n".join(lines)
 
 
@@ -127,8 +113,9 @@ def report(
         f"Dataset: `workbench.synthetic.CONDITIONS`, seed {index['seed']}: per condition {index['n']} edited "
         f"images and the same {index['n']} samples unedited (same host view, region and chain); every condition "
         f"draws the same hosts and regions; cached in `{folder}`.",
-        f"Photos ({len(index['photos'])}): the natural photos of `bench/calibration.py` found here, less the "
-        f"photos the fusion was trained on (views of them are never hosts nor donors): "
+        f"Photos ({len(index['photos'])}): the natural photos of `bench/calibration.py` found here that "
+        "`workbench/synthetic/splits.py` holds out from the fusion's training and validation (views of the "
+        "others are never hosts nor donors): "
         f"{', '.join(index['photos'])}.",
         "",
         *described,
@@ -153,7 +140,8 @@ def report(
         "",
         "### Image AUC against the unedited images of the same condition",
         "",
-        "The analyzer's score (the map's p99 − median when it has none), edited vs unedited: 0.5 is chance.",
+        "The analyzer's score (the map's p99 − median when it has none), edited vs unedited: 0.5 is chance. "
+        "\"all\" ranks every edited image against every unedited one, across conditions: one threshold for all.",
         "",
         condition_table(by_method, names, score_auc, "all", "image AUC vs unedited"),
     ])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import plugins
-from bench.calibration import MIN_SCORES, SOURCES, TRAINED_ON, Source, collect, reserved
+from bench.calibration import MIN_SCORES, SOURCES, Source, collect, excluded_for, reserved
 from workbench.core import registry
 from workbench.core.calibration import (
     FOLDER,
@@ -26,6 +26,7 @@ from workbench.core.frames import PerFrame
 from workbench.core.media import Media, open_media
 from workbench.core.plugin import Analyzer, RunContext, run_analyzer
 from workbench.core.results import Result, Status
+from workbench.synthetic.splits import fusion_role
 
 POPULATION = "test photos"
 """The short noun beside a score (the long population text is for cards and the report's appendix)."""
@@ -242,5 +243,6 @@ def test_listed_sources_are_outside_the_reserved_folders() -> None:
         assert folder is None or not reserved(folder)
     names = [(s.label, n) for s in SOURCES for n in s.names]
     assert len(names) == len(set(names)) and ("opencv-doc", "ela_modified.jpg") not in names
-    trained = [(label, n) for (label, photos), _ in TRAINED_ON.values() for n in photos]
-    assert set(trained) <= set(names)  # a typo would leave a training photo in the fusion's table
+    left_out, _ = excluded_for("fusion")
+    assert left_out and all(fusion_role(key) == "train" for key in left_out)
+    assert {f"{label}/{n}" for label, n in names} - left_out  # photos remain to calibrate it on

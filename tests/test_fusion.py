@@ -18,11 +18,17 @@ from workbench.core.models import ModelStore
 from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Heatmap, Result, Status
 from workbench.synthetic import Recipe, make_sample, source_photos
+from workbench.synthetic.photos import SKIMAGE_PHOTOS
+from workbench.synthetic.splits import VALIDATION, fusion_role
 
 torch = pytest.importorskip("torch")
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 MANIFEST = MODELS / "fusion_default.json"
+
+
+def manifest() -> dict:
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))
 
 
 def run_fusion(path: Path, **params: object) -> Result:
@@ -59,12 +65,96 @@ def test_network_accepts_any_subset_of_signals() -> None:
 
 
 def test_committed_weights_match_the_manifest() -> None:
-    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
-    weights = MODELS / manifest["weights"]
+    doc = manifest()
+    weights = MODELS / doc["weights"]
     assert weights.stat().st_size < 5_000_000
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == manifest["sha256"]
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == doc["sha256"]
     assert ModelStore().status("fusion_default").installed
-    assert [s["id"] for s in manifest["signals"]] and manifest["network"]["num_signals"] == len(manifest["signals"])
+    assert [s["id"] for s in doc["signals"]] and doc["network"]["num_signals"] == len(doc["signals"])
+    model = fusion.load_model("cpu")
+    assert [s.to_dict() for s in model.signals] == doc["signals"]
+
+
+def test_the_manifest_signals_are_registered_at_their_versions() -> None:
+    from workbench.core import registry
+
+    for spec in manifest()["signals"]:
+        assert registry.get(spec["id"]).version == spec["version"], spec["id"]
+
+
+@pytest.fixture(scope="module")
+def committed_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[fusion.LoadedModel, np.ndarray, np.ndarray]:
+    """The committed model, and the inputs its signals give on a spliced JPEG (320 px long side)."""
+    photos = [p for p in source_photos() if p.name in ("chelsea.png", "coins.png")]
+    sample = make_sample(3, 0, "splice", Recipe(size_range=(320, 320), p_jpeg=1.0), photos)
+    data, suffix = sample.encoded()
+    path = tmp_path_factory.mktemp("fusion") / f"splice{suffix}"
+    path.write_bytes(data)
+    media = open_media(path)
+    model = fusion.load_model("cpu")
+    shape = (media.height, media.width)
+    maps, present, absent = fusion.signal_inputs(media, list(model.signals), shape, RunContext())
+    assert present.all(), absent  # every signal (layers included) computes on a JPEG
+    return model, fusion.rgb_input(media, shape), maps
+
+
+@pytest.mark.parametrize("subset", ["none", "each", "halves", "all"])
+def test_any_subset_of_the_committed_signals_gives_a_map(
+    committed_inputs: tuple[fusion.LoadedModel, np.ndarray, np.ndarray], subset: str
+) -> None:
+    model, rgb, maps = committed_inputs
+    k = len(model.signals)
+    masks = {
+        "none": [np.zeros(k, bool)],
+        "each": list(np.eye(k, dtype=bool)),
+        "halves": [np.arange(k) % 2 == 0, np.arange(k) % 2 == 1, np.arange(k) < k // 2],
+        "all": [np.ones(k, bool)],
+    }[subset]
+    for present in masks:
+        heat, score = fusion.predict(model.net, rgb, maps, present, "cpu")
+        assert heat.shape == maps.shape[1:] and np.isfinite(heat).all()
+        assert 0.0 <= float(heat.min()) and float(heat.max()) <= 1.0 and 0.0 <= score <= 1.0
+
+
+def candidate_keys() -> list[str]:
+    """Every photo the split rule may see: scikit-image's and the calibration bench's (by name, so the
+    test does not depend on which packages are installed)."""
+    from bench.calibration import SOURCES
+
+    return list(dict.fromkeys([*(f"scikit-image/{n}" for n in SKIMAGE_PHOTOS),
+                               *(f"{s.label}/{n}" for s in SOURCES for n in s.names)]))
+
+
+def test_the_photo_split_keeps_training_photos_out_of_evaluation_and_calibration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import bench.localization as bench
+    from bench.calibration import SOURCES, Photo, excluded_for
+
+    keys = candidate_keys()
+    roles = {k: fusion_role(k) for k in keys}
+    train = {k for k, r in roles.items() if r == "train"}
+    assert {k for k, r in roles.items() if r == "validation"} == VALIDATION
+    assert len(train) >= 20 and sum(r == "held_out" for r in roles.values()) >= 15
+    # two views of one scene fall on the same side
+    for a, b in (("aero1.jpg", "aero3.jpg"), ("graf1.png", "graf3.png"), ("leuvenA.jpg", "leuvenB.jpg")):
+        assert fusion_role(f"opencv-doc/{a}") == fusion_role(f"opencv-doc/{b}")
+    # the calibration table leaves out exactly the training photos among its own
+    left_out, _ = excluded_for("fusion")
+    assert left_out == {f"{s.label}/{n}" for s in SOURCES for n in s.names} & train
+    # the localisation benches read held-out photos only (here from a stand-in collection)
+    fake = [Photo(k.split("/")[0], tmp_path / k) for k in keys]
+    monkeypatch.setattr(bench, "collect", lambda: (fake, {}))
+    evaluated = set(bench.evaluation_photos())
+    assert evaluated and all(roles[p.key] == "held_out" for p in fake if p.path in evaluated)
+
+
+def test_the_committed_model_was_trained_on_the_split_it_records() -> None:
+    split = manifest()["training"]["photo_split"]
+    assert all(fusion_role(k) == "train" for k in split["train"])
+    assert all(fusion_role(k) == "validation" for k in split["validation"])
+    # the rule has not moved since training: the same candidates give the same training photos
+    assert set(split["train"]) == {k for k in candidate_keys() if fusion_role(k) == "train"}
 
 
 def test_unavailable_without_the_weights_file(
@@ -106,16 +196,19 @@ def test_splice_stands_out_with_the_committed_weights(evidence_dir: Path) -> Non
     assert set(result.stack) == {f"input: {k[len('present.'):]}" for k, v in result.stats.items()
                                  if k.startswith("present.") and v == 1.0}
     inside, outside = float(heat[mask].mean()), float(heat[~mask].mean())
-    # Measured: inside 0.96, outside 0.01, score 1.00
+    # Measured (version 2.0): inside 0.90, outside 0.01, score 0.87 — higher than 18 of the 19
+    # unedited photos of its calibration table (their median 0.59)
     assert inside >= outside + 0.7, (inside, outside)
-    assert result.score >= 0.9
+    assert result.score >= 0.8
 
 
 def test_a_subset_of_signals_and_a_png(png_image: Path) -> None:
     result = run_fusion(png_image, signals="ela,noise_median")
     assert result.status is Status.OK, result.message
     assert result.stats["present.ela"] == 1.0 and result.stats["present.noise_median"] == 1.0
-    assert result.stats["signals_present"] == 2.0
+    # choosing an analyzer chooses every input the model reads from it: here its noise level layer too
+    assert result.stats["present.noise_median (noise level)"] == 1.0
+    assert result.stats["signals_present"] == 3.0
     assert result.map.shape == (400, 600)
 
 

@@ -171,7 +171,7 @@ def test_presets_offer_what_applies(qtbot, window: MainWindow, splice_path: Path
     assert panel.current_preset().name == "triage"
     for analyzer_id in ("metadata", "fusion", "ela", "copy_move", "deepfake.faces"):
         assert panel.is_checked(analyzer_id), analyzer_id
-    assert not panel.is_checked("nadq") and not panel.is_checked("splicebuster")
+    assert not panel.is_checked("ela_sweep") and not panel.is_checked("synthetic.spectrum")  # in "full" only
     assert panel.items["similarity.video_copy"].isHidden()  # images are selected (none: images)
 
     panel.set_kinds({MediaKind.VIDEO})

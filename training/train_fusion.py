@@ -1,12 +1,16 @@
-"""Train the fusion localiser (plugins/localization/fusion_net.py) on synthetic manipulations.
+"""Train the fusion localiser (plugins/localization/fusion_net.py) on the named conditions and the
+generator's mixed recipe.
 
-The full recipe: samples from `workbench.synthetic` (training and validation draw different seeds
-AND different source photos), the signal maps computed once by the project's own analyzers (the
-same `fusion.signal_inputs` the analyzer uses at inference) into a cache outside the repository,
-then AdamW on BCE + Dice (map) and BCE (image label) with random signal dropout, then the
-validation metrics, the weights file and its manifest.
+The full recipe: samples from `workbench.synthetic` — every named condition (`CONDITIONS`, each edit
+followed by its unedited twin: same host view, region and chain), the generator's mixed recipe and
+same-quality re-saves — cut from the photos `workbench.synthetic.splits` assigns to training
+(validation draws other seeds AND the validation photos; the evaluation photos are never read);
+the signal maps computed once by the project's own analyzers (the same `fusion.signal_inputs` the
+analyzer uses at inference, at the same working resolution) into a cache outside the repository;
+then AdamW on BCE + Dice (map) and BCE (image label) with random signal dropout, the validation
+metrics, the weights file and its manifest.
 
-    .venv/bin/python training/train_fusion.py            # the committed model (≈ 50 min on 2 cores, first run)
+    .venv/bin/python training/train_fusion.py            # the committed model (≈ 80 min on 2 busy cores, first run)
     .venv/bin/python training/train_fusion.py --help     # every knob
 """
 
@@ -18,6 +22,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import multiprocessing
 import pkgutil
 import sys
@@ -27,77 +32,137 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.calibration import Photo, collect  # noqa: E402
 from plugins.localization import fusion  # noqa: E402
 from plugins.localization.fusion import SignalSpec  # noqa: E402
 from workbench.core import metrics  # noqa: E402
 from workbench.core.media import open_media  # noqa: E402
 from workbench.core.plugin import Analyzer, RunContext  # noqa: E402
-from workbench.synthetic import KINDS, Recipe, make_sample, source_photos  # noqa: E402
+from workbench.synthetic import CONDITIONS, KINDS, Recipe, Sample, make_sample, packaged_photos  # noqa: E402
+from workbench.synthetic.manipulations import GENERATOR_VERSION  # noqa: E402
+from workbench.synthetic.photos import SKIMAGE_PHOTOS  # noqa: E402
+from workbench.synthetic.splits import Role, fusion_role  # noqa: E402
 
-DEFAULT_SIGNALS = ("ela", "noise_median", "noise_wavelet", "jpeg_ghost", "adq", "blk", "cfa", "copy_move")
-VALIDATION_PHOTOS = ("chelsea.png", "rocket.jpg", "coins.png")
-"""Source photos kept out of training: validation measures generalisation to unseen scenes."""
+DEFAULT_SIGNALS = (
+    "ela", "noise_median", "noise_median:noise level", "noise_wavelet", "noise_wavelet:noise level", "jpeg_ghost",
+    "adq", "nadq", "blk", "cfa", "splicebuster", "copy_move", "copy_move_dense",
+)
+"""Analyzer ids, ":layer" for a layer of the same run (the noise level keeps the direction — too quiet or
+too noisy — that the two-sided deviation map drops)."""
 TRAIN_SEED, VAL_SEED = 1, 2
 NOT_RECIPE = ("cache", "out", "manifest", "prepare_only", "evaluate", "workers")
 """Command-line options that do not change the weights (left out of the manifest)."""
-RECIPE = Recipe(size_range=(256, 448))
-"""The generator's defaults with smaller views, so the signals of ~2,000 samples compute in minutes."""
+SIZE_RANGE = (256, 640)
+"""Views a little larger than the working resolution (512) on the long side, so that some are shrunk
+as evidence is; the bench's views are 256–768 px."""
+RECIPE = Recipe(size_range=SIZE_RANGE)
+"""The generator's mixed recipe (splice / copy-move / removal / pristine in turn, random chains)."""
 RESAVE_QUALITIES = (75, 80, 85, 90, 95)
-"""Extra samples re-saved at the quality of the first save, on the same grid: the default recipe
-draws the two qualities independently, so this common case (an edited JPEG saved again with the
-same settings, invisible to ADQ, faint in ELA) would otherwise be rare."""
+"""Extra samples re-saved at the quality of the first save, on the same grid: the mixed recipe draws
+the two qualities independently, so this common case (an edited JPEG saved again with the same
+settings, invisible to ADQ, faint in ELA) would otherwise be rare."""
 
 
-def resave_recipe(quality: int) -> Recipe:
-    q = (quality, quality)
-    return dataclasses.replace(RECIPE, p_double_jpeg=1.0, p_misaligned=0.0, q1=q, q2=q)
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One block of samples: `kind` edits under `recipe`, each followed by its unedited twin (same host
+    view, region and chain), or with `kind` None the generator's kinds in turn."""
+
+    name: str
+    recipe: Recipe
+    kind: str | None = None
+
+    def sample(self, seed: int, i: int, photos: tuple[Path, ...]) -> Sample:
+        if self.kind is None:
+            return make_sample(seed, i, KINDS[i % len(KINDS)], self.recipe, photos)
+        return make_sample(seed, i // 2, "pristine" if i % 2 else self.kind, self.recipe, photos)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind or "mixed", "recipe": self.recipe.describe()}
+
+
+def parts() -> list[Part]:
+    """Every named condition (at the training view sizes), the mixed recipe, the same-quality re-saves."""
+    conditions = [Part(c.name, dataclasses.replace(c.recipe, size_range=SIZE_RANGE), c.kind)
+                  for c in CONDITIONS.values()]
+    resaves = [Part(f"resave_q{q}", dataclasses.replace(
+        RECIPE, p_double_jpeg=1.0, p_misaligned=0.0, q1=(q, q), q2=(q, q))) for q in RESAVE_QUALITIES]
+    return [*conditions, Part("mixed", RECIPE), *resaves]
+
+
+def counts(part: Part, args: argparse.Namespace, validation: bool) -> int:
+    """Samples of `part`: per condition (edits + twins), mixed, or a share of the re-saves."""
+    if part.name == "mixed":
+        n = args.mixed
+    elif part.name.startswith("resave_"):
+        n = args.resave // len(RESAVE_QUALITIES)
+    else:
+        n = args.per_condition
+    return max(2, n // args.val_fraction) if validation else n
+
+
+def split_photos() -> dict[Role, dict[str, Path]]:
+    """Training and validation photos by key (`workbench.synthetic.splits`) among scikit-image's photos
+    and the calibration bench's natural photos found here."""
+    catalogue, _ = collect()
+    skimage = [Photo("scikit-image", p) for p in packaged_photos() if p.name in SKIMAGE_PHOTOS]
+    found = {p.key: p.path for p in [*skimage, *catalogue]}
+    return {role: {key: path for key, path in found.items() if fusion_role(key) == role}
+            for role in ("train", "validation")}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch_setup(args)
-    photos = source_photos()
-    train_photos = [p for p in photos if p.name not in VALIDATION_PHOTOS]
-    val_photos = [p for p in photos if p.name in VALIDATION_PHOTOS]
+    photos = split_photos()
     specs = signal_specs(args.signals)
-    print(f"signals: {', '.join(f'{s.id} {s.version}' for s in specs)}")
-    print(f"photos: train {len(train_photos)}, validation {len(val_photos)} ({', '.join(VALIDATION_PHOTOS)})")
+    print(f"signals: {', '.join(f'{s.label} {s.version}' for s in specs)}")
+    for role, keys in photos.items():
+        print(f"{role} photos ({len(keys)}): {', '.join(keys)}")
+    seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    train = build_split("train", TRAIN_SEED, args.train, train_photos, specs, args)
-    val = build_split("val", VAL_SEED, args.val, val_photos, specs, args)
-    train = join([train, *resave_splits("train", TRAIN_SEED, args.resave, train_photos, specs, args)])
-    val_resave = join(resave_splits("val", VAL_SEED, args.resave // 5, val_photos, specs, args))
-    print(f"data ready in {time.perf_counter() - t0:.0f} s")
+    with multiprocessing.get_context("spawn").Pool(args.workers, initializer=one_thread) as pool:
+        train, val = (
+            join([build_split(name, seed * 100 + j, counts(part, args, name == "val"), part, [*photos[role].values()],
+                              specs, args, pool) for j, part in enumerate(parts())])
+            for name, seed, role in (("train", TRAIN_SEED, "train"), ("val", VAL_SEED, "validation"))
+        )
+    seconds["data"] = time.perf_counter() - t0
+    print(f"data ready in {seconds['data']:.0f} s: {len(train.samples)} training, {len(val.samples)} validation")
     if args.prepare_only:
         return 0
     t1 = time.perf_counter()
     net = load_net(args.evaluate, len(specs), args) if args.evaluate else train_net(train, val, len(specs), args)
-    train_s = time.perf_counter() - t1
-    metrics = evaluate(net, val, by_group=True)
-    print("validation:", json.dumps(metrics))
-    only_rgb = evaluate(net, val, present=np.zeros(len(specs), bool))
-    print("validation, image only (every signal hidden):", json.dumps(only_rgb))
-    metrics["image_only"] = only_rgb
-    metrics["same_quality_resave"] = evaluate(net, val_resave)
-    print("validation, same-quality re-saves:", json.dumps(metrics["same_quality_resave"]))
+    seconds["training"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    found = evaluate(net, val, by_group=True)
+    print("validation:", json.dumps(found))
+    found["image_only"] = evaluate(net, val, present=np.zeros(len(specs), bool))
+    print("validation, image only (every signal hidden):", json.dumps(found["image_only"]))
+    seconds["validation"] = time.perf_counter() - t2
     if not args.evaluate:
-        write_model(net, specs, metrics, args, train_s)
+        write_model(net, specs, found, args, seconds, photos)
     return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--signals", default=",".join(DEFAULT_SIGNALS), help="signal analyzer ids (installed ones used)")
-    ap.add_argument("--train", type=int, default=1600, help=f"training samples (seed {TRAIN_SEED})")
-    ap.add_argument("--val", type=int, default=320, help=f"validation samples (seed {VAL_SEED})")
-    ap.add_argument("--resave", type=int, default=400, help="extra same-quality re-save samples (validation: 1/5)")
+    ap.add_argument("--signals", default=",".join(DEFAULT_SIGNALS), help="signal analyzer ids[:layer] (installed ones)")
+    ap.add_argument("--per-condition", type=int, default=200, help="training samples per named condition (half twins)")
+    ap.add_argument("--mixed", type=int, default=400, help="training samples of the mixed recipe")
+    ap.add_argument("--resave", type=int, default=100, help="training same-quality re-saves, over the qualities")
+    ap.add_argument("--val-fraction", type=int, default=6, help="validation samples = training samples / this")
+    ap.add_argument("--working-size", type=int, default=fusion.FusionParams().working_size,
+                    help="long side the samples and maps are shrunk to, as at inference")
     ap.add_argument("--crop", type=int, default=256, help="training crop side (px)")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=5,
+                    help="5 for the committed model (8 planned; see training/README.md)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=int, default=16, help="channels at the first U-Net level")
@@ -146,15 +211,17 @@ def discover(analyzer_id: str) -> Analyzer | None:
 
 
 def signal_specs(ids: str) -> list[SignalSpec]:
-    """The installed signals among `ids`, each with its version and (JSON-safe) default params."""
+    """The installed signals among `ids` ("id" or "id:layer"), each with its version and (JSON-safe)
+    default params."""
     specs = []
-    for analyzer_id in (s.strip() for s in ids.split(",") if s.strip()):
+    for item in (s.strip() for s in ids.split(",") if s.strip()):
+        analyzer_id, _, layer = item.partition(":")
         analyzer = discover(analyzer_id)
         if analyzer is None:
             print(f"  {analyzer_id}: not installed, left out")
             continue
         params = {k: v.value if isinstance(v, Enum) else v for k, v in dataclasses.asdict(analyzer.Params()).items()}
-        specs.append(SignalSpec(analyzer.id, analyzer.version, params))
+        specs.append(SignalSpec(analyzer.id, analyzer.version, params, layer or None))
     return specs
 
 
@@ -163,97 +230,112 @@ def signal_specs(ids: str) -> list[SignalSpec]:
 
 @dataclasses.dataclass
 class Split:
-    rgb: list[np.ndarray]  # H×W×3 uint8
-    maps: list[np.ndarray]  # K×H×W float16
+    """Samples as uint8 C×h×w views into a memory-mapped pack: RGB (3), the K maps × 255, the mask × 255;
+    read crop by crop, so thousands of samples do not have to fit in memory."""
+
+    samples: list[np.ndarray]
     present: np.ndarray  # N×K bool
-    masks: list[np.ndarray]  # H×W bool
     kinds: list[str]
     chains: list[str]  # "double JPEG", "JPEG" or "lossless": the compression history
+    parts: list[str]
 
 
 def build_split(
-    name: str, seed: int, n: int, photos: list[Path], specs: list[SignalSpec], args: argparse.Namespace,
-    recipe: Recipe = RECIPE,
+    name: str, seed: int, n: int, part: Part, photos: list[Path], specs: list[SignalSpec], args: argparse.Namespace,
+    pool: Any,
 ) -> Split:
-    """Generate (or read from the cache) `n` samples and their signal maps, one file per signal."""
-    key = hashlib.sha256(json.dumps([seed, recipe.describe(), [p.name for p in photos]]).encode()).hexdigest()[:12]
-    folder = args.cache / f"{name}-{key}"
+    """Generate (or read from the cache) `n` samples of `part` and their signal maps, one file per signal
+    and sample, then pack them (once per set of signals) into one uint8 file."""
+    key = hashlib.sha256(json.dumps([seed, part.describe(), [p.name for p in photos], GENERATOR_VERSION,
+                                     args.working_size]).encode()).hexdigest()[:12]
+    folder = args.cache / f"{name}-{part.name}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(folder, seed, i, KINDS[i % len(KINDS)], recipe, tuple(photos), tuple(specs)) for i in range(n)]
+    keys = [spec_key(spec) for spec in specs]
+    pack_key = hashlib.sha256(json.dumps([n, keys]).encode()).hexdigest()[:12]
+    pack, index = folder / f"pack-{pack_key}.u8", folder / f"pack-{pack_key}.json"
+    if not index.is_file():
+        write_pack(pack, index, [(folder, seed, i, part, tuple(photos), tuple(specs), args.working_size)
+                                 for i in range(n)], f"{name} {part.name}", pool)
+    meta = json.loads(index.read_text())
+    data = np.memmap(pack, np.uint8, mode="r")
+    channels = 4 + len(specs)
+    samples = [data[o : o + channels * h * w].reshape(channels, h, w) for o, (h, w) in zip(
+        meta["offsets"], meta["shapes"], strict=True)]
+    present = np.array(meta["present"], bool).reshape(n, len(specs))
+    return Split(samples, present, meta["kinds"], meta["chains"], [part.name] * n)
+
+
+def write_pack(pack: Path, index: Path, jobs: list[tuple], label: str, pool: Any) -> None:
+    """Compute (or read) every job's sample in the worker `pool` and append it to the pack file."""
     t0 = time.perf_counter()
-    pool = multiprocessing.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
-    try:
-        results = pool.imap(cached_sample, jobs, chunksize=4) if pool is not None else map(cached_sample, jobs)
-        items = []
-        for done, item in enumerate(results, start=1):
-            items.append(item)
-            if done % 200 == 0 or done == n:
-                print(f"  {name}: {done}/{n} samples ({time.perf_counter() - t0:.0f} s)", flush=True)
-    finally:
-        if pool is not None:
-            pool.terminate()
-    present = np.array([it[2] for it in items], bool).reshape(n, len(specs))
-    rate = ", ".join(f"{s.id} {present[:, i].mean():.0%}" for i, s in enumerate(specs))
-    print(f"  {name}: signals present: {rate}")
-    return Split([it[0] for it in items], [it[1] for it in items], present, [it[3] for it in items],
-                 [it[4] for it in items], [it[5] for it in items])
+    meta: dict[str, list] = {"offsets": [], "shapes": [], "present": [], "kinds": [], "chains": []}
+    offset = 0
+    with pack.open("wb") as out:
+        for packed, present, kind, chain in pool.imap(cached_sample, jobs, chunksize=2):
+            out.write(packed.tobytes())
+            meta["offsets"].append(offset)
+            meta["shapes"].append(list(packed.shape[1:]))
+            meta["present"].append(present.tolist())
+            meta["kinds"].append(kind)
+            meta["chains"].append(chain)
+            offset += packed.size
+    rates = np.mean(meta["present"], axis=0)
+    print(f"  {label}: {len(jobs)} samples ({time.perf_counter() - t0:.0f} s); signals present: "
+          + " ".join(f"{r:.0%}" for r in rates), flush=True)
+    index.write_text(json.dumps(meta))
 
 
-def resave_splits(
-    name: str, seed: int, n: int, photos: list[Path], specs: list[SignalSpec], args: argparse.Namespace
-) -> list[Split]:
-    """`n` same-quality re-saves in all, spread over RESAVE_QUALITIES."""
-    per = n // len(RESAVE_QUALITIES)
-    return [
-        build_split(f"{name}-resave{q}", seed, per, photos, specs, args, resave_recipe(q)) for q in RESAVE_QUALITIES
-    ]
+def one_thread() -> None:
+    """Worker processes run single-threaded, so two of them share two cores without oversubscribing."""
+    cv2.setNumThreads(1)
 
 
-def join(splits: list[Split]) -> Split:
-    return Split(
-        *(sum((getattr(s, f) for s in splits), []) for f in ("rgb", "maps")),
-        np.concatenate([s.present for s in splits]),
-        *(sum((getattr(s, f) for s in splits), []) for f in ("masks", "kinds", "chains")),
-    )
-
-
-def cached_sample(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """One sample's image, mask and signal maps; each signal is computed once and cached to disk."""
-    folder, seed, index, kind, recipe, photos, specs = job
-    sample = make_sample(seed, index, kind, recipe, photos)
-    shape = sample.mask.shape
-    maps = np.zeros((len(specs), *shape), np.float16)
+def cached_sample(job: tuple) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """One sample packed at the working resolution (RGB, maps, mask as uint8 C×h×w), which signals are
+    present, its kind and compression; each signal map is computed once and cached to disk."""
+    folder, seed, index, part, photos, specs, working_size = job
+    sample = part.sample(seed, index, photos)
+    shape = fusion.working_shape(*sample.mask.shape, working_size)
+    maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
     missing = []
-    keys = [spec_key(spec) for spec in specs]
-    for k in range(len(specs)):
-        path = folder / keys[k] / f"{index:05d}.npz"
+    for k, spec in enumerate(specs):
+        path = folder / spec_key(spec) / f"{index:05d}.npz"
         if path.is_file():
             with np.load(path) as cached:
                 present[k] = bool(cached["present"])
                 maps[k] = cached["map"]
         else:
             missing.append(k)
-    if missing:
-        data, suffix = sample.encoded()
-        with tempfile.TemporaryDirectory() as tmp:
-            file = Path(tmp) / f"sample{suffix}"
-            file.write_bytes(data)
-            media = open_media(file)
-            chosen = [specs[k] for k in missing]
-            new_maps, new_present, _ = fusion.signal_inputs(media, chosen, shape, RunContext(), lookup=discover)
-        for j, k in enumerate(missing):
-            path = folder / keys[k] / f"{index:05d}.npz"
-            path.parent.mkdir(exist_ok=True)
-            np.savez_compressed(path, map=new_maps[j].astype(np.float16), present=new_present[j])
-            maps[k], present[k] = new_maps[j], new_present[j]
-    return sample.image, maps, present, sample.mask, kind, compression(sample.chain)
+    data, suffix = sample.encoded()
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / f"sample{suffix}"
+        file.write_bytes(data)
+        media = open_media(file)
+        rgb = np.round(fusion.rgb_input(media, shape) * 255).astype(np.uint8)
+        chosen = [specs[k] for k in missing]
+        new_maps, new_present, _ = fusion.signal_inputs(media, chosen, shape, RunContext(), lookup=discover)
+    for j, k in enumerate(missing):
+        path = folder / spec_key(specs[k]) / f"{index:05d}.npz"
+        path.parent.mkdir(exist_ok=True)
+        np.savez_compressed(path, map=new_maps[j].astype(np.float16), present=new_present[j])
+        maps[k], present[k] = new_maps[j], new_present[j]
+    mask = fusion.shrink(sample.mask.astype(np.float32), shape) >= 0.5
+    packed = np.concatenate([rgb, np.round(maps * 255).astype(np.uint8), (mask * 255).astype(np.uint8)[None]])
+    return packed, present, sample.kind, compression(sample.chain)
+
+
+def join(splits: list[Split]) -> Split:
+    return Split(
+        sum((s.samples for s in splits), []), np.concatenate([s.present for s in splits]),
+        *(sum((getattr(s, f) for s in splits), []) for f in ("kinds", "chains", "parts")),
+    )
 
 
 def compression(chain: list[str]) -> str:
     if any(step.startswith("jpeg1:") for step in chain):
         return "double JPEG"
-    return "JPEG" if any(step.startswith("jpeg:") for step in chain) else "lossless"
+    return "JPEG" if any(step.startswith(("jpeg:", "jpeg_edit:")) for step in chain) else "lossless"
 
 
 def module_source(analyzer_id: str) -> bytes:
@@ -267,10 +349,11 @@ def source_digest(analyzer_id: str) -> str:
 
 
 def spec_key(spec: SignalSpec) -> str:
-    """Cache folder of one signal: its id, version, parameters and the source of its module (so a
+    """Cache folder of one signal: its id, layer, version, parameters and the source of its module (so a
     change to an analyzer's code, even without a version bump, recomputes its maps)."""
     digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode() + module_source(spec.id))
-    return f"{spec.id}-{spec.version}-{digest.hexdigest()[:10]}"
+    layer = "" if spec.layer is None else "-" + spec.layer.replace(" ", "_")
+    return f"{spec.id}{layer}-{spec.version}-{digest.hexdigest()[:10]}"
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -286,15 +369,13 @@ def crop_batch(split: Split, order: np.ndarray, crop: int, rng: np.random.Genera
     valid = np.zeros((n, 1, crop, crop), np.float32)
     present = split.present[order].copy()
     for b, i in enumerate(order):
-        h, w = split.masks[i].shape
+        h, w = split.samples[i].shape[1:]
         ch, cw = min(crop, h), min(crop, w)
         y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-        rgb = split.rgb[i][y0 : y0 + ch, x0 : x0 + cw].transpose(2, 0, 1).astype(np.float32) / 255.0
-        maps = split.maps[i][:, y0 : y0 + ch, x0 : x0 + cw].astype(np.float32)
-        stacked = np.concatenate([rgb, maps])
+        window = np.asarray(split.samples[i][:, y0 : y0 + ch, x0 : x0 + cw], np.float32) / 255.0
         pad = ((0, 0), (0, crop - ch), (0, crop - cw))
-        x[b] = np.pad(stacked, pad, mode="reflect" if ch > crop - ch and cw > crop - cw else "edge")
-        y[b, 0, :ch, :cw] = split.masks[i][y0 : y0 + ch, x0 : x0 + cw]
+        x[b] = np.pad(window[:-1], pad, mode="reflect" if ch > crop - ch and cw > crop - cw else "edge")
+        y[b, 0, :ch, :cw] = window[-1] > 0.5
         valid[b, 0, :ch, :cw] = 1.0
     present &= rng.random(present.shape) >= args.signal_dropout
     present[rng.random(n) < args.all_dropout] = False
@@ -324,7 +405,7 @@ def train_net(train: Split, val: Split, num_signals: int, args: argparse.Namespa
 
     net = FusionNet(FusionConfig(num_signals=num_signals, width=args.width))
     print(f"parameters: {parameter_count(net):,}")
-    steps_per_epoch = len(train.rgb) // args.batch
+    steps_per_epoch = len(train.samples) // args.batch
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15
@@ -333,7 +414,7 @@ def train_net(train: Split, val: Split, num_signals: int, args: argparse.Namespa
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         net.train()
-        perm = rng.permutation(len(train.rgb))
+        perm = rng.permutation(len(train.samples))
         totals = np.zeros(3)
         for step in range(steps_per_epoch):
             batch = crop_batch(train, perm[step * args.batch : (step + 1) * args.batch], args.crop, rng, args)
@@ -347,10 +428,10 @@ def train_net(train: Split, val: Split, num_signals: int, args: argparse.Namespa
             sched.step()
             totals += [bce.item(), dice.item(), image.item()]
         bce_m, dice_m, img_m = totals / steps_per_epoch
-        quick = evaluate(net, val, limit=100)
+        quick = evaluate(net, val, every=5)
         print(
             f"epoch {epoch + 1}/{args.epochs}: bce {bce_m:.4f} dice {dice_m:.4f} image {img_m:.4f} | "
-            f"val(100) pixel F1 {quick['pixel_f1']:.3f} AUC {quick['pixel_auc']:.3f} "
+            f"val(1/5) pixel F1 {quick['pixel_f1']:.3f} AUC {quick['pixel_auc']:.3f} "
             f"image AUC {quick['image_auc']:.3f} | {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
@@ -371,36 +452,39 @@ def load_net(path: Path, num_signals: int, args: argparse.Namespace):
 
 
 def predict_sample(net, split: Split, i: int, present: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    rgb = split.rgb[i].transpose(2, 0, 1).astype(np.float32) / 255.0
+    inputs = np.asarray(split.samples[i][:-1], np.float32) / 255.0
     mask = split.present[i] if present is None else present
-    return fusion.predict(net, rgb, split.maps[i].astype(np.float32), mask, "cpu")
+    return fusion.predict(net, inputs[:3], inputs[3:], mask, "cpu")
 
 
 def evaluate(
-    net, split: Split, limit: int | None = None, present: np.ndarray | None = None, by_group: bool = False
+    net, split: Split, every: int = 1, present: np.ndarray | None = None, by_group: bool = False
 ) -> dict[str, Any]:
     """workbench.core.metrics conventions: pixel metrics are means over the manipulated samples
-    (F1 at 0.5, best-threshold F1, per-image AUC); image AUC ranks the image head's probability.
-    `by_group` adds the same metrics per manipulation kind and per compression history."""
+    (F1 at 0.5, best-threshold F1, per-image AUC); image AUC ranks the image head's score against the
+    pristine samples of the same group. `every` > 1 reads one sample in so many (a quick look);
+    `by_group` adds the same metrics per part (condition, mixed recipe, re-saves) and per compression."""
     net.eval()
-    n = len(split.rgb) if limit is None else min(limit, len(split.rgb))
     rows = []
-    for i in range(n):
+    for i in range(0, len(split.samples), every):
         heat, prob = predict_sample(net, split, i, present)
-        rows.append((metrics.pixel_metrics(heat, split.masks[i]), prob, split.kinds[i], split.chains[i]))
+        truth = split.samples[i][-1] > 127
+        group = "resave" if split.parts[i].startswith("resave_") else split.parts[i]
+        rows.append((metrics.pixel_metrics(heat, truth), prob, split.kinds[i], split.chains[i], group))
     out: dict[str, Any] = summarise(rows)
     if by_group:
-        for kind in KINDS[:-1]:
-            out[kind] = summarise([r for r in rows if r[2] in (kind, "pristine")])
+        for group in dict.fromkeys(r[4] for r in rows):
+            out[group] = summarise([r for r in rows if r[4] == group])
         for chain in ("double JPEG", "JPEG", "lossless"):
             out[chain] = summarise([r for r in rows if r[3] == chain])
     return out
 
 
-def summarise(rows: list[tuple[dict[str, float], float, str, str]]) -> dict[str, float]:
+def summarise(rows: list[tuple[dict[str, float], float, str, str, str]]) -> dict[str, float]:
     out = {f"pixel_{name}": round(metrics.mean_defined(r[0][name] for r in rows)[0], 4)
            for name in ("f1", "best_f1", "auc")}
-    out["image_auc"] = round(metrics.image_auc((r[1] for r in rows), (r[2] != "pristine" for r in rows)), 4)
+    auc = metrics.image_auc((r[1] for r in rows), (r[2] != "pristine" for r in rows))
+    out["image_auc"] = round(auc, 4) if math.isfinite(auc) else None  # None: one class only (the re-saves)
     out["samples"] = len(rows)
     return out
 
@@ -408,7 +492,10 @@ def summarise(rows: list[tuple[dict[str, float], float, str, str]]) -> dict[str,
 # -- output ----------------------------------------------------------------------------------------
 
 
-def write_model(net, specs: list[SignalSpec], metrics: dict[str, float], args: argparse.Namespace, train_s: float):
+def write_model(
+    net, specs: list[SignalSpec], found: dict[str, Any], args: argparse.Namespace, seconds: dict[str, float],
+    photos: dict[Role, dict[str, Path]],
+) -> None:
     """The weights (a plain state dict) and, beside them, the manifest the model store reads."""
     import torch
 
@@ -418,7 +505,7 @@ def write_model(net, specs: list[SignalSpec], metrics: dict[str, float], args: a
     torch.save(net.state_dict(), args.out)
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size_mb = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size_mb:.2f} MB, sha256 {sha}); training {train_s:.0f} s")
+    print(f"wrote {args.out} ({size_mb:.2f} MB, sha256 {sha}); stage seconds: {seconds}")
     manifest = {
         "id": fusion.MODEL_ID,
         "title": "Fusion localiser (learned, OMG-Fuser-style), trained by the project",
@@ -431,26 +518,26 @@ def write_model(net, specs: list[SignalSpec], metrics: dict[str, float], args: a
         "sha256": sha,
         "licence": "Apache-2.0 (trained by the project)",
         "source": "training/train_fusion.py",
-        "input_size": [fusion.FusionParams().working_size],
-        "calibration": "none — scores are the network's sigmoid outputs on synthetic data",
+        "input_size": [args.working_size],
+        "calibration": "plugins/localization/calibration/fusion.json (rank among unedited photos held out from "
+                       "training; python -m bench.calibration); the score itself is the network's sigmoid",
         "card": "plugins/localization/fusion.md",
         "network": net.config.to_dict(),
         "signals": [s.to_dict() for s in specs],
         "training": {
             "generator": "workbench.synthetic.make_sample",
-            "recipe": RECIPE.describe(),
-            "kinds": list(KINDS),
-            "train": {"seed": TRAIN_SEED, "samples": args.train},
-            "validation": {"seed": VAL_SEED, "samples": args.val, "photos": list(VALIDATION_PHOTOS)},
-            "same_quality_resaves": {
-                "qualities": list(RESAVE_QUALITIES), "recipe": "RECIPE with p_double_jpeg=1, p_misaligned=0, q1=q2",
-                "train": args.resave, "validation": args.resave // 5,
+            "photo_split": {
+                "rule": "workbench/synthetic/splits.py (fusion_role)",
+                "train": list(photos["train"]), "validation": list(photos["validation"]),
             },
+            "parts": [{**part.describe(), "train": {"seed": TRAIN_SEED * 100 + j, "samples": counts(part, args, False)},
+                       "validation": {"seed": VAL_SEED * 100 + j, "samples": counts(part, args, True)}}
+                      for j, part in enumerate(parts())],
             "hyper_parameters": {k: v for k, v in vars(args).items() if k not in NOT_RECIPE},
-            "training_seconds": round(train_s),
+            "stage_seconds": {k: round(v) for k, v in seconds.items()},
             "signal_sources": {s.id: source_digest(s.id) for s in specs},
         },
-        "validation": metrics,
+        "validation": found,
     }
     args.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.manifest}")

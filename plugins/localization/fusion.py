@@ -8,6 +8,7 @@ model's manifest records), shrinks their maps and the image to the working resol
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,25 +22,34 @@ from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext
 
 MODEL_ID = "fusion_default"
 SCORE_MEANING = (
-    "sigmoid of the network's image-level head in [0, 1]: a score learned on generated manipulations of 11 "
-    "photos, not a probability; many authentic photos score high, so read its rank among unedited photos"
+    "sigmoid of the network's image-level head in [0, 1]: a score learned on generated manipulations of 22 "
+    "photos, not a probability; read its rank among unedited photos the network was not trained on"
 )
 
 
 @dataclass(frozen=True)
 class SignalSpec:
-    """One input signal as the model was trained on it: analyzer id, version and parameters."""
+    """One input signal as the model was trained on it: analyzer id, version and parameters, and
+    which of its maps: the heat map, or a `layer` of its stack (the noise level beside the noise
+    deviation map: one run gives both, and the level keeps the direction the deviation drops)."""
 
     id: str
     version: str
     params: dict[str, Any]
+    layer: str | None = None
 
     @staticmethod
     def from_dict(doc: dict[str, Any]) -> SignalSpec:
-        return SignalSpec(doc["id"], str(doc["version"]), dict(doc.get("params", {})))
+        return SignalSpec(doc["id"], str(doc["version"]), dict(doc.get("params", {})), doc.get("layer"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "params": self.params}
+        doc = {"id": self.id, "version": self.version, "params": self.params}
+        return doc if self.layer is None else {**doc, "layer": self.layer}
+
+    @property
+    def label(self) -> str:
+        """How messages, statistics and the stack name this input: the id, with the layer if any."""
+        return self.id if self.layer is None else f"{self.id} ({self.layer})"
 
 
 @dataclass
@@ -78,54 +88,66 @@ def signal_inputs(
     media: Media, specs: list[SignalSpec], shape: tuple[int, int], ctx: RunContext,
     span: tuple[float, float] = (0.0, 1.0), lookup: Callable[[str], Analyzer | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Run each signal analyzer and shrink its map to `shape`.
+    """Run each signal analyzer once and shrink the maps the specs name to `shape`.
 
-    Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent signal the reason
-    (not installed, another version than the model was trained with, a JPEG-only method on a PNG,
-    or the analyzer's error). An analyzer of another version that still computes the trained
-    version's map (`Analyzer.earlier_maps`) gives that stack layer instead of its map.
+    Returns maps K×h×w float32 in [0, 1], present K bool, and for each absent input (by its label)
+    the reason (not installed, another version than the model was trained with, a JPEG-only method
+    on a PNG, or the analyzer's error). An analyzer of another version that still computes the
+    trained version's map (`Analyzer.earlier_maps`) gives that stack layer instead of its map.
     """
     maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
     absent: dict[str, str] = {}
-    lo, hi = span
+    runs: dict[str, tuple[Analyzer, dict[str, Any], list[tuple[int, str | None]]]] = {}
     for i, spec in enumerate(specs):
-        ctx.check_cancelled()
         analyzer = (lookup or find_analyzer)(spec.id)
         if analyzer is None:
-            absent[spec.id] = "analyzer not installed"
+            absent[spec.label] = "analyzer not installed"
             continue
-        layer = analyzer.earlier_maps.get(spec.version) if analyzer.version != spec.version else None
-        if analyzer.version != spec.version and layer is None:
-            absent[spec.id] = f"version {analyzer.version}, the model was trained on {spec.version}"
+        same = analyzer.version == spec.version
+        layer = spec.layer if same else analyzer.earlier_maps.get(spec.version)
+        if not same and (layer is None or spec.layer is not None):
+            absent[spec.label] = f"version {analyzer.version}, the model was trained on {spec.version}"
             continue
         if analyzer.formats and media.format not in analyzer.formats:  # said as the presets say it
-            absent[spec.id] = f"reads {' or '.join(sorted(analyzer.formats))} files only"
+            absent[spec.label] = f"reads {' or '.join(sorted(analyzer.formats))} files only"
             continue
-        step = (hi - lo) / len(specs)
-        reason = shrunk_signal(analyzer, media, spec, layer, maps[i],
-                               ctx.sub(lo + i * step, lo + (i + 1) * step, spec.id))
+        key = json.dumps([spec.id, spec.params], sort_keys=True)
+        runs.setdefault(key, (analyzer, spec.params, []))[2].append((i, layer))
+    lo, hi = span
+    step = (hi - lo) / max(1, len(runs))
+    for n, (analyzer, params, wanted) in enumerate(runs.values()):
         ctx.check_cancelled()
-        if reason:
-            absent[spec.id] = reason
-        else:
-            present[i] = True
+        reasons = shrunk_signals(analyzer, media, params, wanted, maps,
+                                 ctx.sub(lo + n * step, lo + (n + 1) * step, analyzer.id))
+        ctx.check_cancelled()
+        for i, _ in wanted:
+            if i in reasons:
+                absent[specs[i].label] = reasons[i]
+            else:
+                present[i] = True
     return maps, present, absent
 
 
-def shrunk_signal(analyzer: Analyzer, media: Media, spec: SignalSpec, layer: str | None, out: np.ndarray,
-                  ctx: RunContext) -> str:
-    """Run one signal analyzer and shrink its map (or, for a model trained on an earlier version, the
-    stack `layer` holding that version's map) into `out`; why it gave none ("" when it did).
+def shrunk_signals(analyzer: Analyzer, media: Media, params: dict[str, Any], wanted: list[tuple[int, str | None]],
+                   maps: np.ndarray, ctx: RunContext) -> dict[int, str]:
+    """Run one signal analyzer once and shrink into `maps[i]`, for each (i, layer) wanted, its map
+    (layer None) or that stack layer (another map it gives, or an earlier version's map a model was
+    trained on); why an input got none, by index.
 
     A function of its own so the full-size result goes when it returns, before the next signal runs
     (400 MB per map at 100 MP)."""
-    result = run_analyzer(analyzer, media, analyzer.params_from(spec.params), ctx)
-    heat = getattr(result, "map", None) if layer is None else getattr(result, "stack", {}).get(layer)
-    if not result.ok or heat is None:
-        return result.message or result.status.value
-    out[:] = np.clip(np.nan_to_num(shrink(heat, out.shape)), 0.0, 1.0)
-    return ""
+    result = run_analyzer(analyzer, media, analyzer.params_from(params), ctx)
+    reasons: dict[int, str] = {}
+    for i, layer in wanted:
+        heat = getattr(result, "map", None) if layer is None else getattr(result, "stack", {}).get(layer)
+        if not result.ok:
+            reasons[i] = result.message or result.status.value
+        elif heat is None:
+            reasons[i] = f"its result has no layer {layer!r}"
+        else:
+            maps[i] = np.clip(np.nan_to_num(shrink(heat, maps.shape[1:])), 0.0, 1.0)
+    return reasons
 
 
 def rgb_input(media: Media, shape: tuple[int, int]) -> np.ndarray:
@@ -189,16 +211,15 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
     wanted = {s.strip() for s in choice.split(",") if s.strip()}
     unknown = wanted - {s.id for s in signals}
     if unknown:
-        raise ValueError(
-            f"fusion: unknown signal(s) {', '.join(sorted(unknown))}; trained on {', '.join(s.id for s in signals)}"
-        )
+        trained = ", ".join(dict.fromkeys(s.id for s in signals))
+        raise ValueError(f"fusion: unknown signal(s) {', '.join(sorted(unknown))}; trained on {trained}")
     return [s.id in wanted for s in signals]
 
 
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "1.0"
+    version = "2.0"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")
@@ -219,7 +240,7 @@ class FusionAnalyzer(Analyzer):
         ctx.check_cancelled()
         full = np.clip(resize_map(heat, (media.height, media.width)), 0.0, 1.0)
         ctx.progress(1.0, "done")
-        used = [s.id for s, p in zip(model.signals, present, strict=True) if p]
+        used = [s.label for s, p in zip(model.signals, present, strict=True) if p]
         notes = "; ".join(f"{k}: {v}" for k, v in absent.items())
         return Heatmap(
             analyzer=self.id,
@@ -228,15 +249,15 @@ class FusionAnalyzer(Analyzer):
             score_meaning=SCORE_MEANING,
             map=full,
             mask=full >= 0.5,
-            stack={  # at the working resolution the network saw (the viewer stretches them): eight
-                # full-size copies of a 100-MP image would take 3.2 GB
-                f"input: {s.id}": m for s, m, p in zip(model.signals, maps, present, strict=True) if p
+            stack={  # at the working resolution the network saw (the viewer stretches them): thirteen
+                # full-size copies of a 100-MP image would take 5 GB
+                f"input: {s.label}": m for s, m, p in zip(model.signals, maps, present, strict=True) if p
             },
             legend_low="looks authentic to the network",
             legend_high="looks manipulated to the network",
             stats={
                 "signals_present": float(present.sum()),
-                **{f"present.{s.id}": float(p) for s, p in zip(model.signals, present, strict=True)},
+                **{f"present.{s.label}": float(p) for s, p in zip(model.signals, present, strict=True)},
                 "working_height": float(shape[0]),
                 "working_width": float(shape[1]),
                 "masked_fraction": round(float((full >= 0.5).mean()), 4),
