@@ -273,7 +273,7 @@ def failures(by_method: dict[str, list[Record]]) -> list[str]:
     return out
 
 
-def recipe_header(index: dict[str, Any], folder: Path, methods: list[str], workers: int) -> str:
+def recipe_header(index: dict[str, Any], folder: Path, methods: list[str], workers: int, packaged: bool) -> str:
     steps = Counter(step.split(":")[0] for item in index["items"] for step in item["chain"])
     formats = Counter(Path(item["image"]).suffix for item in index["items"])
     kinds = Counter(item["kind"] for item in index["items"])
@@ -291,6 +291,11 @@ def recipe_header(index: dict[str, Any], folder: Path, methods: list[str], worke
         f"Methods: {', '.join(methods) or 'none'}, default parameters. "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {workers} worker processes "
         f"of one thread each; Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}.",
+        ("Photos: scikit-image's (`--packaged-photos`), which the fusion was trained on: its rows flatter it."
+         if packaged else "Photos: those `workbench/synthetic/splits.py` holds out from the fusion's training "
+         "and validation (opencv-doc's among them)."),
+        "Reproduce: `.venv/bin/python -m bench.localization --per-kind --out docs/localization-bench.md` "
+        "(its section only; the other sections of the file are kept).",
         "",
         "Pixel metrics are means over manipulated images (undefined on pristine ones); a map is "
         "binarised as map ≥ 0.5. Image AUC: the analyzer's score, or the map's p99 − median when it "
@@ -344,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     records = run_all(folder, index, methods, plugins, args.workers)
     by_method = group(records, methods)
 
-    parts = [recipe_header(index, folder, methods, args.workers), "", summary_table(by_method)]
+    parts = [recipe_header(index, folder, methods, args.workers, args.packaged_photos), "", summary_table(by_method)]
     if args.per_kind:
         parts += ["", "## Per manipulation kind", "", per_kind_table(by_method)]
     notes = failures(by_method) + [f"* not loaded: `{spec}`: {err}" for spec, err in broken.items()]
