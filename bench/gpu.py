@@ -80,11 +80,13 @@ def cases() -> list[Case]:
     from plugins.deepfake import mtcnn
     from plugins.deepfake import nets as deepfake_nets
     from plugins.geolocation import visloc_net
-    from plugins.localization import msfusion_net
+    from plugins.localization import msfusion_net, omgfuser_net
     from plugins.localization.fusion_net import FusionConfig, FusionNet
-    from plugins.similarity import ames_net, dinov2, s2vs, s2vs_net, video_copy_features
+    from plugins.similarity import ames_net, dinov2, locore_net, s2vs, s2vs_net, video_copy_features
     from plugins.similarity.ames import PAIR_MB
     from plugins.similarity.global_descriptor import gem
+    from plugins.similarity.locore import NUM_DESCRIPTORS
+    from plugins.similarity.longformer import LongformerConfig
     from plugins.similarity.mobilenet import MobileNetV2
     from plugins.synthetic import nets as synthetic_nets
 
@@ -148,7 +150,41 @@ def cases() -> list[Case]:
                       lambda g: tuple(nn.functional.normalize(torch.randn(60, 9, 512, generator=g), dim=-1)
                                       for _ in range(2)),
                       call=lambda net, x: net(*x).reshape(1)))
+    longformer = LongformerConfig(**manifest("locore_base")["network"])
+    found.append(Case(f"LOCORE re-ranker, query + {LOCORE_GALLERY} images × {NUM_DESCRIPTORS} tokens", "locore_base",
+                      lambda: locore_net.build(longformer, init=True),
+                      lambda g: (torch.randn(1 + LOCORE_GALLERY, NUM_DESCRIPTORS, longformer.hidden_size, generator=g),
+                                 torch.randn(1 + LOCORE_GALLERY, longformer.hidden_size, generator=g)),
+                      call=locore_logits))
+    for variant, cfg_o in omgfuser_net.VARIANTS.items():
+        found.append(Case(f"OMG-Fuser {variant.replace('_', ' ')}, {cfg_o.signals} signals at {cfg_o.size}²",
+                          f"omgfuser_{variant}", lambda v=variant: omgfuser_net.build(v),
+                          lambda g, c=cfg_o: (torch.rand(1, 3 + c.signals, c.size, c.size, generator=g),
+                                              no_objects(c.size)),
+                          call=lambda net, x: net(*x)["localization"]))
     return found
+
+
+def no_objects(size: int) -> torch.Tensor:
+    """OMG-Fuser's token attention mask (1×L×L) for an image without object masks: all one object."""
+    from plugins.localization.omgfuser_net import attention_mask
+
+    return attention_mask(torch.zeros(0, size, size), size)[None]
+
+
+LOCORE_GALLERY = 100
+"""Shortlisted images one LOCORE pass re-ranks (the search's default shortlist)."""
+
+
+def locore_logits(net: nn.Module, x: Inputs) -> torch.Tensor:
+    """LOCORE on one query and its gallery, from stacked local (I×L×C) and global (I×C) descriptors."""
+    from plugins.similarity.locore_net import ImageTokens
+
+    local, glob = x
+    scales = torch.zeros(local.shape[1], dtype=torch.long, device=local.device)
+    valid = torch.ones(local.shape[1], dtype=torch.bool, device=local.device)
+    tokens = [ImageTokens(local[i], scales, valid, glob[i]) for i in range(local.shape[0])]
+    return net(tokens[0], tokens[1:])
 
 
 def local_features(net: nn.Module, x: Inputs) -> torch.Tensor:
@@ -251,7 +287,9 @@ preference names (Settings ▸ Preferences ▸ Compute device: automatic = CUDA,
 status bar says why. Classical analyzers always run on the CPU. Each result's provenance records the
 device it ran on. Batched steps (video copy frames, S2VS frame features, AMES candidate pairs) take as
 many items as half the GPU's free memory holds at the per-item estimate in the table (capped at 256);
-the table's peak memory per item is the measured figure to check those estimates against."""
+the table's peak memory per item is the measured figure to check those estimates against. Not in the
+table, because they always run on the CPU: the geolocation cell head (a float64 1792 × 31,145 product
+that not every accelerator supports) and the YuNet face detector (OpenCV's DNN module)."""
 
 
 def report(rows: list[Row], cuda: bool, args: argparse.Namespace) -> str:
