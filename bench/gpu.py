@@ -85,7 +85,7 @@ def cases() -> list[Case]:
     from plugins.similarity import ames_net, dinov2, locore_net, s2vs, s2vs_net, video_copy_features
     from plugins.similarity.ames import PAIR_MB
     from plugins.similarity.global_descriptor import gem
-    from plugins.similarity.locore import NUM_DESCRIPTORS
+    from plugins.similarity.locore import NUM_DESCRIPTORS, WINDOW
     from plugins.similarity.longformer import LongformerConfig
     from plugins.similarity.mobilenet import MobileNetV2
     from plugins.synthetic import nets as synthetic_nets
@@ -151,29 +151,18 @@ def cases() -> list[Case]:
                                       for _ in range(2)),
                       call=lambda net, x: net(*x).reshape(1)))
     longformer = LongformerConfig(**manifest("locore_base")["network"])
-    found.append(Case(f"LOCORE re-ranker, query + {LOCORE_GALLERY} images × {NUM_DESCRIPTORS} tokens", "locore_base",
+    found.append(Case(f"LOCORE re-ranker, query + {WINDOW} images × {NUM_DESCRIPTORS} tokens", "locore_base",
                       lambda: locore_net.build(longformer, init=True),
-                      lambda g: (torch.randn(1 + LOCORE_GALLERY, NUM_DESCRIPTORS, longformer.hidden_size, generator=g),
-                                 torch.randn(1 + LOCORE_GALLERY, longformer.hidden_size, generator=g)),
+                      lambda g: (torch.randn(1 + WINDOW, NUM_DESCRIPTORS, longformer.hidden_size, generator=g),
+                                 torch.randn(1 + WINDOW, longformer.hidden_size, generator=g)),
                       call=locore_logits))
     for variant, cfg_o in omgfuser_net.VARIANTS.items():
         found.append(Case(f"OMG-Fuser {variant.replace('_', ' ')}, {cfg_o.signals} signals at {cfg_o.size}²",
                           f"omgfuser_{variant}", lambda v=variant: omgfuser_net.build(v),
                           lambda g, c=cfg_o: (torch.rand(1, 3 + c.signals, c.size, c.size, generator=g),
-                                              no_objects(c.size)),
+                                              torch.ones(1, c.tokens**2, c.tokens**2, dtype=torch.bool)),
                           call=lambda net, x: net(*x)["localization"]))
     return found
-
-
-def no_objects(size: int) -> torch.Tensor:
-    """OMG-Fuser's token attention mask (1×L×L) for an image without object masks: all one object."""
-    from plugins.localization.omgfuser_net import attention_mask
-
-    return attention_mask(torch.zeros(0, size, size), size)[None]
-
-
-LOCORE_GALLERY = 100
-"""Shortlisted images one LOCORE pass re-ranks (the search's default shortlist)."""
 
 
 def locore_logits(net: nn.Module, x: Inputs) -> torch.Tensor:

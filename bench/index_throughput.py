@@ -85,7 +85,7 @@ def similarity_set(seed: int) -> Path:
     """The database folder of `bench.similarity`'s default image set (generated when missing)."""
     from bench import similarity
 
-    data, _ = similarity.image_set(None, similarity.set_header(seed, 1000, 5), 2)
+    data, _ = similarity.default_set(seed)
     return data / "db"
 
 
@@ -231,7 +231,7 @@ def enlarged_map(distractors: int, seed: int, factor: int = 8) -> list[str]:
     PNG originals stay PNG), described one at a time from the full decode and by the pipeline."""
     from bench import similarity
 
-    data, manifest = similarity.image_set(None, similarity.set_header(seed, 1000, 5), 2)
+    data, manifest = similarity.default_set(seed)
     entries = [e for e in manifest["db"] if e["role"] != "distractor"]
     entries += [e for e in manifest["db"] if e["role"] == "distractor"][:distractors]
     manifest = {**manifest, "db": entries}

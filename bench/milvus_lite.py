@@ -7,7 +7,7 @@ Milvus Lite is a pure-Python Milvus for tests and small local collections: these
 an analyst with a Lite database gets, not what a Milvus server or cluster does (no server could be
 run here). Vectors: random unit vectors around 500 centres, at the descriptor's 1280 dimensions.
 A query is two vectors (as is and mirrored, as `search` sends them) for the best 101. Adding goes
-through `MilvusBackend.add` and `save` as indexing does (saved every SAVE_EVERY vectors). FAISS
+through `MilvusBackend.add` a described batch (`CPU_BATCH`) at a time and `save`, as indexing does. FAISS
 searches with one thread. Nothing is asserted; the last column checks that both backends return the
 same neighbours.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plugins.similarity.collection import SAVE_EVERY
+from plugins.similarity.image_pipeline import CPU_BATCH
 from plugins.similarity.index import FaissBackend
 from plugins.similarity.milvus_backend import MilvusBackend
 
@@ -57,9 +57,9 @@ def measure(size: int, folder: Path, queries: int) -> str:
     faiss.add(ids, data)
     start = time.perf_counter()
     milvus = MilvusBackend(str(folder / f"lite-{size}.db"), f"bench_{size}", DIM)
-    for part in range(0, size, SAVE_EVERY):  # as indexing adds: one at a time, saved every SAVE_EVERY
-        milvus.add(ids[part : part + SAVE_EVERY], data[part : part + SAVE_EVERY])
-        milvus.save()
+    for part in range(0, size, CPU_BATCH):  # as indexing adds: a described batch at a time
+        milvus.add(ids[part : part + CPU_BATCH], data[part : part + CPU_BATCH])
+    milvus.save()
     searchable = len(milvus) == size  # Lite flushes before the first read: part of the cost of adding
     add_s = time.perf_counter() - start
     same = searchable and all(np.array_equal(milvus.search(p, K)[1], faiss.search(p, K)[1]) for p in pairs[:5])

@@ -402,6 +402,11 @@ def generate_queries(folder: Path, head: dict[str, Any], per_family: int) -> lis
     return queries
 
 
+def default_set(seed: int) -> tuple[Path, dict[str, Any]]:
+    """The bench's default image set (1000 distractors, 5 positives, 2 queries per family), cached."""
+    return image_set(None, set_header(seed, 1000, 5), 2)
+
+
 def image_set(data: Path | None, head: dict[str, Any], per_family: int) -> tuple[Path, dict[str, Any]]:
     """The cached set for this header (database and queries), generated when missing or different."""
     if data is None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.report import publish
-from bench.similarity import image_set, set_header
+from bench.similarity import default_set
 from bench.synthetic_descriptors import DescriptorModel
 from plugins.similarity import index as index_module
 from plugins.similarity.global_descriptor import GlobalDescriptor
@@ -43,8 +43,6 @@ CHUNK = 100_000
 """Vectors generated, and searched exactly, at a time."""
 K = 100
 """recall@K against exact search; `search` asks for its shortlist + 1 = 101."""
-TARGET_MS, TARGET_RECALL, TARGET_BYTES = 50.0, 0.95, 128
-"""The issue's targets at a million images on 2 cores."""
 
 
 # -- vectors --------------------------------------------------------------------------------------
@@ -52,7 +50,7 @@ TARGET_MS, TARGET_RECALL, TARGET_BYTES = 50.0, 0.95, 128
 
 def real_descriptors(seed: int) -> tuple[Path, dict[str, np.ndarray]]:
     """Descriptors of the bench image set: database images, queries, mirrored queries (cached)."""
-    data, manifest = image_set(None, set_header(seed, 1000, 5), 2)
+    data, manifest = default_set(seed)
     descriptor = GlobalDescriptor()
     cache = data / f"descriptors-{descriptor.kind}.npz"
     if cache.is_file():

@@ -42,6 +42,11 @@ def encoded(image: Image.Image | np.ndarray, fmt: str, **options: object) -> byt
     return buffer.getvalue()
 
 
+def plain_jpeg(base: Files) -> bytes:
+    """The corpus photo as a JPEG of quality 90 with no metadata: what each damaged block is put into."""
+    return encoded(pixels(base), "JPEG", quality=90)
+
+
 def with_segment(jpeg: bytes, marker: int, *payloads: bytes) -> bytes:
     """`jpeg` with one segment per payload (marker 0xE1 = APP1 …) right after its start marker."""
     segments = b"".join(bytes([0xFF, marker]) + struct.pack(">H", len(p) + 2) + p for p in payloads)
@@ -118,7 +123,7 @@ def tiff(ifd0: list[Tag], exif: list[Tag] | None = None, gps: list[Tag] | None =
 
 def exif_jpeg(base: Files, block: bytes) -> bytes:
     """The corpus photo as a JPEG whose APP1 holds `block` as its EXIF."""
-    return with_segment(encoded(pixels(base), "JPEG", quality=90), 0xE1, b"Exif\x00\x00" + block)
+    return with_segment(plain_jpeg(base), 0xE1, b"Exif\x00\x00" + block)
 
 
 # -- EXIF -------------------------------------------------------------------------------------------------
@@ -173,7 +178,7 @@ def damaged_exif(base: Files) -> Files:
         "empty": b"",
     }
     out = {f"exif_{name}.jpg": exif_jpeg(base, block) for name, block in blocks.items()}
-    plain = encoded(pixels(base), "JPEG", quality=90)
+    plain = plain_jpeg(base)
     cut = with_segment(plain, 0xE1, b"Exif\x00\x00" + tiff([make]))
     at = cut.index(b"Exif") - 2
     out["exif_segment_longer_than_its_file.jpg"] = cut[:at] + b"\xff\xff" + cut[at + 2 : at + 40]
@@ -249,7 +254,7 @@ RDF_CLOSE = "</rdf:Description></rdf:RDF></x:xmpmeta>"
 
 
 def xmp_jpeg(base: Files, packet: bytes) -> bytes:
-    return with_segment(encoded(pixels(base), "JPEG", quality=90), 0xE1, XMP_HEADER + packet)
+    return with_segment(plain_jpeg(base), 0xE1, XMP_HEADER + packet)
 
 
 def itxt(keyword: bytes, value: bytes, compressed: bool = False) -> bytes:
@@ -329,7 +334,7 @@ def damaged_iptc(base: Files) -> Files:
         "many_keywords": resource(b"".join(dataset(2, 25, f"k{n}".encode()) for n in range(5000))),
         "empty_values": resource(dataset(2, 120, b"") * 50),
     }
-    plain = encoded(pixels(base), "JPEG", quality=90)
+    plain = plain_jpeg(base)
     out = {f"iptc_{name}.jpg": with_segment(plain, 0xED, b"Photoshop 3.0\x00" + data) for name, data in
            resources.items()}
     out["iptc_no_8bim.jpg"] = with_segment(plain, 0xED, b"Photoshop 3.0\x00" + b"garbage, not a resource")
@@ -350,7 +355,7 @@ def damaged_icc(base: Files) -> Files:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     srgb = srgb[:24] + struct.pack(">6H", 2024, 1, 1, 0, 0, 0) + srgb[36:]  # a fixed creation time: the same bytes
     garbage = np.random.default_rng(1403).bytes(500)
-    plain = encoded(pixels(base), "JPEG", quality=90)
+    plain = plain_jpeg(base)
     half = len(srgb) // 2
     segments = {
         "garbage": [icc_segment(garbage)],
@@ -420,13 +425,13 @@ def damaged_c2pa(base: Files) -> Files:
                                                          kind=b"c2ma")),
         "label_not_terminated": box(b"jumb", box(b"jumd", b"c2pa" + C2PA_UUID + b"\x03" + b"\xff" * 40)),
     }
-    plain = encoded(pixels(base), "JPEG", quality=90)
+    plain = plain_jpeg(base)
     out = {f"jumbf_{name}.jpg": with_segment(plain, 0xEB, app11(store)) for name, store in stores.items()}
     whole = superbox(b"c2pa", superbox(b"urn:uuid:2", cbor, kind=b"c2ma"))
     out["jumbf_segments_out_of_order.jpg"] = with_segment(plain, 0xEB, app11(whole[40:], sequence=2),
                                                           app11(whole[:40], instance=7, sequence=1))
     out["jumbf_garbage_in_png.png"] = png_chunk(base["base.png"], b"caBX", stores["claim_garbage_cbor"])
-    out.update(_damaged_signed(plain, encoded(pixels(base), "PNG")))
+    out.update(_damaged_signed(plain, base["base.png"]))
     return out
 
 

@@ -117,7 +117,6 @@ def signal_inputs(
     lo, hi = span
     step = (hi - lo) / max(1, len(runs))
     for n, (analyzer, params, wanted) in enumerate(runs.values()):
-        ctx.check_cancelled()
         reasons = shrunk_signals(analyzer, media, params, wanted, maps,
                                  ctx.sub(lo + n * step, lo + (n + 1) * step, analyzer.id))
         ctx.check_cancelled()
@@ -138,12 +137,12 @@ def shrunk_signals(analyzer: Analyzer, media: Media, params: dict[str, Any], wan
     A function of its own so the full-size result goes when it returns, before the next signal runs
     (400 MB per map at 100 MP)."""
     result = run_analyzer(analyzer, media, analyzer.params_from(params), ctx)
+    if not result.ok:
+        return {i: result.message or result.status.value for i, _ in wanted}
     reasons: dict[int, str] = {}
     for i, layer in wanted:
         heat = getattr(result, "map", None) if layer is None else getattr(result, "stack", {}).get(layer)
-        if not result.ok:
-            reasons[i] = result.message or result.status.value
-        elif heat is None:
+        if heat is None:
             reasons[i] = f"its result has no layer {layer!r}"
         else:
             maps[i] = np.clip(np.nan_to_num(shrink(heat, maps.shape[1:])), 0.0, 1.0)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from plugins.localization.common import (
+    MCU,
     bgr_resave_error,
     cell_counts,
     cell_sums,
@@ -52,9 +53,6 @@ CHUNK_BYTES = 128 << 20
 take about this much (10 qualities of a 10,000-pixel-wide image: 416 rows), instead of 3 GB for
 every quality of a 100-MP image."""
 
-MACROBLOCK = 16
-"""Rows of a JPEG macroblock (4:2:0): the unit a chunk of rows is re-saved in."""
-
 
 class ResavedRows:
     """The `resave_error` planes of an image at each quality, re-saved a chunk of rows at a time.
@@ -81,14 +79,14 @@ class ResavedRows:
 
     def _resave(self, top: int, bottom: int) -> None:
         height = self._rgb.shape[0]
-        first = max(0, (top - MACROBLOCK) // MACROBLOCK * MACROBLOCK)
-        last = min(height, -(-(bottom + MACROBLOCK) // MACROBLOCK) * MACROBLOCK)
+        first = max(0, (top - MCU) // MCU * MCU)
+        last = min(height, -(-(bottom + MCU) // MCU) * MCU)
         self._planes = {}  # the previous chunk's go first
         bgr = cv2.cvtColor(self._rgb[first:last], cv2.COLOR_RGB2BGR)
         self._planes = {q: bgr_resave_error(bgr, q) for q in self._qualities}
         self._origin = first
-        self._top = first + MACROBLOCK if first > 0 else 0
-        self._bottom = last - MACROBLOCK if last < height else height
+        self._top = first + MCU if first > 0 else 0
+        self._bottom = last - MCU if last < height else height
 
 
 @dataclass

@@ -170,7 +170,7 @@ def _summary(what: str, report: Any, case: Case | None) -> int:
 def run_search(args: argparse.Namespace) -> int:
     """Each query image in turn against one collection opened once (so its model loads once). A query
     that cannot be read is reported and the others go on; the exit status is then 1."""
-    from plugins.similarity.search import Rerank
+    from plugins.similarity.search import Rerank, score_meaning
 
     if args.roi and len(args.images) > 1:
         raise ValueError("--roi is a rectangle of one image: give a single query image with it")
@@ -185,7 +185,7 @@ def run_search(args: argparse.Namespace) -> int:
             raise ValueError(f"the collection {collection.folder} is empty: add images with `workbench index`")
         print(f"score: {meaning}")
         for image in args.images:
-            docs.append(_search_one(collection, image, args, roi, len(args.images) > 1))
+            docs.append(_search_one(collection, image, args, roi, rerank, meaning, len(args.images) > 1))
             if case is not None:
                 case.log("search", f"{image} roi={roi} rerank={rerank.value}: "
                                    + docs[-1].get("error", f"{len(docs[-1]['hits'])} hits"))
@@ -200,7 +200,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def _search_one(collection: Any, image: Path, args: argparse.Namespace, roi: tuple[int, int, int, int] | None,
-                several: bool) -> dict[str, Any]:
+                rerank: Any, meaning: str, several: bool) -> dict[str, Any]:
     """One query's hits printed, and its JSON; a single query that cannot be read raises, one of
     several is reported and answered with its error."""
     from plugins.similarity.search import Rerank, query_from_media, search
@@ -213,7 +213,6 @@ def _search_one(collection: Any, image: Path, args: argparse.Namespace, roi: tup
             raise
         say(f"skipped: {image}: {exc}")
         return {"query": str(image), "error": str(exc)}
-    rerank = Rerank(args.rerank)
     progress = ProgressLine()
     hits = search(collection, query, args.k, args.shortlist, rerank,
                   RunContext(progress.task("search"), device=collection.descriptor.device))
@@ -231,14 +230,7 @@ def _search_one(collection: Any, image: Path, args: argparse.Namespace, roi: tup
               f"pHash Δ{hit.phash_bits:>2}{flags}  {hit.item.path}")
         for hint in hit.hints:
             print(f"       hint: {hint}")
-    return hits_json(image, roi, score_meaning(rerank), hits, rerank.value)
-
-
-def score_meaning(rerank: Any) -> str:
-    """What a hit's score means under this re-ranking, in words."""
-    from plugins.similarity.search import SCORE_MEANING, Rerank
-
-    return SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
+    return hits_json(image, roi, meaning, hits, rerank.value)
 
 
 def parse_roi(text: str) -> tuple[int, int, int, int]:

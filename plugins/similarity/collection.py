@@ -180,6 +180,11 @@ class Collection:
             rows.append(vector)
         return np.stack(rows) if rows else np.zeros((0, self.descriptor.dim), np.float32)
 
+    def _cached_or_read(self, item_id: int) -> np.ndarray:
+        """A global descriptor from the cache if `global_vectors` read it, else from its file (not cached)."""
+        vector = self._global_cache.get(item_id)
+        return self._read_global(item_id) if vector is None else vector
+
     def _read_global(self, item_id: int) -> np.ndarray:
         with np.load(self._features_path(item_id)) as data:
             return np.asarray(data["global"], np.float32)
@@ -240,7 +245,7 @@ class Collection:
                     done = report.skipped + report.added + len(report.failed)
                     ctx.progress(done / max(1, len(files)), f"{done}/{len(files)} {batch[-1].path.name}")
                     if time.monotonic() - saved >= SAVE_INTERVAL_S:
-                        self._save_index()
+                        self.index.save()  # its description is recorded once, at the end
                         saved = time.monotonic()
         finally:  # cancelled or a missing model: what was added stays searchable
             self._save_index()
@@ -275,11 +280,12 @@ class Collection:
         """Commit described files in one transaction (a changed file replaces its item), each with its
         .npz written before the commit, then add their vectors to the index."""
         ids = []
+        count = self.count()
         with self._db:
             for d in described:
                 stat = d.path.stat()
                 resolved = str(d.path.resolve())
-                self._db.execute("DELETE FROM items WHERE path = ?", (resolved,))
+                count += 1 - self._db.execute("DELETE FROM items WHERE path = ?", (resolved,)).rowcount
                 row = {
                     "path": resolved, "sha256": d.media.sha256, "file_size": stat.st_size, "mtime": stat.st_mtime,
                     "format": d.media.format, "width": d.media.width, "height": d.media.height, **d.facts,
@@ -291,7 +297,7 @@ class Collection:
                 )
                 item_id = int(cursor.lastrowid or 0)
                 tmp = self._features_path(item_id).with_suffix(".tmp.npz")
-                keep_full = self.count() <= self.full_features_max  # this item counted
+                keep_full = count <= self.full_features_max  # this item counted
                 np.savez(tmp, **{"global": d.vector, **verification_arrays(d.sift, keep_full), **d.arrays})
                 tmp.replace(self._features_path(item_id))
                 ids.append(item_id)
@@ -319,7 +325,7 @@ class Collection:
         """The vector index from the stored descriptors (after a crash, or with new whitening), of the
         kind the collection's size calls for; read in chunks, so a large collection is never held whole."""
         ids = np.array([item.id for item in self.items()], np.int64)
-        chunks = ((part, self._indexed(np.stack([self._read_global(int(i)) for i in part])))
+        chunks = ((part, self._indexed(np.stack([self._cached_or_read(int(i)) for i in part])))
                   for part in np.array_split(ids, max(1, -(-len(ids) // REBUILD_CHUNK))) if len(part))
         if self.index_uri:
             self.index = MilvusBackend.build(self.index_uri, self._milvus_name(), self._index_dim(), chunks)

@@ -214,17 +214,11 @@ SQUARE_BATCH = 16
 def image_descriptors(images: Sequence[np.ndarray], store: ModelStore, device: str = "cpu") -> np.ndarray:
     """L2-normalised MobileNetV2 GeM descriptors (N × 1280) of RGB uint8 images resized to a square
     (the training pipeline's quality-based sampling: the `image_descriptors` service). Raises ModelUnavailable."""
-    import torch
-
-    from plugins.similarity.mobilenet import MobileNetV2
-
-    net = loaded_model(store, MODEL_ID, MobileNetV2, device)
+    descriptor = GlobalDescriptor(device, store)
     size = (SQUARE_SIDE, SQUARE_SIDE)
-    vectors = []
-    with torch.inference_mode():
-        for start in range(0, len(images), SQUARE_BATCH):
-            chunk = images[start : start + SQUARE_BATCH]
-            batch = np.stack([cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) for rgb in chunk])
-            x = ((batch.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2)
-            vectors.append(gem(net(torch.from_numpy(np.ascontiguousarray(x)).to(device))).float().cpu().numpy())
-    return l2_normalize(np.concatenate(vectors))
+    return np.concatenate([
+        descriptor.describe_batch(np.concatenate([
+            network_input(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), SQUARE_SIDE)
+            for rgb in images[start : start + SQUARE_BATCH]]))
+        for start in range(0, len(images), SQUARE_BATCH)
+    ])

@@ -70,6 +70,11 @@ class Rerank(StrEnum):
     collection indexed with its descriptors (`Collection.add(..., extra_extractors=locore_extractors())`)."""
 
 
+def score_meaning(rerank: Rerank) -> str:
+    """What a hit's score means under this re-ranking, in words."""
+    return SCORE_MEANING["global" if rerank is Rerank.NONE else rerank.value]
+
+
 @dataclass(frozen=True)
 class Query:
     """The query image (already cropped to the analyst's rectangle when one was drawn)."""

@@ -23,7 +23,7 @@ class VectorFile:
     """float32 rows in `<stem>.vectors` and their int64 ids in `<stem>.rowids` (−1: removed)."""
 
     def __init__(self, stem: Path, dim: int) -> None:
-        self.stem, self.dim = stem, dim
+        self.dim = dim
         self.vectors_path, self.ids_path = Path(f"{stem}.vectors"), Path(f"{stem}.rowids")
         self._rows = self.ids_path.stat().st_size // 8 if self.ids_path.is_file() else 0
         self._maps: tuple[np.ndarray, np.ndarray] | None = None

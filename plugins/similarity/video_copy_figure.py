@@ -46,7 +46,7 @@ def segment_colour(index: int) -> tuple[int, int, int]:
 def segments_figure(result: Segments, width: int = 900) -> np.ndarray:
     """RGB figure: the matrix (query time down, reference time across) above the timelines."""
     parts = [_matrix_panel(result, width)] if result.matrix is not None and result.matrix.size else []
-    rows = result.rows if result.rows is not None else np.zeros((0, 5))
+    rows = result.segment_rows()
     shown = list(dict.fromkeys(result.references))[:MAX_REFERENCES]
     parts += [_timeline_panel(result, rows, label, width) for label in shown]
     if not shown:
@@ -80,7 +80,7 @@ def _matrix_panel(result: Segments, width: int) -> np.ndarray:
     for seconds in time_ticks(rows * step, 5):
         y = margin_top + round(seconds / step * scale)
         _text(panel, f"{seconds:g}", (margin_left - 30, y + 4), 0.35)
-    segments = result.rows if result.rows is not None else np.zeros((0, 5))
+    segments = result.segment_rows()
     for n, (row, label) in enumerate(zip(segments, result.references, strict=True)):
         if label != result.matrix_reference:
             continue

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from plugins.deepfake.training import IMAGENET, fake_class, fake_probability
 from workbench.api import TrainingBackbone, TrainingFamily
-
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 def build(network: dict[str, Any]) -> Any:
@@ -25,18 +24,6 @@ def crop(rgb: np.ndarray, box: Any, spec: dict[str, Any], size: tuple[int, int])
     from plugins.synthetic.detector import center_crop
 
     return center_crop(rgb, size)
-
-
-def fake_class(output_spec: str) -> int | None:
-    from plugins.deepfake.nets import fake_class
-
-    return fake_class(output_spec)
-
-
-def fake_probability(outputs: Any, output_spec: str) -> Any:
-    from plugins.deepfake.nets import fake_probability
-
-    return fake_probability(outputs, output_spec)
 
 
 FAMILY = TrainingFamily(

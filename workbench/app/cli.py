@@ -111,14 +111,10 @@ def main(argv: list[str]) -> int:
 
 def contributed_commands() -> list[contributions.Command]:
     """The plugins' subcommands, the first plugin in order winning a name (the built-in ones cannot be taken)."""
-    taken = {"analyzers", "models", "analyze"}
-    commands = []
-    for plugin in contributions.plugins():
-        for command in plugin.commands:
-            if command.name not in taken:
-                taken.add(command.name)
-                commands.append(command)
-    return commands
+    from workbench.__main__ import CLI_COMMANDS
+
+    named = contributions.first_by("commands", lambda command: command.name)
+    return [command for name, command in named.items() if name not in CLI_COMMANDS]
 
 
 def list_analyzers() -> int:
@@ -325,10 +321,11 @@ def open_search(case: Case, args: argparse.Namespace, plan: Plan, kinds: set[Med
             "preset video)")
     if MediaKind.IMAGE not in kinds:
         return None
-    if contributions.service("item_search") is None:
+    service = contributions.service("item_search")
+    if service is None:
         say("note: similar-image search skipped: no installed plugin offers it")
         return None
-    searcher = item_search()(args.collection, case.root)
+    searcher = service(args.collection, case.root)
     if searcher.skipped:
         say(f"note: similar-image search skipped: {searcher.skipped}")
         searcher.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import distributions
@@ -195,22 +196,24 @@ def contributed(kind: str) -> dict[str, str]:
     return merged
 
 
+def first_by(kind: str, key: Callable[[Any], str]) -> dict[str, Any]:
+    """Every plugin's list contributions of one kind ("panels", "result_tabs", "commands") by `key`, in
+    plugin order, the first plugin in order winning a key."""
+    unique: dict[str, Any] = {}
+    for plugin in plugins():
+        for item in getattr(plugin, kind):
+            unique.setdefault(key(item), item)
+    return unique
+
+
 def panels() -> tuple[Panel, ...]:
     """Every plugin's panels in plugin order, the first plugin in order winning an id."""
-    unique: dict[str, Panel] = {}
-    for plugin in plugins():
-        for panel in plugin.panels:
-            unique.setdefault(panel.id, panel)
-    return tuple(unique.values())
+    return tuple(first_by("panels", lambda panel: panel.id).values())
 
 
 def result_tabs() -> dict[str, ResultTab]:
     """Analyzer id → the tab its results get, the first plugin in order winning an analyzer."""
-    unique: dict[str, ResultTab] = {}
-    for plugin in plugins():
-        for tab in plugin.result_tabs:
-            unique.setdefault(tab.analyzer, tab)
-    return unique
+    return first_by("result_tabs", lambda tab: tab.analyzer)
 
 
 def service(name: str) -> Any | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +83,9 @@ def release_freed_memory() -> bool:
     return True
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """glibc, on Linux; None elsewhere."""
+    """glibc, on Linux; None elsewhere (loaded once)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

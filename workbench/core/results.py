@@ -307,6 +307,10 @@ class Segments(Result):
 
     kind: ClassVar[str] = "segments"
 
+    def segment_rows(self) -> np.ndarray:
+        """`rows` as an (n, 5) array (none: 0 rows): query start, end, reference start, end, score."""
+        return np.asarray(self.rows, np.float64).reshape(-1, 5) if self.rows is not None else np.zeros((0, 5))
+
 
 RESULT_TYPES: dict[str, type[Result]] = {
     cls.kind: cls for cls in (Result, Heatmap, Facts, Geolocation, Series, Boxes, Verdict, Segments)

@@ -334,7 +334,7 @@ class SegmentsTableView(ResultView):
         super().__init__(run, parent, included)
         result = run.result
         assert isinstance(result, Segments)
-        rows = segment_rows(result)
+        rows = result.segment_rows()
         self.table = QTreeWidget()
         self.table.setHeaderLabels(["Reference", "Query", "Reference span", "Score"])
         self.table.setRootIsDecorated(False)
@@ -348,11 +348,6 @@ class SegmentsTableView(ResultView):
         self.method.setWordWrap(True)
         for widget in (self.table, self.method):
             self.body.insertWidget(self.body.count() - 1, widget)  # above "How to read this"
-
-
-def segment_rows(result: Segments) -> np.ndarray:
-    """The result's segments as an (n, 5) array: query start, end, reference start, end, score."""
-    return np.asarray(result.rows, np.float64).reshape(-1, 5) if result.rows is not None else np.zeros((0, 5))
 
 
 VIEWS: dict[type[Result], Callable[..., ResultView]] = {

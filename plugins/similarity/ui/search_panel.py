@@ -50,12 +50,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from plugins.similarity.cli import collection_folder
 from plugins.similarity.collection import Collection
 from plugins.similarity.facts import facts_of
 from plugins.similarity.global_descriptor import MODEL_ID
 from plugins.similarity.indexing import IndexReport, add_media
 from plugins.similarity.phash import NEAR_DUPLICATE_BITS
-from plugins.similarity.search import SCORE_MEANING, Hit, Query, Rerank, RerankerUnavailable, match_lines, search
+from plugins.similarity.search import Hit, Query, Rerank, RerankerUnavailable, match_lines, score_meaning, search
 from workbench.api import (
     DEFAULT_MAX_PIXELS,
     ZOOM_STEP,
@@ -75,8 +76,6 @@ from workbench.api import (
     to_pixmap,
 )
 
-COLLECTION_FOLDER = "similarity"
-"""The case's collection lives in `<case.root>/similarity/`."""
 THUMB = 128
 MIN_CROP = 16
 """Smallest rectangle side (pixels) worth searching with: fewer pixels hold no usable keypoints."""
@@ -89,10 +88,6 @@ MAX_LINES = 60
 """Match lines drawn by default: hundreds of inliers would cover both images (all on request)."""
 RERANK_CHOICES = (("spatial verification", Rerank.SIFT), ("learned LOCORE (installed weights)", Rerank.LOCORE),
                   ("none", Rerank.NONE))
-
-
-def collection_folder(case: Case) -> Path:
-    return case.root / COLLECTION_FOLDER
 
 
 def open_collection(folder: Path) -> Collection:
@@ -592,7 +587,7 @@ class SearchPanel(QWidget):
         self.set_evidence(None, None)
         self._show_results(None)
         self.show_message("")
-        if case is not None and (collection_folder(case) / "collection.sqlite").is_file():
+        if case is not None and (collection_folder(case.root) / "collection.sqlite").is_file():
             self._submit("Opening the image collection", lambda collection, ctx: None,
                          lambda job: self._job_failed(job, "Opening the collection"))
         self._update_count()
@@ -689,7 +684,7 @@ class SearchPanel(QWidget):
         """Run `work(collection, ctx)` in the background, opening the collection there first."""
         if self.job is not None or self.case is None:
             return None
-        case, collection, folder = self.case, self.collection, collection_folder(self.case)
+        case, collection, folder = self.case, self.collection, collection_folder(self.case.root)
         opened: list[Collection] = []
 
         def run(job: Job) -> Any:
@@ -862,7 +857,7 @@ class SearchPanel(QWidget):
         if outcome is None:
             self.results_label.setText("Results")
             return
-        meaning = SCORE_MEANING["global" if outcome.rerank is Rerank.NONE else outcome.rerank.value]
+        meaning = score_meaning(outcome.rerank)
         self.results_label.setText(f"{len(outcome.hits)} hit(s) for {outcome.query.label}, best first")
         for hit, thumb in zip(outcome.hits, outcome.thumbnails, strict=True):
             verified = f"{hit.inliers} inliers" if outcome.rerank is Rerank.SIFT else "not verified"

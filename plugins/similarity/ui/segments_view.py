@@ -50,10 +50,6 @@ Locate = Callable[[str], Path | None]
 """A reference label (as in the result) → its video file, or None when it cannot be found."""
 
 
-def _rows(result: Segments) -> np.ndarray:
-    return np.asarray(result.rows, np.float64).reshape(-1, 5) if result.rows is not None else np.zeros((0, 5))
-
-
 def _qcolour(index: int) -> QColor:
     return QColor(*segment_colour(index))
 
@@ -93,7 +89,7 @@ class SegmentsView(SegmentsTableView):
             self.copy_window = CopyDetectionWindow(self.run.result, query, locate, parent=self.window())
         self.copy_window.show()
         self.copy_window.raise_()
-        if segment is not None or len(_rows(self.run.result)):
+        if segment is not None or len(self.run.result.segment_rows()):
             self.copy_window.open_segment(segment or 0)
         return self.copy_window
 
@@ -159,7 +155,7 @@ class CopyDetectionWindow(QWidget):
     def open_segment(self, index: int, query_time: float | None = None) -> None:
         """Query frame at `query_time` (the segment's query start by default) beside the reference
         frame its alignment maps it to; steps then follow that alignment."""
-        rows = _rows(self.result)
+        rows = self.result.segment_rows()
         if not 0 <= index < len(rows):
             return
         row, label = rows[index], self.result.references[index]
@@ -183,7 +179,8 @@ class CopyDetectionWindow(QWidget):
         """The query at `query_time` and the reference at its instant under the open segment."""
         self.query_pane.show_time(query_time)
         if self.segment is not None:
-            self.reference_pane.show_time(reference_time(_rows(self.result)[self.segment], self.query_pane.time))
+            row = self.result.segment_rows()[self.segment]
+            self.reference_pane.show_time(reference_time(row, self.query_pane.time))
         self._show_times()
 
     def step(self, seconds: float, frames: int) -> None:
@@ -293,7 +290,7 @@ class MatrixWidget(QWidget):
         scale = self.cell() / self.step
         return [(n, QRectF(self.MARGIN_LEFT + row[2] * scale, self.MARGIN_TOP + row[0] * scale,
                            (row[3] - row[2]) * scale, (row[1] - row[0]) * scale))
-                for n, (row, label) in enumerate(zip(_rows(self.result), self.result.references, strict=True))
+                for n, (row, label) in enumerate(zip(self.result.segment_rows(), self.result.references, strict=True))
                 if label == self.result.matrix_reference]
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
@@ -343,7 +340,7 @@ class TimelineWidget(QWidget):
     def shapes(self) -> list[tuple[int, QPolygonF, QRectF, QRectF]]:
         """(row, band, query bar rectangle, reference bar rectangle) of every segment, in widget pixels."""
         out = []
-        rows = _rows(self.result)
+        rows = self.result.segment_rows()
         for block, label in enumerate(self.labels):
             top_q, top_r, per_second = self._geometry(block, label)
             for n, (row, name) in enumerate(zip(rows, self.result.references, strict=True)):

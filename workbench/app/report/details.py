@@ -225,7 +225,7 @@ def _verdict_html(result: Verdict, item: Item, run: Run, figures: dict[str, np.n
 def _segments_html(result: Segments) -> str:
     """Matched segments as a table (query and reference times); the picture, when the analyzer has
     one, is its plugin's report figure."""
-    rows = result.rows if result.rows is not None else np.zeros((0, 5))
+    rows = result.segment_rows()
     parts = [kv_table([("Method", result.method or "—"), ("Query duration", timecode(result.query_duration)),
                        ("Copied segments", str(len(rows)))], "small")]
     if len(rows):
