@@ -451,6 +451,7 @@ class SearchPanel(QWidget):
 
         # index
         self.count_label = QLabel()
+        self.count_label.setWordWrap(True)  # the vectors' location can be a long path: the column keeps its width
         self.add_case_button = QPushButton("Add case evidence")
         self.add_case_button.setToolTip("Index every evidence item of the case: images become searchable, videos "
                                         "reference videos of video copy detection (already indexed: skipped)")
