@@ -35,6 +35,7 @@ from plugins.similarity import global_descriptor, image_pipeline
 from plugins.similarity.collection import Collection, image_files
 from plugins.similarity.evaluation import compute_map
 from plugins.similarity.facts import facts_of, image_facts
+from plugins.similarity.global_descriptor import bf16_supported
 from plugins.similarity.image_pipeline import COMPILE_FROM, CPU_BATCH, WORKING_SIDE, Prepared
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import sift_features
@@ -435,7 +436,8 @@ def report_lines(args: argparse.Namespace, files: list[Path], m: Measured, load_
         f"cores. On an idle machine: about {bound:.0f} images/s at most. The issue's target, at least "
         f"{TARGET:g} images/s on 2 cores: **{'met' if best >= TARGET else 'not met'}** here ({best:.1f}).", "",
         "Per image, median over the images (one-at-a-time steps with 1 torch thread; the pipeline's steps "
-        f"one after another on one thread, the CNN compiled, in batches of {CPU_BATCH}):", "",
+        f"one after another on one thread, the CNN compiled ({'bfloat16' if bf16_supported() else 'float32'} "
+        f"on this CPU), in batches of {CPU_BATCH}):", "",
         *stage_table(m.today_stages, m.pipeline_stages), "",
         f"Agreement on {a['images']} images (pipeline against one at a time): global descriptor cosine "
         f"min {a['cos_min']:.5f}, median {a['cos_median']:.6f}; perceptual hashes differ on "

@@ -13,7 +13,7 @@ import pytest
 
 from plugins.similarity.collection import Collection
 from plugins.similarity.compact import KEYPOINTS, MAX_BYTES, CompactFeatures, compact, verify_compact
-from plugins.similarity.global_descriptor import GlobalDescriptor, Whitening, gem
+from plugins.similarity.global_descriptor import COMPILED_COSINE, GlobalDescriptor, Whitening, gem
 from plugins.similarity.index import FaissBackend, NumpyBackend
 from plugins.similarity.local import KIND as SIFT_KIND
 from plugins.similarity.local import MIN_INLIERS, sift_features, verify
@@ -298,13 +298,14 @@ def test_indexing_matches_describing_one_image_at_a_time(tmp_path: Path, photo_f
     coll.close()
 
 
-def test_the_compiled_network_gives_the_same_descriptors() -> None:
+def test_the_compiled_network_gives_nearly_the_same_descriptors() -> None:
     descriptor = GlobalDescriptor()
     for name in ("chelsea.png", "camera.png"):
         rgb = rgb_of(name)[:, :300]
         x = descriptor.input_of(rgb)
-        np.testing.assert_allclose(descriptor.describe_batch(np.concatenate([x, x]), compiled=True),
-                                   np.stack([descriptor.describe(rgb)] * 2), atol=1e-5)
+        compiled = descriptor.describe_batch(np.concatenate([x, x]), compiled=True)
+        np.testing.assert_allclose(compiled[0], compiled[1], atol=1e-6)
+        assert compiled[0] @ descriptor.describe(rgb) >= COMPILED_COSINE
 
 
 def test_cancelled_indexing_resumes_where_it_stopped(tmp_path: Path, photo_folder: Path) -> None:
