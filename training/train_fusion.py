@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t1 = time.perf_counter()
     net = load_net(args.evaluate, len(specs), args) if args.evaluate else train_net(train, val, len(specs), args)
+    if args.evaluate and args.against_signals:
+        for name, split, every in (("validation", val, 1), ("training (every third sample)", train, 3)):
+            print(f"\n{name}:\n" + "\n".join(against_signals(net, split, [s.label for s in specs], every)))
+        return 0
     seconds["training"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     found = evaluate(net, val, by_group=True)
@@ -174,6 +178,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "forensic-workbench" / "fusion")
     ap.add_argument("--prepare-only", action="store_true", help="only generate and cache the samples and signals")
     ap.add_argument("--evaluate", type=Path, help="evaluate this weights file on the validation split; no training")
+    ap.add_argument("--against-signals", action="store_true",
+                    help="with --evaluate: only print each part's mean pixel AUC of the fusion beside each input "
+                         "signal's own map, on the validation split and every third training sample")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "fusion_default.pt", help="weights file")
     ap.add_argument("--manifest", type=Path, default=ROOT / "models" / "fusion_default.json")
     return ap.parse_args(argv)
@@ -478,6 +485,28 @@ def evaluate(
         for chain in ("double JPEG", "JPEG", "lossless"):
             out[chain] = summarise([r for r in rows if r[3] == chain])
     return out
+
+
+def against_signals(net, split: Split, labels: list[str], every: int) -> list[str]:
+    """A Markdown table: per part, the mean pixel AUC over its edited samples of the fusion and of each
+    input signal's map read alone (where present): does the fusion beat its best input, and is a weak
+    condition weak in the signals already?"""
+    aucs: dict[str, dict[str, list[float]]] = {}
+    for i in range(0, len(split.samples), every):
+        truth = split.samples[i][-1] > 127
+        if split.kinds[i] == "pristine" or truth.all() or not truth.any():
+            continue
+        row = aucs.setdefault(split.parts[i], {name: [] for name in ["fusion", *labels]})
+        row["fusion"].append(metrics.roc_auc(predict_sample(net, split, i)[0], truth))
+        for k, label in enumerate(labels):
+            if split.present[i][k]:
+                row[label].append(metrics.roc_auc(split.samples[i][3 + k].astype(np.float32), truth))
+    head = ["part", "n", "fusion", *labels]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for part, row in aucs.items():
+        cells = [f"{np.mean(v):.3f}" if v else "–" for v in row.values()]
+        lines.append(f"| {part} | {len(row['fusion'])} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def summarise(rows: list[tuple[dict[str, float], float, str, str, str]]) -> dict[str, float]:
