@@ -157,17 +157,27 @@ def rgb_input(media: Media, shape: tuple[int, int]) -> np.ndarray:
     return rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
 
 
+def network_inputs(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[Any, ...]:
+    """(RGB, maps, presence, map statistics or None, (h, w)) as the network takes them: the images
+    padded to its stride, the statistics taken before the padding."""
+    import torch
+
+    from plugins.localization.fusion_net import pad_to_stride, signal_stats
+
+    x = torch.from_numpy(np.concatenate([rgb, maps])[None]).to(device)
+    mask = torch.from_numpy(present[None]).to(device)
+    stats = signal_stats(x[:, 3:], mask) if net.config.image_stats else None
+    x, size = pad_to_stride(x)
+    return x[:, :3], x[:, 3:], mask, stats, size
+
+
 def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
     """One forward pass on working-resolution inputs → (sigmoid map h×w, image-level sigmoid score)."""
     import torch
 
-    from plugins.localization.fusion_net import pad_to_stride
-
     with torch.inference_mode():
-        x = torch.from_numpy(np.concatenate([rgb, maps])[None]).to(device)
-        x, (h, w) = pad_to_stride(x)
-        mask = torch.from_numpy(present[None]).to(device)
-        logits, image_logit = net(x[:, :3], x[:, 3:], mask)
+        *inputs, (h, w) = network_inputs(net, rgb, maps, present, device)
+        logits, image_logit = net(*inputs)
         heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
         return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
 
@@ -218,7 +228,7 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "2.0"
+    version = "2.1"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")

@@ -5,7 +5,8 @@ trains on two CPU cores: every signal map goes through the same small stem (plus
 embedding saying which signal it is), the stems of the signals that are present are pooled with a
 masked mean and a masked max (absent signals are excluded, not zero-filled, so any subset is a
 valid input), the pooled features join an RGB stem, and a compact U-Net decodes a logit map.
-An image-level head reads the bottleneck and the map's statistics.
+An image-level head reads the bottleneck and the map's statistics (and, from version 2.1, each input
+map's own statistics, `signal_stats`).
 
 This module imports torch at the top: import it only inside functions of analyzer modules.
 """
@@ -32,9 +33,29 @@ class FusionConfig:
     num_signals: int
     width: int = 16
     """Channels at the first (quarter-resolution) level; the deeper levels use 2× and 4×."""
+    image_stats: bool = False
+    """The image head also reads `signal_stats` of the whole image, standardised by buffers fitted with
+    it (`refit_head` in training/train_fusion.py); False for models before fusion 2.1."""
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
+
+
+STATS_PER_SIGNAL = 3
+
+
+def signal_stats(signals: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """B×K×H×W maps in [0, 1], B×K presence → B×4K: per map its p99 − median (how far its strongest
+    region stands out), maximum and share of pixels ≥ 0.5 (0 where absent), then the presence flags.
+    A whole-image summary: a copy-move detector's few bright pixels are decisive evidence that the
+    bottleneck's averages dilute."""
+    b, k = signals.shape[:2]
+    ordered = signals.flatten(2).sort(dim=2).values
+    n = ordered.shape[2]
+    spread = ordered[:, :, round(0.99 * (n - 1))] - ordered[:, :, round(0.5 * (n - 1))]
+    stats = torch.stack([spread, ordered[:, :, -1], (ordered >= 0.5).float().mean(dim=2)], dim=2)
+    weight = present.to(stats.dtype)
+    return torch.cat([(stats * weight[:, :, None]).reshape(b, STATS_PER_SIGNAL * k), weight], dim=1)
 
 
 def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -103,16 +124,35 @@ class FusionNet(nn.Module):
         self.dec2 = conv_block(6 * c, 2 * c)
         self.dec1 = conv_block(3 * c, c)
         self.out = nn.Conv2d(c, 1, 1)
-        self.head = nn.Sequential(nn.Linear(8 * c + 3, 32), nn.ReLU(inplace=True), nn.Linear(32, 1))
+        head_in = 8 * c + 3 + ((STATS_PER_SIGNAL + 1) * config.num_signals if config.image_stats else 0)
+        self.head = nn.Sequential(nn.Linear(head_in, 32), nn.ReLU(inplace=True), nn.Linear(32, 1))
+        if config.image_stats:
+            self.register_buffer("head_mean", torch.zeros(head_in))
+            self.register_buffer("head_std", torch.ones(head_in))
         mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(RGB_STD).view(1, 3, 1, 1)
         self.register_buffer("rgb_mean", mean, persistent=False)
         self.register_buffer("rgb_std", std, persistent=False)
 
     def forward(
-        self, rgb: torch.Tensor, signals: torch.Tensor, present: torch.Tensor
+        self, rgb: torch.Tensor, signals: torch.Tensor, present: torch.Tensor, stats: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """rgb B×3×H×W in [0, 1], signals B×K×H×W in [0, 1], present B×K → (B×1×H×W, B)."""
+        """rgb B×3×H×W in [0, 1], signals B×K×H×W in [0, 1], present B×K → (B×1×H×W, B). `stats`:
+        `signal_stats` of the unpadded maps (computed from `signals` when not given)."""
+        logits, head_input = self.map_and_head_input(rgb, signals, present, stats)
+        return logits, self.image_logit(head_input)
+
+    def image_logit(self, head_input: torch.Tensor) -> torch.Tensor:
+        if self.config.image_stats:
+            head_input = (head_input - self.head_mean) / self.head_std
+        return self.head(head_input).squeeze(1)
+
+    def map_and_head_input(
+        self, rgb: torch.Tensor, signals: torch.Tensor, present: torch.Tensor, stats: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logit map and what the image head reads (before its standardisation)."""
+        if self.config.image_stats and stats is None:
+            stats = signal_stats(signals, present)
         rgb = (rgb - self.rgb_mean) / self.rgb_std
         x1 = self.enc1(torch.cat([self.rgb_stem(rgb), self.signal_stem(signals, present)], dim=1))
         x2 = self.enc2(x1)
@@ -125,12 +165,9 @@ class FusionNet(nn.Module):
         logits = F.interpolate(logits_low, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         prob = torch.sigmoid(logits_low).flatten(1)
         top = prob.topk(max(1, prob.shape[1] // 100), dim=1).values.mean(dim=1, keepdim=True)
-        pooled = torch.cat(
-            [bottom.mean(dim=(2, 3)), bottom.amax(dim=(2, 3)), prob.mean(dim=1, keepdim=True),
-             prob.amax(dim=1, keepdim=True), top],
-            dim=1,
-        )
-        return logits, self.head(pooled).squeeze(1)
+        pooled = [bottom.mean(dim=(2, 3)), bottom.amax(dim=(2, 3)), prob.mean(dim=1, keepdim=True),
+                  prob.amax(dim=1, keepdim=True), top]
+        return logits, torch.cat([*pooled, *([stats] if self.config.image_stats else [])], dim=1)
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
