@@ -64,7 +64,6 @@ def test_network_accepts_any_subset_of_signals() -> None:
     assert torch.allclose(logits, logits2) and torch.allclose(image, image2)
 
 
-
 def test_the_image_head_reads_each_signals_statistics() -> None:
     from plugins.localization.fusion_net import FusionConfig, FusionNet, signal_stats
 
@@ -85,6 +84,7 @@ def test_the_image_head_reads_each_signals_statistics() -> None:
     # a model of version 2.0 (no statistics) still loads: its state has no standardisation buffers
     old = FusionNet(FusionConfig(num_signals=2, width=8)).state_dict()
     assert "head_mean" not in old and "head_mean" in net.state_dict()
+
 
 def test_committed_weights_match_the_manifest() -> None:
     doc = manifest()

@@ -119,6 +119,7 @@ def split_photos() -> dict[Role, dict[str, Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    origin = unet_origin(args)  # before any work: a --head-from file its manifest does not describe stops here
     torch_setup(args)
     photos = split_photos()
     specs = signal_specs(args.signals)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print("validation, image only (every signal hidden):", json.dumps(found["image_only"]))
     seconds["validation"] = time.perf_counter() - t2
     if not args.evaluate:
-        write_model(net, specs, found, args, seconds, photos, unet_origin(args))
+        write_model(net, specs, found, args, seconds, photos, origin)
     return 0
 
 
@@ -581,6 +582,8 @@ def unet_origin(args: argparse.Namespace) -> dict[str, Any] | None:
     sha = hashlib.sha256(args.head_from.read_bytes()).hexdigest()
     beside = args.head_from.with_suffix(".json")
     manifest = beside if beside.is_file() else args.manifest
+    if not manifest.is_file():
+        raise SystemExit(f"--head-from {args.head_from}: no manifest beside it ({beside.name}) nor at {manifest}")
     earlier = json.loads(manifest.read_text(encoding="utf-8"))
     if earlier.get("sha256") != sha:
         raise SystemExit(f"{manifest} does not describe {args.head_from} (SHA-256 differs)")

@@ -56,8 +56,8 @@ class GlobalDescriptor:
     def model_sha256(self) -> str:
         return (self.store or ModelStore()).provenance(MODEL_ID)["sha256"]
 
-    _compiled: tuple[Any, tuple[Any, Any]] | None = field(default=None, init=False, repr=False, compare=False)
-    """(network, (its CPU inference graph, the graph's input dtype)), built on the first compiled batch."""
+    _compiled: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    """(network, its CPU inference graph, the graph's input dtype), built on the first compiled batch."""
 
     def describe(self, rgb: np.ndarray) -> np.ndarray:
         """L2-normalised float32 descriptor of an RGB uint8 image. Raises ModelUnavailable."""
@@ -81,9 +81,9 @@ class GlobalDescriptor:
         x = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
         if compiled and self.device == "cpu":
             if self._compiled is None or self._compiled[0] is not net:
-                self._compiled = (net, cpu_inference_graph(net, x[:1], bf16_supported()))
-            graph, dtype = self._compiled[1]
-            net, x = graph, x.to(dtype).contiguous(memory_format=torch.channels_last)
+                self._compiled = (net, *cpu_inference_graph(net, x[:1], bf16_supported()))
+            _, net, dtype = self._compiled
+            x = x.to(dtype).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             return l2_normalize(gem(net(x).float()).cpu().numpy())
 
