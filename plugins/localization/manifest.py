@@ -8,9 +8,9 @@ PLUGIN = Plugin(
     analyzers=tuple(f"plugins.localization.{spec}" for spec in (
         "ela:ElaAnalyzer", "ela_sweep:ElaSweepAnalyzer", "noise:NoiseWaveletAnalyzer", "noise:NoiseMedianAnalyzer",
         "ghost:JpegGhostAnalyzer", "double_jpeg:AdqAnalyzer", "nadq:NadqAnalyzer", "blocking:BlockingAnalyzer",
-        "cfa:CfaAnalyzer", "splicebuster:SplicebusterAnalyzer", "copy_move:CopyMoveAnalyzer",
-        "copy_move_dense:CopyMoveDenseAnalyzer", "fusion:FusionAnalyzer", "msfusion:MsFusionDctAnalyzer",
-        "msfusion:MsFusionSbAnalyzer", "msfusion:MsFusionDctSbAnalyzer", "omgfuser:OmgFuserScoreAnalyzer",
-        "omgfuser:OmgFuserFeatureAnalyzer",
+        "cfa:CfaAnalyzer", "splicebuster:SplicebusterAnalyzer", "noise_trace:NoiseTraceAnalyzer",
+        "copy_move:CopyMoveAnalyzer", "copy_move_dense:CopyMoveDenseAnalyzer", "fusion:FusionAnalyzer",
+        "msfusion:MsFusionDctAnalyzer", "msfusion:MsFusionSbAnalyzer", "msfusion:MsFusionDctSbAnalyzer",
+        "omgfuser:OmgFuserScoreAnalyzer", "omgfuser:OmgFuserFeatureAnalyzer",
     )),
 )

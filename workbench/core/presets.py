@@ -42,9 +42,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("full", "Full forgery analysis",
            "Every forgery localiser and detector that applies, learned ones when installed.",
            ("metadata", "ela", "ela_sweep", "noise_wavelet", "noise_median", "jpeg_ghost", "adq", "nadq", "blk",
-            "cfa", "splicebuster", "copy_move", "copy_move_dense", "fusion", "msfusion_dct", "msfusion_sb",
-            "msfusion_dct_sb", "omgfuser_score_fusion", "omgfuser_feature_fusion", "synthetic.spectrum",
-            "synthetic.detector", *FACES)),
+            "cfa", "splicebuster", "noise_trace", "copy_move", "copy_move_dense", "fusion", "msfusion_dct",
+            "msfusion_sb", "msfusion_dct_sb", "omgfuser_score_fusion", "omgfuser_feature_fusion",
+            "synthetic.spectrum", "synthetic.detector", *FACES)),
     Preset("video", "Video",
            "Container facts, faces and deepfake votes per frame, copies of the case's reference videos, "
            "and two fast localisers on sampled frames.",
