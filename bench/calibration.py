@@ -94,9 +94,10 @@ NOT_SUSPICION = {
 
 TRAINED_ON: dict[str, tuple[Callable[[str], bool], str]] = {
     "fusion": (lambda key: fusion_role(key) == "train", "photos its training samples were made from"),
+    "noise_trace": (lambda key: fusion_role(key) == "train", "photos its training samples were made from"),
 }
 """Photos left out of one analyzer's table because its model was trained on views of them (for the
-fusion: `workbench.synthetic.splits`, which the training script and the condition bench read too):
+fusion and the noise trace: `workbench.synthetic.splits`, which the training script and the condition bench read too):
 a learned analyzer scores its own training scenes lower, which would make real photos look unusual."""
 
 MIN_SCORES = 10

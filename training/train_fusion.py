@@ -51,7 +51,7 @@ from workbench.synthetic.splits import Role, fusion_role  # noqa: E402
 
 DEFAULT_SIGNALS = (
     "ela", "noise_median", "noise_median:noise level", "noise_wavelet", "noise_wavelet:noise level", "jpeg_ghost",
-    "adq", "nadq", "blk", "cfa", "splicebuster", "copy_move", "copy_move_dense",
+    "adq", "nadq", "blk", "cfa", "splicebuster", "noise_trace", "copy_move", "copy_move_dense",
 )
 """Analyzer ids, ":layer" for a layer of the same run (the noise level keeps the direction — too quiet or
 too noisy — that the two-sided deviation map drops)."""
@@ -368,10 +368,22 @@ def source_digest(analyzer_id: str) -> str:
     return hashlib.sha256(module_source(analyzer_id)).hexdigest()
 
 
+def model_hashes(analyzer_id: str) -> bytes:
+    """The SHA-256 of each model the analyzer loads, as its manifest records them (a learned signal's maps
+    change with its weights); nothing for a classical signal, whose cache keys stay as they were."""
+    from workbench.core.models import ModelStore
+
+    analyzer = discover(analyzer_id)
+    if analyzer is None or not analyzer.models:
+        return b""
+    return json.dumps([ModelStore().manifest(m).sha256 for m in analyzer.models]).encode()
+
+
 def spec_key(spec: SignalSpec) -> str:
-    """Cache folder of one signal: its id, layer, version, parameters and the source of its module (so a
-    change to an analyzer's code, even without a version bump, recomputes its maps)."""
-    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode() + module_source(spec.id))
+    """Cache folder of one signal: its id, layer, version, parameters, the source of its module (so a
+    change to an analyzer's code, even without a version bump, recomputes its maps) and its weights."""
+    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode() + module_source(spec.id)
+                            + model_hashes(spec.id))
     layer = "" if spec.layer is None else "-" + spec.layer.replace(" ", "_")
     return f"{spec.id}{layer}-{spec.version}-{digest.hexdigest()[:10]}"
 

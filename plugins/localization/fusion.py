@@ -228,7 +228,7 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "2.1"
+    version = "3.0"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")

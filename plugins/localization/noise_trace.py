@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.localization.common import map_score, resize_map
+from plugins.localization.common import map_score
 from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext, param
 
 MODEL_ID = "noise_trace_default"
@@ -60,7 +60,7 @@ class NoiseTraceAnalyzer(Analyzer):
     Params = NoiseTraceParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("noise_trace.md")
-    cost_per_mp = 0.6
+    cost_per_mp = 0.75
 
     def run(self, media: Media, params: NoiseTraceParams, ctx: RunContext) -> Heatmap:
         from plugins.localization.trace_net import window_map
@@ -84,7 +84,10 @@ class NoiseTraceAnalyzer(Analyzer):
             score_meaning=SCORE_MEANING,
             map=heat,
             mask=heat >= 0.5,
-            stack={"squared distance from the median trace (0–4)": resize_map(squared / 4.0, (h, w))},
+            stack={  # on the 4-px cells the distances were computed on (the viewer stretches it): a full-size
+                # copy of a 100-MP image would take 400 MB
+                "squared distance from the median trace (0–4, shown /4)": squared / 4.0,
+            },
             legend_low="residual trace like the rest of the image",
             legend_high="residual trace unlike the rest of the image",
             stats={

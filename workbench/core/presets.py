@@ -15,8 +15,8 @@ from workbench.core.media import MediaKind
 from workbench.core.plugin import Analyzer
 
 FUSION_SIGNALS = (
-    "ela", "noise_median", "noise_wavelet", "jpeg_ghost", "adq", "nadq", "blk", "cfa", "splicebuster", "copy_move",
-    "copy_move_dense",
+    "ela", "noise_median", "noise_wavelet", "jpeg_ghost", "adq", "nadq", "blk", "cfa", "splicebuster", "noise_trace",
+    "copy_move", "copy_move_dense",
 )
 """The signal analyzers the project's fusion model was trained on (its manifest lists them, an analyzer read
 twice for two of its maps once; a test checks)."""
