@@ -19,6 +19,20 @@ from workbench.core.results import Heatmap, Result, Status
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
+def bundle_model(monkeypatch: pytest.MonkeyPatch, module: Any, folder: Path, manifest: Path,
+                 weights: bytes | None) -> None:
+    """Point `module.model_store` at a bundled folder under `folder` holding a copy of `manifest` and,
+    unless None, `weights` under the manifest's weights name (missing and altered files)."""
+    from workbench.core.models import ModelStore
+
+    bundled = folder / "bundled"
+    bundled.mkdir()
+    (bundled / manifest.name).write_bytes(manifest.read_bytes())
+    if weights is not None:
+        (bundled / json.loads(manifest.read_text(encoding="utf-8"))["weights"]).write_bytes(weights)
+    monkeypatch.setattr(module, "model_store", lambda: ModelStore(user_dir=folder / "user", bundled_dir=bundled))
+
+
 def run_file(analyzer: Analyzer, path: Path, cancel: threading.Event | None = None, **params: object) -> Result:
     return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext(cancel_event=cancel))
 

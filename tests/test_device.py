@@ -108,9 +108,9 @@ def test_the_analyzers_that_run_networks_receive_the_device(jpeg_photo: Path) ->
 def test_every_registered_network_user_asks_for_the_device() -> None:
     # the audit of issue 16: these run PyTorch networks; the others (faces: OpenCV's YuNet) run on the CPU
     learned = {a.id for a in registry.analyzers().values() if a.needs_device}
-    assert learned == {"deepfake.ensemble", "synthetic.detector", "geolocation", "fusion", "msfusion_dct",
-                       "msfusion_sb", "msfusion_dct_sb", "omgfuser_score_fusion", "omgfuser_feature_fusion",
-                       "similarity.video_copy"}
+    assert learned == {"deepfake.ensemble", "synthetic.detector", "geolocation", "fusion", "noise_trace",
+                       "msfusion_dct", "msfusion_sb", "msfusion_dct_sb", "omgfuser_score_fusion",
+                       "omgfuser_feature_fusion", "similarity.video_copy"}
 
 
 def test_preferences_dialog_sets_the_device(qtbot) -> None:  # noqa: ANN001 - pytest-qt fixture

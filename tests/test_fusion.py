@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from analyzer_runs import bundle_model
 from PIL import Image
 
 from plugins.localization import fusion
@@ -37,13 +37,7 @@ def run_fusion(path: Path, **params: object) -> Result:
 
 
 def store_with(monkeypatch: pytest.MonkeyPatch, folder: Path, weights: bytes | None) -> None:
-    """Point the analyzer at a bundled folder holding a copy of the manifest (and `weights`)."""
-    bundled = folder / "bundled"
-    bundled.mkdir()
-    shutil.copy(MANIFEST, bundled / MANIFEST.name)
-    if weights is not None:
-        (bundled / "fusion_default.pt").write_bytes(weights)
-    monkeypatch.setattr(fusion, "model_store", lambda: ModelStore(user_dir=folder / "user", bundled_dir=bundled))
+    bundle_model(monkeypatch, fusion, folder, MANIFEST, weights)
 
 
 def test_network_accepts_any_subset_of_signals() -> None:

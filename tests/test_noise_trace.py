@@ -4,17 +4,14 @@ splice from photos they never saw, and a missing or altered weights file gives '
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from analyzer_runs import bundle_model, run_file
 
 from plugins.localization import noise_trace
 from workbench.core import metrics
-from workbench.core.media import open_media
-from workbench.core.models import ModelStore
-from workbench.core.plugin import RunContext, run_analyzer
 from workbench.core.results import Heatmap, Result, Status
 from workbench.synthetic import CONDITIONS, source_photos
 
@@ -24,26 +21,16 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 WEIGHTS = MODELS / f"{noise_trace.MODEL_ID}.pt"
 
 
-def run_trace(path: Path, **params: object) -> Result:
-    analyzer = noise_trace.NoiseTraceAnalyzer()
-    return run_analyzer(analyzer, open_media(path), analyzer.params_from(params), RunContext())
+def run_trace(path: Path) -> Result:
+    return run_file(noise_trace.NoiseTraceAnalyzer(), path)
 
 
-def store_with(monkeypatch: pytest.MonkeyPatch, folder: Path, weights: bytes | None) -> None:
-    """Point the analyzer at a bundled folder holding a copy of the manifest (and `weights`)."""
-    bundled = folder / "bundled"
-    bundled.mkdir()
-    shutil.copy(WEIGHTS.with_suffix(".json"), bundled)
-    if weights is not None:
-        (bundled / WEIGHTS.name).write_bytes(weights)
-    monkeypatch.setattr(noise_trace, "model_store", lambda: ModelStore(user_dir=folder / "user", bundled_dir=bundled))
-
-
-def test_tiles_agree_with_the_whole_image() -> None:
-    from plugins.localization.trace_net import TraceNet, tiled_embeddings
+@pytest.mark.parametrize("window", [8, 12])
+def test_tiles_agree_with_the_whole_image(window: int) -> None:
+    from plugins.localization.trace_net import TraceConfig, TraceNet, tiled_embeddings
 
     torch.manual_seed(0)
-    net = TraceNet().eval()
+    net = TraceNet(TraceConfig(window=window)).eval()
     rgb = np.random.default_rng(0).integers(0, 256, (203, 341, 3), np.uint8)
     whole = tiled_embeddings(net, rgb, "cpu", tile=1024).astype(np.float32)
     tiled = tiled_embeddings(net, rgb, "cpu", tile=64).astype(np.float32)
@@ -54,7 +41,7 @@ def test_tiles_agree_with_the_whole_image() -> None:
 def test_unavailable_without_the_weights_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jpeg_photo: Path
 ) -> None:
-    store_with(monkeypatch, tmp_path, None)
+    bundle_model(monkeypatch, noise_trace, tmp_path, WEIGHTS.with_suffix(".json"), None)
     result = run_trace(jpeg_photo)
     assert result.status is Status.UNAVAILABLE and result.score is None
     assert noise_trace.MODEL_ID in result.message and "not installed" in result.message
@@ -65,7 +52,7 @@ def test_unavailable_when_the_weights_are_altered(
 ) -> None:
     data = bytearray(WEIGHTS.read_bytes())
     data[-100] ^= 0xFF
-    store_with(monkeypatch, tmp_path, bytes(data))
+    bundle_model(monkeypatch, noise_trace, tmp_path, WEIGHTS.with_suffix(".json"), bytes(data))
     result = run_trace(jpeg_photo)
     assert result.status is Status.UNAVAILABLE and "SHA-256" in result.message
 

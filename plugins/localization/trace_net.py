@@ -27,9 +27,9 @@ RESIDUAL_SCALE, RESIDUAL_CLIP = 2.0, 4.0
 """Residuals are divided by the scale and truncated at ± the clip (in grey levels / scale), as the
 SRM family does: content edges saturate, noise stays linear."""
 THIRD_ORDER = (-1.0, 3.0, -3.0, 1.0)
-MARGIN = 48
-"""Pixels of context around each tile: the network's receptive field (25 px) plus half the window
-(16 px), rounded up to a whole cell, so tiles agree with the whole-image computation."""
+RECEPTIVE_FIELD = 28
+"""Input pixels on each side that reach one embedding cell (residuals and five convolutions: 25,
+rounded up to a whole cell)."""
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,14 @@ def tiled_embeddings(
     each tile (progress, cancel). `tile` is rounded to whole cells."""
     h, w = rgb.shape[:2]
     tile = max(STRIDE, tile // STRIDE * STRIDE)
+    margin = RECEPTIVE_FIELD + -(-net.config.window // 2) * STRIDE  # so tiles agree with the whole image
     ch, cw = -(-h // STRIDE), -(-w // STRIDE)
     out = np.empty((net.config.dim, ch, cw), np.float16)
     starts = [(y, x) for y in range(0, h, tile) for x in range(0, w, tile)]
     with torch.inference_mode():
         for n, (y, x) in enumerate(starts):
-            y0, x0 = max(0, y - MARGIN), max(0, x - MARGIN)
-            y1, x1 = min(h, y + tile + MARGIN), min(w, x + tile + MARGIN)
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(h, y + tile + margin), min(w, x + tile + margin)
             piece = torch.from_numpy(np.array(rgb[y0:y1, x0:x1])).to(device)  # a writable copy
             vectors = net(piece.permute(2, 0, 1)[None].float())[0]
             cy, cx = (y - y0) // STRIDE, (x - x0) // STRIDE
