@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -368,15 +370,25 @@ def source_digest(analyzer_id: str) -> str:
     return hashlib.sha256(module_source(analyzer_id)).hexdigest()
 
 
+@functools.cache
 def model_hashes(analyzer_id: str) -> bytes:
-    """The SHA-256 of each model the analyzer loads, as its manifest records them (a learned signal's maps
-    change with its weights); nothing for a classical signal, whose cache keys stay as they were."""
+    """For a learned signal, the SHA-256 of each model it loads and the source of the module that
+    builds its network (the manifest's `architecture`): its maps change with either. Nothing for a
+    classical signal, whose cache keys stay as they were."""
     from workbench.core.models import ModelStore
 
     analyzer = discover(analyzer_id)
     if analyzer is None or not analyzer.models:
         return b""
-    return json.dumps([ModelStore().manifest(m).sha256 for m in analyzer.models]).encode()
+    store = ModelStore()
+    parts = []
+    for model_id in analyzer.models:
+        manifest = store.manifest(model_id)
+        module = (manifest.architecture or "").partition(":")[0]
+        spec = importlib.util.find_spec(module) if module.startswith("plugins.") else None
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+        parts.append([manifest.sha256, hashlib.sha256(source.encode()).hexdigest()])
+    return json.dumps(parts).encode()
 
 
 def spec_key(spec: SignalSpec) -> str:

@@ -127,7 +127,8 @@ def train(data: list[Sample], args: argparse.Namespace) -> Any:
 
 def validate(net: Any, data: list[Sample]) -> dict[str, dict[str, float]]:
     """Per condition: mean pixel AUC of the analyzer's map over the edits, image AUC of its score
-    (p99 − median) against the twins — through the analyzer's own code."""
+    (p99 − median) against the twins — through the analyzer's map code (`window_map`), on the files
+    as OpenCV decodes them (the app decodes with Pillow: the same libjpeg output here)."""
     from plugins.localization.trace_net import window_map
 
     found: dict[str, dict[str, list[Any]]] = {}

@@ -77,22 +77,23 @@ class NoiseTraceAnalyzer(Analyzer):
             ctx.progress(0.05 + 0.85 * fraction, "describing each window's residual")
 
         heat, squared = window_map(net, rgb, ctx.device, params.tile, tile_done)
+        mask = heat >= 0.5
         ctx.progress(1.0, "done")
         return Heatmap(
             analyzer=self.id,
             score=map_score(heat),
             score_meaning=SCORE_MEANING,
             map=heat,
-            mask=heat >= 0.5,
+            mask=mask,
             stack={  # on the 4-px cells the distances were computed on (the viewer stretches it): a full-size
                 # copy of a 100-MP image would take 400 MB
-                "squared distance from the median trace (0–4, shown /4)": squared / 4.0,
+                "squared distance from the median trace (0–4, shown /4)": np.clip(squared / 4.0, 0.0, 1.0),
             },
             legend_low="residual trace like the rest of the image",
             legend_high="residual trace unlike the rest of the image",
             stats={
                 "median_squared_distance": round(float(np.median(squared)), 4),
                 "max_squared_distance": round(float(squared.max()), 4),
-                "masked_fraction": round(float((heat >= 0.5).mean()), 4),
+                "masked_fraction": round(float(mask.mean()), 4),
             },
         )

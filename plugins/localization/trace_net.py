@@ -28,8 +28,8 @@ RESIDUAL_SCALE, RESIDUAL_CLIP = 2.0, 4.0
 SRM family does: content edges saturate, noise stays linear."""
 THIRD_ORDER = (-1.0, 3.0, -3.0, 1.0)
 RECEPTIVE_FIELD = 28
-"""Input pixels on each side that reach one embedding cell (residuals and five convolutions: 25,
-rounded up to a whole cell)."""
+"""A bound on the input pixels on either side of a cell that reach it (residuals and five
+convolutions: about 12), rounded up generously to whole cells."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +134,12 @@ def distances(vectors: np.ndarray) -> np.ndarray:
 def window_map(
     net: TraceNet, rgb: np.ndarray, device: str, tile: int = 512, check: Callable[[float], None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(heat map at the image's size: sigmoid(a·d + b) of each window, squared distances d per cell)."""
+    """(heat map at the image's size: sigmoid(a·d + b) of each window, squared distances d per cell).
+    The read-out runs in numpy with a and b as numbers, wherever the network is (its parameters may be
+    on a GPU, the distances are not); values stay in [0, 1] through the bilinear stretch."""
     from plugins.localization.common import resize_map
 
     squared = distances(tiled_embeddings(net, rgb, device, tile, check))
-    with torch.inference_mode():
-        cells = torch.sigmoid(net.logit(torch.from_numpy(squared))).numpy()
-    return np.clip(resize_map(cells, rgb.shape[:2]), 0.0, 1.0), squared
+    logit = np.float32(float(net.a.detach())) * squared + np.float32(float(net.b.detach()))
+    cells = 1.0 / (1.0 + np.exp(-logit))
+    return resize_map(cells, rgb.shape[:2]), squared
