@@ -82,6 +82,7 @@ def cases() -> list[Case]:
     from plugins.geolocation import visloc_net
     from plugins.localization import msfusion_net, omgfuser_net
     from plugins.localization.fusion_net import FusionConfig, FusionNet
+    from plugins.localization.trace_net import TraceConfig, TraceNet
     from plugins.similarity import ames_net, dinov2, locore_net, s2vs, s2vs_net, video_copy_features
     from plugins.similarity.ames import PAIR_MB
     from plugins.similarity.global_descriptor import gem
@@ -117,6 +118,9 @@ def cases() -> list[Case]:
                                  torch.rand(1, config.num_signals, 384, 512, generator=g),
                                  torch.ones(1, config.num_signals, dtype=torch.bool)),
                       call=lambda net, x: net(*x)[0]))
+    trace = TraceConfig(**manifest("noise_trace_default")["network"])
+    found.append(Case("noise trace, one 512-px tile (+ margins) in grey levels", "noise_trace_default",
+                      lambda: TraceNet(trace), lambda g: (255 * torch.rand(1, 3, 600, 600, generator=g),)))
     for variant in ("dct", "sb", "dct_sb"):
         streams = 1 + len(msfusion_net.VARIANTS[variant].streams)
         found.append(Case(f"multi-stream localiser, {streams} streams at 512×384", f"msfusion_{variant}",
