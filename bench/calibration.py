@@ -92,10 +92,9 @@ NOT_SUSPICION = {
 }
 """Analyzers with an image-level number that is not a "how suspicious" score."""
 
-TRAINED_ON: dict[str, tuple[Callable[[str], bool], str]] = {
-    "fusion": (lambda key: fusion_role(key) == "train", "photos its training samples were made from"),
-    "noise_trace": (lambda key: fusion_role(key) == "train", "photos its training samples were made from"),
-}
+SPLIT_TRAINING: tuple[Callable[[str], bool], str] = (
+    lambda key: fusion_role(key) == "train", "photos its training samples were made from")
+TRAINED_ON: dict[str, tuple[Callable[[str], bool], str]] = {"fusion": SPLIT_TRAINING, "noise_trace": SPLIT_TRAINING}
 """Photos left out of one analyzer's table because its model was trained on views of them (for the
 fusion and the noise trace: `workbench.synthetic.splits`, which the training script and the condition bench read too):
 a learned analyzer scores its own training scenes lower, which would make real photos look unusual."""

@@ -212,8 +212,8 @@ def test_splice_stands_out_with_the_committed_weights(evidence_dir: Path) -> Non
     assert set(result.stack) == {f"input: {k[len('present.'):]}" for k, v in result.stats.items()
                                  if k.startswith("present.") and v == 1.0}
     inside, outside = float(heat[mask].mean()), float(heat[~mask].mean())
-    # Measured (version 2.1): inside 0.90, outside 0.01, score 1.00 — higher than all 19 unedited
-    # photos of its calibration table (their median 0.56)
+    # Measured (version 3.0): inside 0.74, outside 0.01, score 1.00 — higher than 95 % of the 19
+    # unedited photos of its calibration table (their median 0.38)
     assert inside >= outside + 0.7, (inside, outside)
     assert result.score >= 0.8
 

@@ -386,8 +386,8 @@ def model_hashes(analyzer_id: str) -> bytes:
         manifest = store.manifest(model_id)
         module = (manifest.architecture or "").partition(":")[0]
         spec = importlib.util.find_spec(module) if module.startswith("plugins.") else None
-        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
-        parts.append([manifest.sha256, hashlib.sha256(source.encode()).hexdigest()])
+        source = Path(spec.origin).read_bytes() if spec and spec.origin else b""
+        parts.append([manifest.sha256, hashlib.sha256(source).hexdigest()])
     return json.dumps(parts).encode()
 
 

@@ -13,7 +13,6 @@ the host's mean is unknown and the image's median vector stands in for it (`trac
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -28,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
-from train_fusion import SIZE_RANGE, split_photos  # noqa: E402
+from train_fusion import SIZE_RANGE, Part, parts, split_photos  # noqa: E402
 
 from plugins.localization import noise_trace  # noqa: E402
 from plugins.localization.common import map_score  # noqa: E402
@@ -36,8 +35,9 @@ from workbench.core import metrics  # noqa: E402
 from workbench.synthetic import CONDITIONS  # noqa: E402
 from workbench.synthetic.manipulations import GENERATOR_VERSION  # noqa: E402
 
-PARTS = tuple(name for name in CONDITIONS if name != "double_jpeg")
-"""Every named condition but the aligned double JPEG, which ADQ already reads at 0.99."""
+PARTS = tuple(p for p in parts() if p.name in CONDITIONS and p.name != "double_jpeg")
+"""The fusion's condition parts (edit, then its twin, at the training view sizes) but the aligned double
+JPEG, which ADQ already reads at 0.99."""
 TRAIN_SEED, VAL_SEED = 300, 400
 Sample = tuple[str, bool, np.ndarray, np.ndarray]
 """(condition, unedited twin?, decoded RGB as the file holds it, mask)."""
@@ -62,20 +62,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _sample(job: tuple[str, int, int, bool, list[Path]]) -> Sample:
-    name, seed, index, twin, photos = job
-    condition = CONDITIONS[name]
-    condition = dataclasses.replace(condition, recipe=dataclasses.replace(condition.recipe, size_range=SIZE_RANGE))
-    sample = condition.sample(seed, index, twin, photos)
+def _sample(job: tuple[Part, int, int, list[Path]]) -> Sample:
+    part, seed, i, photos = job
+    sample = part.sample(seed, i, tuple(photos))
     data, _ = sample.encoded()
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return name, twin, np.ascontiguousarray(bgr[:, :, ::-1]), sample.mask
+    return part.name, i % 2 == 1, np.ascontiguousarray(bgr[:, :, ::-1]), sample.mask
 
 
 def samples(photos: list[Path], seed: int, per_condition: int, workers: int) -> list[Sample]:
     """Each condition's edits and their unedited twins, as the files would decode."""
-    jobs = [(name, seed + k, i, twin, photos)
-            for k, name in enumerate(PARTS) for i in range(per_condition) for twin in (False, True)]
+    jobs = [(part, seed + k, i, photos) for k, part in enumerate(PARTS) for i in range(2 * per_condition)]
     with multiprocessing.Pool(workers) as pool:
         return pool.map(_sample, jobs, chunksize=8)
 
@@ -192,7 +189,7 @@ def write(net: Any, args: argparse.Namespace, photos: dict[str, list[Path]], tab
         "network": net.config.to_dict(),
         "training": {
             "generator": f"workbench.synthetic (version {GENERATOR_VERSION}), size range {list(SIZE_RANGE)}",
-            "conditions": list(PARTS),
+            "conditions": [p.name for p in PARTS],
             "photo_split": {"rule": "workbench/synthetic/splits.py (fusion_role)",
                             "train": [p.name for p in photos["train"]],
                             "validation": [p.name for p in photos["validation"]]},
