@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--crop", type=int, default=192)
+    ap.add_argument("--pad-small", action="store_true",
+                    help="reflect-pad images smaller than a crop (padding out of the loss) instead of dropping them")
+    ap.add_argument("--window", type=int, default=8, help="embedding cells (4 px) averaged into a window vector")
     ap.add_argument("--max-edited-share", type=float, default=0.6,
                     help="crops with more edited pixels are drawn again: the host must be the majority")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -77,36 +80,50 @@ def samples(photos: list[Path], seed: int, per_condition: int, workers: int) -> 
         return pool.map(_sample, jobs, chunksize=8)
 
 
+def _padded(rgb: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The image reflect-padded to at least `side` on each axis (`--pad-small`: the platform chain's
+    downscaled views would otherwise be lost), its mask, and the mask of its own pixels: the padding
+    stays out of the loss."""
+    pad = ((0, max(0, side - mask.shape[0])), (0, max(0, side - mask.shape[1])))
+    inside = np.pad(np.ones(mask.shape, bool), pad)
+    if not any(p for _, p in pad):
+        return rgb, mask, inside
+    return np.pad(rgb, (*pad, (0, 0)), mode="reflect"), np.pad(mask, pad), inside
+
+
 def train(data: list[Sample], args: argparse.Namespace) -> Any:
     import torch
     import torch.nn.functional as F
 
-    from plugins.localization.trace_net import STRIDE, TraceNet
+    from plugins.localization.trace_net import STRIDE, TraceConfig, TraceNet
 
-    usable = [s for s in data if min(s[2].shape[:2]) >= args.crop]
+    usable = data if args.pad_small else [s for s in data if min(s[2].shape[:2]) >= args.crop]
     rng = np.random.default_rng(args.seed)
-    net = TraceNet().train()
+    net = TraceNet(TraceConfig(window=args.window)).train()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.1)
 
-    def batch() -> tuple[Any, Any]:
-        crops, masks = [], []
+    def batch() -> tuple[Any, Any, Any]:
+        crops, masks, valid = [], [], []
         while len(crops) < args.batch:
             _, _, rgb, mask = usable[rng.integers(len(usable))]
+            rgb, mask, inside = _padded(rgb, mask, args.crop)
             y, x = (int(rng.integers(n - args.crop + 1)) for n in mask.shape)
-            m = mask[y : y + args.crop, x : x + args.crop]
-            if m.mean() <= args.max_edited_share:
-                crops.append(rgb[y : y + args.crop, x : x + args.crop])
-                masks.append(m)
+            window = np.s_[y : y + args.crop, x : x + args.crop]
+            if mask[window][inside[window]].mean() <= args.max_edited_share:
+                crops.append(rgb[window])
+                masks.append(mask[window])
+                valid.append(inside[window])
         images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
         edited = F.avg_pool2d(torch.from_numpy(np.stack(masks)).float()[:, None], STRIDE) > 0.5
-        return images, edited.float()
+        inside = F.avg_pool2d(torch.from_numpy(np.stack(valid)).float()[:, None], STRIDE) > 0.5
+        return images, edited.float(), inside.float()
 
     running, t0 = 0.0, time.perf_counter()
     for step in range(args.steps):
-        images, edited = batch()
+        images, edited, inside = batch()
         vectors = net(images)
-        host = 1.0 - edited
+        host, edited = (1.0 - edited) * inside, edited * inside
         centre = (vectors * host).sum((2, 3), keepdim=True) / host.sum((2, 3), keepdim=True).clamp_min(1e-6)
         logits = net.logit(((vectors - centre) ** 2).sum(1, keepdim=True))
         loss_map = F.binary_cross_entropy_with_logits(logits, edited, reduction="none")
@@ -179,7 +196,8 @@ def write(net: Any, args: argparse.Namespace, photos: dict[str, list[Path]], tab
         "id": noise_trace.MODEL_ID,
         "title": "Noise-trace embedding (learned residual consistency), trained by the project",
         "architecture": ("plugins.localization.trace_net:TraceNet: fixed high-pass residuals, five 3×3 convolutions "
-                         f"(two of stride 2), 16-D unit vectors per 32-px window; {parameters:,} parameters"),
+                         f"(two of stride 2), 16-D unit vectors per {4 * net.config.window}-px window; "
+                         f"{parameters:,} parameters"),
         "weights": args.out.name,
         "sha256": sha,
         "licence": "Apache-2.0 (trained by the project)",
