@@ -6,7 +6,7 @@ network learns window vectors that are tight within one source and far from anot
 logistic read-out a·d + b of a window's squared distance d from the host's mean vector. At inference
 the host's mean is unknown and the image's median vector stands in for it (`trace_net.distances`).
 
-    .venv/bin/python training/train_noise_trace.py            # the committed model (~15 min, 2 cores)
+    .venv/bin/python training/train_noise_trace.py            # the committed model (~18 min, 2 cores)
     .venv/bin/python training/train_noise_trace.py --help
 """
 

@@ -133,6 +133,14 @@ BAND_PIXELS = 1 << 18
 """Pixels per band in `in_bands`."""
 
 
+def model_store() -> Any:
+    """The application's model store. Each learned localiser imports it under its own name, so a test
+    can point one module's store at another folder (`monkeypatch.setattr(module, "model_store", ...)`)."""
+    from workbench.api import ModelStore
+
+    return ModelStore()
+
+
 def in_bands(per_pixel: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> np.ndarray:
     """`per_pixel(rgb)` (an image → plane function of each pixel alone) as float32, computed on bands
     of rows: the same values without image-sized float64 temporaries, whose fresh memory costs more

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from plugins.localization.common import resize_map
+from plugins.localization.common import model_store, resize_map
 from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext, get_analyzer, param, run_analyzer
 
 MODEL_ID = "fusion_default"
@@ -186,13 +186,6 @@ def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, de
 class LoadedModel:
     net: Any
     signals: tuple[SignalSpec, ...]
-
-
-def model_store() -> Any:
-    """The application's model store (a function, so tests can point it at another folder)."""
-    from workbench.api import ModelStore
-
-    return ModelStore()
 
 
 def load_model(device: str) -> LoadedModel:

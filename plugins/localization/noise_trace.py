@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.localization.common import map_score
+from plugins.localization.common import map_score, model_store
 from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext, param
 
 MODEL_ID = "noise_trace_default"
@@ -31,13 +31,6 @@ class NoiseTraceParams:
         512, "Tile side", "pixels computed at once (memory per step); the map does not depend on it",
         min=64, max=4096,
     )
-
-
-def model_store() -> Any:
-    """The application's model store (a function, so tests can point it at another folder)."""
-    from workbench.api import ModelStore
-
-    return ModelStore()
 
 
 def load_net(device: str) -> Any:
