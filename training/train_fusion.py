@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     print("validation:", json.dumps(found))
     found["image_only"] = evaluate(net, val, present=np.zeros(len(specs), bool))
     print("validation, image only (every signal hidden):", json.dumps(found["image_only"]))
+    found["signal_subsets"] = evaluate(net, val, present=dropped(val.present, np.random.default_rng(args.seed), args))
+    print("validation, signals dropped as in training:", json.dumps(found["signal_subsets"]))
     seconds["validation"] = time.perf_counter() - t2
     if not args.evaluate:
         write_model(net, specs, found, args, seconds, photos, origin, crossfit)
@@ -198,6 +200,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--head-steps", type=int, default=50,
                     help="full-batch steps of the image head's fit (50: the least validation log-loss among 25–300 "
                          "at the same AUC; longer fits grow overconfident)")
+    ap.add_argument("--head-subsets", type=int, default=3,
+                    help="extra reads of each image in the head's fit, signals dropped as in training: the image "
+                         "score must hold for any subset of signals a user chooses")
     ap.add_argument("--head-lr", type=float, default=1e-2)
     ap.add_argument("--head-decay", type=float, default=1e-3, help="weight decay of the image head's fit")
     ap.add_argument("--cross-fit", metavar="M0.pt,M1.pt,...",
@@ -498,11 +503,18 @@ def crop_batch(split: Split, order: np.ndarray, crop: int, rng: np.random.Genera
         x[b] = np.pad(window[:-1], pad, mode="reflect" if ch > crop - ch and cw > crop - cw else "edge")
         y[b, 0, :ch, :cw] = window[-1] > 0.5
         valid[b, 0, :ch, :cw] = 1.0
-    present &= rng.random(present.shape) >= args.signal_dropout
-    present[rng.random(n) < args.all_dropout] = False
+    present = dropped(present, rng, args)
     label = (y.reshape(n, -1).sum(1) >= 64).astype(np.float32)
     t = torch.from_numpy
     return t(x[:, :3]), t(x[:, 3:]), t(present), t(y), t(valid), t(label)
+
+
+def dropped(present: np.ndarray, rng: np.random.Generator, args: argparse.Namespace) -> np.ndarray:
+    """N×K presence with signal dropout: each present signal hidden with probability `--signal-dropout`,
+    every signal of a row with `--all-dropout`, so every subset is a trained case."""
+    present = present & (rng.random(present.shape) >= args.signal_dropout)
+    present[rng.random(len(present)) < args.all_dropout] = False
+    return present
 
 
 def losses(logits, image_logit, y, valid, label):
@@ -575,7 +587,9 @@ def refit_head(net, split: Split, args: argparse.Namespace):
     the map's statistics and each input map's `signal_stats`, standardised. The head trained with the
     U-Net saw 256-px crops labelled by their own share of the mask; evidence is judged whole, and a
     copy-move detector's small bright region, decisive for the image, was diluted in its averages
-    (validation image AUC on rotated copy-moves 0.59). The U-Net is kept as it is."""
+    (validation image AUC on rotated copy-moves 0.59). Each image is read with every signal it has and
+    `--head-subsets` more times with signals dropped as in training: a head fitted on all signals only
+    answered 1.0 for every image once a user chose a subset. The U-Net is kept as it is."""
     import torch
 
     from plugins.localization.fusion_net import FusionConfig, FusionNet
@@ -585,14 +599,19 @@ def refit_head(net, split: Split, args: argparse.Namespace):
                                       if not k.startswith(("head.", "head_"))}, strict=False)
     assert all(k.startswith(("head.", "head_")) for k in missing), missing
     new.eval()
+    rng = np.random.default_rng(args.seed)
     with torch.inference_mode():
-        rows = []
+        rows, labels = [], []
         for i, sample in enumerate(split.samples):
             inputs = np.asarray(sample[:-1], np.float32) / 255.0
-            *x, _ = fusion.network_inputs(new, inputs[:3], inputs[3:], split.present[i], "cpu")
-            rows.append(new.map_and_head_input(*x)[1][0])
+            subsets = np.repeat(split.present[i][None], 1 + args.head_subsets, axis=0)
+            subsets[1:] = dropped(subsets[1:], rng, args)
+            for present in subsets:
+                *x, _ = fusion.network_inputs(new, inputs[:3], inputs[3:], present, "cpu")
+                rows.append(new.map_and_head_input(*x)[1][0])
+                labels.append(split.kinds[i] != "pristine")
     features = torch.stack(rows).clone()  # a plain tensor: the head's fit needs it saved for backward
-    labels = torch.tensor([k != "pristine" for k in split.kinds], dtype=torch.float32)
+    labels = torch.tensor(labels, dtype=torch.float32)
     new.head_mean.copy_(features.mean(dim=0))
     new.head_std.copy_(features.std(dim=0) + 1e-6)
     torch.manual_seed(args.seed)
@@ -605,7 +624,8 @@ def refit_head(net, split: Split, args: argparse.Namespace):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    print(f"image head refitted on {len(rows)} whole training images: loss {loss.item():.4f}", flush=True)
+    print(f"image head refitted on {len(split.samples)} whole training images ({len(rows)} signal subsets): "
+          f"loss {loss.item():.4f}", flush=True)
     return new.eval()
 
 
@@ -614,7 +634,7 @@ def refit_head(net, split: Split, args: argparse.Namespace):
 
 def predict_sample(net, split: Split, i: int, present: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     inputs = np.asarray(split.samples[i][:-1], np.float32) / 255.0
-    mask = split.present[i] if present is None else present
+    mask = split.present[i] if present is None else present[i] if present.ndim == 2 else present
     return fusion.predict(net, inputs[:3], inputs[3:], mask, "cpu")
 
 
@@ -623,8 +643,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """workbench.core.metrics conventions: pixel metrics are means over the manipulated samples
     (F1 at 0.5, best-threshold F1, per-image AUC); image AUC ranks the image head's score against the
-    pristine samples of the same group. `every` > 1 reads one sample in so many (a quick look);
-    `by_group` adds the same metrics per part (condition, mixed recipe, re-saves) and per compression."""
+    pristine samples of the same group. `present` (K, or N×K per sample) overrides which signals are
+    read; `every` > 1 reads one sample in so many (a quick look); `by_group` adds
+    the same metrics per part (condition, mixed recipe, re-saves) and per compression."""
     net.eval()
     rows = []
     for i in range(0, len(split.samples), every):

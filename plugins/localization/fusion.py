@@ -221,7 +221,7 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "3.0"
+    version = "3.1"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")
