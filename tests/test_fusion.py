@@ -98,8 +98,8 @@ def test_the_manifest_signals_are_registered_at_their_versions() -> None:
         assert registry.get(spec["id"]).version == spec["version"], spec["id"]
 
 
-def sample_inputs(folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """The RGB input and every committed signal's map of a generated JPEG (320 px long side, a scene the
+def sample_inputs(model: fusion.LoadedModel, folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The RGB input and every signal map of `model` on a generated JPEG (320 px long side, a scene the
     network never saw): `kind` "splice", or "pristine" for its unedited twin (same host view and chain)."""
     photos = [p for p in source_photos() if p.name in ("chelsea.png", "coins.png")]
     sample = make_sample(3, 0, kind, Recipe(size_range=(320, 320), p_jpeg=1.0), photos)
@@ -108,7 +108,7 @@ def sample_inputs(folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
     path.write_bytes(data)
     media = open_media(path)
     shape = (media.height, media.width)
-    maps, present, absent = fusion.signal_inputs(media, list(fusion.load_model("cpu").signals), shape, RunContext())
+    maps, present, absent = fusion.signal_inputs(media, list(model.signals), shape, RunContext())
     assert present.all(), absent  # every signal (layers included) computes on a JPEG
     return fusion.rgb_input(media, shape), maps
 
@@ -116,12 +116,16 @@ def sample_inputs(folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def committed_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[fusion.LoadedModel, np.ndarray, np.ndarray]:
     """The committed model, and the inputs its signals give on a spliced JPEG."""
-    return fusion.load_model("cpu"), *sample_inputs(tmp_path_factory.mktemp("fusion"), "splice")
+    model = fusion.load_model("cpu")
+    return model, *sample_inputs(model, tmp_path_factory.mktemp("fusion"), "splice")
 
 
 @pytest.fixture(scope="module")
-def twin_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
-    return sample_inputs(tmp_path_factory.mktemp("fusion"), "pristine")
+def twin_inputs(
+    committed_inputs: tuple[fusion.LoadedModel, np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same inputs on the splice's unedited twin."""
+    return sample_inputs(committed_inputs[0], tmp_path_factory.mktemp("fusion"), "pristine")
 
 
 @pytest.mark.parametrize("subset", ["none", "each", "halves", "all"])

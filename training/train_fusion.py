@@ -17,7 +17,6 @@ metrics, the weights file and its manifest.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -59,8 +58,7 @@ DEFAULT_SIGNALS = (
 """Analyzer ids, ":layer" for a layer of the same run (the noise level keeps the direction — too quiet or
 too noisy — that the two-sided deviation map drops)."""
 TRAIN_SEED, VAL_SEED = 1, 2
-NOT_RECIPE = ("cache", "out", "manifest", "prepare_only", "evaluate", "workers", "against_signals", "head_from",
-              "cross_fit")
+NOT_RECIPE = ("cache", "out", "manifest", "prepare_only", "evaluate", "workers", "against_signals", "head_from")
 """Command-line options that do not change the weights (left out of the manifest)."""
 SIZE_RANGE = (256, 640)
 """Views a little larger than the working resolution (512) on the long side, so that some are shrunk
@@ -127,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     torch_setup(args)
     photos = split_photos()
     specs = signal_specs(args.signals)
-    crossfit = CrossFit.load(args.cross_fit, photos["train"]) if args.cross_fit else None
     print(f"signals: {', '.join(f'{s.label} {s.version}' for s in specs)}")
     for role, keys in photos.items():
         print(f"{role} photos ({len(keys)}): {', '.join(keys)}")
@@ -136,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     with multiprocessing.get_context("spawn").Pool(args.workers, initializer=one_thread) as pool:
         train, val = (
             join([build_split(name, seed * 100 + j, counts(part, args, name == "val"), part, [*photos[role].values()],
-                              specs, args, pool, crossfit if name == "train" else None)
-                  for j, part in enumerate(parts())])
+                              specs, args, pool) for j, part in enumerate(parts())])
             for name, seed, role in (("train", TRAIN_SEED, "train"), ("val", VAL_SEED, "validation"))
         )
     seconds["data"] = time.perf_counter() - t0
@@ -165,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print("validation, signals dropped as in training:", json.dumps(found["signal_subsets"]))
     seconds["validation"] = time.perf_counter() - t2
     if not args.evaluate:
-        write_model(net, specs, found, args, seconds, photos, origin, crossfit)
+        write_model(net, specs, found, args, seconds, photos, origin)
     return 0
 
 
@@ -205,10 +201,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "score must hold for any subset of signals a user chooses")
     ap.add_argument("--head-lr", type=float, default=1e-2)
     ap.add_argument("--head-decay", type=float, default=1e-3, help="weight decay of the image head's fit")
-    ap.add_argument("--cross-fit", metavar="M0.pt,M1.pt,...",
-                    help="the noise trace's maps of training samples from these fold models (`train_noise_trace.py "
-                         "--fold k/N`, manifest beside each): a sample's map from the model that did not train on its "
-                         "host photo, so the fusion learns the trace's reliability on unseen photos")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "fusion_default.pt", help="weights file")
     ap.add_argument("--manifest", type=Path, default=ROOT / "models" / "fusion_default.json")
     return ap.parse_args(argv)
@@ -277,7 +269,7 @@ class Split:
 
 def build_split(
     name: str, seed: int, n: int, part: Part, photos: list[Path], specs: list[SignalSpec], args: argparse.Namespace,
-    pool: Any, crossfit: CrossFit | None = None,
+    pool: Any,
 ) -> Split:
     """Generate (or read from the cache) `n` samples of `part` and their signal maps, one file per signal
     and sample, then pack them (once per set of signals) into one uint8 file."""
@@ -285,11 +277,11 @@ def build_split(
                                      args.working_size]).encode()).hexdigest()[:12]
     folder = args.cache / f"{name}-{part.name}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    keys = [map_key(spec, crossfit) for spec in specs]
+    keys = [spec_key(spec) for spec in specs]
     pack_key = hashlib.sha256(json.dumps([n, keys]).encode()).hexdigest()[:12]
     pack, index = folder / f"pack-{pack_key}.u8", folder / f"pack-{pack_key}.json"
     if not index.is_file():
-        write_pack(pack, index, [(folder, seed, i, part, tuple(photos), tuple(specs), args.working_size, crossfit)
+        write_pack(pack, index, [(folder, seed, i, part, tuple(photos), tuple(specs), args.working_size)
                                  for i in range(n)], f"{name} {part.name}", pool)
     meta = json.loads(index.read_text())
     data = np.memmap(pack, np.uint8, mode="r")
@@ -328,14 +320,14 @@ def one_thread() -> None:
 def cached_sample(job: tuple) -> tuple[np.ndarray, np.ndarray, str, str]:
     """One sample packed at the working resolution (RGB, maps, mask as uint8 C×h×w), which signals are
     present, its kind and compression; each signal map is computed once and cached to disk."""
-    folder, seed, index, part, photos, specs, working_size, crossfit = job
+    folder, seed, index, part, photos, specs, working_size = job
     sample = part.sample(seed, index, photos)
     shape = fusion.working_shape(*sample.mask.shape, working_size)
     maps = np.zeros((len(specs), *shape), np.float32)
     present = np.zeros(len(specs), bool)
     missing = []
     for k, spec in enumerate(specs):
-        path = folder / map_key(spec, crossfit) / f"{index:05d}.npz"
+        path = folder / spec_key(spec) / f"{index:05d}.npz"
         if path.is_file():
             with np.load(path) as cached:
                 present[k] = bool(cached["present"])
@@ -349,10 +341,9 @@ def cached_sample(job: tuple) -> tuple[np.ndarray, np.ndarray, str, str]:
         media = open_media(file)
         rgb = np.round(fusion.rgb_input(media, shape) * 255).astype(np.uint8)
         chosen = [specs[k] for k in missing]
-        with crossfit.trace_for(sample) if crossfit else contextlib.nullcontext():
-            new_maps, new_present, _ = fusion.signal_inputs(media, chosen, shape, RunContext(), lookup=discover)
+        new_maps, new_present, _ = fusion.signal_inputs(media, chosen, shape, RunContext(), lookup=discover)
     for j, k in enumerate(missing):
-        path = folder / map_key(specs[k], crossfit) / f"{index:05d}.npz"
+        path = folder / spec_key(specs[k]) / f"{index:05d}.npz"
         path.parent.mkdir(exist_ok=True)
         np.savez_compressed(path, map=new_maps[j].astype(np.float16), present=new_present[j])
         maps[k], present[k] = new_maps[j], new_present[j]
@@ -412,74 +403,6 @@ def spec_key(spec: SignalSpec) -> str:
                             + model_hashes(spec.id))
     layer = "" if spec.layer is None else "-" + spec.layer.replace(" ", "_")
     return f"{spec.id}{layer}-{spec.version}-{digest.hexdigest()[:10]}"
-
-
-def map_key(spec: SignalSpec, crossfit: CrossFit | None) -> str:
-    """The cache folder of a signal's maps: `spec_key`, and for the noise trace under `--cross-fit` the
-    fold models' digest too."""
-    key = spec_key(spec)
-    return f"{key}-xfit-{crossfit.digest}" if crossfit and spec.id == CrossFit.SIGNAL else key
-
-
-@dataclasses.dataclass(frozen=True)
-class CrossFit:
-    """`--cross-fit`: out-of-fold noise-trace maps for the fusion's training samples, as in stacking: the
-    trace trained on the fusion's training photos reads them better than new ones, so the fusion might
-    learn to trust it too much. Fold k's model (`train_noise_trace.py --fold k/N`) validated on fold k's
-    photos; a sample's map comes from the fold model that never saw its host photo (its donor may be
-    another fold's: the pasted region is the minority of the image). Tried with 2 folds and not adopted
-    (training/README.md): half-data trace models taught the fusion to trust the trace too little."""
-
-    SIGNAL = "noise_trace"
-    weights: tuple[Path, ...]
-    fold_of: tuple[tuple[str, int], ...]
-    """(photo file name, the fold whose model did not train on it)."""
-    digest: str
-
-    @classmethod
-    def load(cls, files: str, train: dict[str, Path]) -> CrossFit:
-        """The fold models of `files`, checked against their manifests: every training photo is validation
-        photo of exactly one of them and training photo of the others."""
-        weights = tuple(Path(f).resolve() for f in files.split(","))
-        fold_of: dict[str, int] = {}
-        names = {p.name for p in train.values()}
-        for k, path in enumerate(weights):
-            split = json.loads(path.with_suffix(".json").read_text())["training"]["photo_split"]
-            seen, unseen = set(split["train"]), set(split["validation"])
-            if seen | unseen != names or seen & unseen or unseen & fold_of.keys():
-                raise SystemExit(f"--cross-fit: {path} is not a model of its own fold of these training photos")
-            fold_of.update(dict.fromkeys(unseen, k))
-        if set(fold_of) != names:
-            raise SystemExit("--cross-fit: the fold models' validation photos must cover the training photos")
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()[:10]
-        return cls(weights, tuple(sorted(fold_of.items())), digest)
-
-    def trace_for(self, sample: Sample) -> contextlib.AbstractContextManager:
-        """While open, the noise-trace analyzer runs the fold model that did not see `sample`'s host."""
-        from unittest import mock
-
-        from plugins.localization import noise_trace
-
-        net = fold_net(self.weights[dict(self.fold_of)[sample.sources[0]]])
-        return mock.patch.object(noise_trace, "load_net", lambda device: net)
-
-    def describe(self) -> dict[str, Any]:
-        return {"signal": self.SIGNAL, "rule": "a training sample's map from the fold model that did not see its host",
-                "folds": [{"sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
-                           "unseen_photos": sorted(n for n, k in self.fold_of if k == i)}
-                          for i, p in enumerate(self.weights)]}
-
-
-@functools.cache
-def fold_net(path: Path) -> Any:
-    """A fold's TraceNet, loaded once per worker."""
-    import torch
-
-    from plugins.localization.trace_net import TraceConfig, TraceNet
-
-    net = TraceNet(TraceConfig(**json.loads(path.with_suffix(".json").read_text())["network"]))
-    net.load_state_dict(torch.load(path, map_location="cpu"))
-    return net.eval()
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -715,7 +638,7 @@ def unet_origin(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def write_model(
     net, specs: list[SignalSpec], found: dict[str, Any], args: argparse.Namespace, seconds: dict[str, float],
-    photos: dict[Role, dict[str, Path]], origin: dict[str, Any] | None = None, crossfit: CrossFit | None = None,
+    photos: dict[Role, dict[str, Path]], origin: dict[str, Any] | None = None,
 ) -> None:
     """The weights (a plain state dict) and, beside them, the manifest the model store reads."""
     import torch
@@ -759,7 +682,6 @@ def write_model(
             "signal_sources": {s.id: source_digest(s.id) for s in specs},
             "image_head": "refit on whole training images with each input map's statistics (refit_head)",
             **({"unet_from": origin} if origin else {}),
-            **({"cross_fit": crossfit.describe()} if crossfit else {}),
         },
         "validation": found,
     }
