@@ -171,12 +171,34 @@ def network_inputs(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndar
     return x[:, :3], x[:, 3:], mask, stats, size
 
 
+MIRRORS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))
+"""The views `predict` averages: as is, mirrored left–right, upside down, both (axes of C×h×w). The
+network is not mirror-invariant, and the mean of its four readings is a steadier map (condition bench,
+pooled pixel AUC 0.903 → 0.906; platform chain 0.795 → 0.802) for four passes of a network that
+costs little beside the signals."""
+
+
 def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
+    """Working-resolution inputs → (sigmoid map h×w, image-level sigmoid score), each the mean over
+    the MIRRORS views of the inputs (each map mirrored back first): mirrored evidence gets the
+    mirrored map and the same score."""
+    heats, scores = [], []
+    for axes in MIRRORS:
+        heat, score = predict_once(net, np.flip(rgb, axes), np.flip(maps, axes), present, device)
+        heats.append(np.flip(heat, tuple(a - 1 for a in axes)))
+        scores.append(score)
+    return np.mean(heats, axis=0).astype(np.float32), float(np.mean(scores))
+
+
+def predict_once(
+    net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str
+) -> tuple[np.ndarray, float]:
     """One forward pass on working-resolution inputs → (sigmoid map h×w, image-level sigmoid score)."""
     import torch
 
     with torch.inference_mode():
-        *inputs, (h, w) = network_inputs(net, rgb, maps, present, device)
+        *inputs, (h, w) = network_inputs(net, np.ascontiguousarray(rgb), np.ascontiguousarray(maps), present,
+                                         device)
         logits, image_logit = net(*inputs)
         heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
         return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
@@ -221,7 +243,7 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "3.1"
+    version = "3.2"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")
