@@ -182,6 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=16, help="channels at the first U-Net level")
     ap.add_argument("--signal-dropout", type=float, default=0.4, help="chance of hiding each present signal")
     ap.add_argument("--all-dropout", type=float, default=0.1, help="chance of hiding every signal (RGB only)")
+    ap.add_argument("--mirror", action="store_true", help="mirror each training crop at random (both axes)")
     ap.add_argument("--seed", type=int, default=0, help="torch / crop / dropout seed")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--workers", type=int, default=2, help="processes computing the signal maps")
@@ -426,6 +427,9 @@ def crop_batch(split: Split, order: np.ndarray, crop: int, rng: np.random.Genera
         x[b] = np.pad(window[:-1], pad, mode="reflect" if ch > crop - ch and cw > crop - cw else "edge")
         y[b, 0, :ch, :cw] = window[-1] > 0.5
         valid[b, 0, :ch, :cw] = 1.0
+        if args.mirror:  # each crop mirrored left-right and/or upside down, maps and mask with it
+            axes = tuple(a for a in (1, 2) if rng.random() < 0.5)
+            x[b], y[b], valid[b] = (np.flip(v[b], axes) for v in (x, y, valid))
     present = dropped(present, rng, args)
     label = (y.reshape(n, -1).sum(1) >= 64).astype(np.float32)
     t = torch.from_numpy
