@@ -197,8 +197,7 @@ def predict_once(
     import torch
 
     with torch.inference_mode():
-        *inputs, (h, w) = network_inputs(net, np.ascontiguousarray(rgb), np.ascontiguousarray(maps), present,
-                                         device)
+        *inputs, (h, w) = network_inputs(net, rgb, maps, present, device)  # its concatenate copies mirrored views
         logits, image_logit = net(*inputs)
         heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
         return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
