@@ -81,7 +81,7 @@ def cases() -> list[Case]:
     from plugins.deepfake import nets as deepfake_nets
     from plugins.geolocation import visloc_net
     from plugins.localization import msfusion_net, omgfuser_net
-    from plugins.localization.fusion_net import FusionConfig, FusionNet
+    from plugins.localization.fusion_net import FusionConfig, build, members
     from plugins.localization.trace_net import TraceConfig, TraceNet
     from plugins.similarity import ames_net, dinov2, locore_net, s2vs, s2vs_net, video_copy_features
     from plugins.similarity.ames import PAIR_MB
@@ -113,11 +113,11 @@ def cases() -> list[Case]:
                       lambda g: (torch.randn(1, 1792, generator=g),)))
     config = FusionConfig(**manifest("fusion_default")["network"])
     found.append(Case(f"fusion localiser, {config.num_signals} signals at 512×384", "fusion_default",
-                      lambda: FusionNet(config),
+                      lambda: build(config),
                       lambda g: (torch.rand(1, 3, 384, 512, generator=g),
                                  torch.rand(1, config.num_signals, 384, 512, generator=g),
                                  torch.ones(1, config.num_signals, dtype=torch.bool)),
-                      call=lambda net, x: net(*x)[0]))
+                      call=lambda net, x: torch.stack([member(*x)[0] for member in members(net)])))
     trace = TraceConfig(**manifest("noise_trace_default")["network"])
     found.append(Case("noise trace, one 512-px tile (+ margins) in grey levels", "noise_trace_default",
                       lambda: TraceNet(trace), lambda g: (255 * torch.rand(1, 3, 600, 600, generator=g),)))

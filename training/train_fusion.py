@@ -58,7 +58,7 @@ DEFAULT_SIGNALS = (
 """Analyzer ids, ":layer" for a layer of the same run (the noise level keeps the direction — too quiet or
 too noisy — that the two-sided deviation map drops)."""
 TRAIN_SEED, VAL_SEED = 1, 2
-NOT_RECIPE = ("cache", "out", "manifest", "prepare_only", "evaluate", "workers", "against_signals", "head_from")
+NOT_RECIPE = ("cache", "out", "manifest", "prepare_only", "evaluate", "workers", "against_signals", "head_from", "join")
 """Command-line options that do not change the weights (left out of the manifest)."""
 SIZE_RANGE = (256, 640)
 """Views a little larger than the working resolution (512) on the long side, so that some are shrunk
@@ -121,7 +121,7 @@ def split_photos() -> dict[Role, dict[str, Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    origin = unet_origin(args)  # before any work: a --head-from file its manifest does not describe stops here
+    origin = provenance(args)  # before any work: a --head-from or --join file no manifest describes stops here
     torch_setup(args)
     photos = split_photos()
     specs = signal_specs(args.signals)
@@ -142,13 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t1 = time.perf_counter()
     trained = args.evaluate or args.head_from
-    net = load_net(trained, len(specs), args) if trained else train_net(train, val, len(specs), args)
+    if args.join:
+        net = joined(args.join, len(specs), args)
+    else:
+        net = load_net(trained, len(specs), args) if trained else train_net(train, val, len(specs), args)
     if args.evaluate and args.against_signals:
         for name, split, every in (("validation", val, 1), ("training (every third sample)", train, 3)):
             print(f"\n{name}:\n" + "\n".join(against_signals(net, split, [s.label for s in specs], every)))
         return 0
-    seconds["training"] = time.perf_counter() - t1
-    if not args.evaluate:
+    if not args.join:
+        seconds["training"] = time.perf_counter() - t1
+    if not (args.evaluate or args.join):
         t1 = time.perf_counter()
         net = refit_head(net, train, args)
         seconds["head"] = time.perf_counter() - t1
@@ -194,6 +198,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "signal's own map, on the validation split and every third training sample")
     ap.add_argument("--head-from", type=Path,
                     help="take the U-Net of this weights file (trained by this script) and only fit the image head")
+    ap.add_argument("--join", type=Path, nargs="+", metavar="WEIGHTS",
+                    help="no training: join these weights files (trained by this script, each with its manifest "
+                         "beside it) into one model that averages their readings (fusion_net.FusionEnsemble)")
     ap.add_argument("--head-steps", type=int, default=50,
                     help="full-batch steps of the image head's fit (50: the least validation log-loss among 25–300 "
                          "at the same AUC; longer fits grow overconfident)")
@@ -499,14 +506,32 @@ def train_net(train: Split, val: Split, num_signals: int, args: argparse.Namespa
 
 
 def load_net(path: Path, num_signals: int, args: argparse.Namespace):
+    """A weights file this script wrote: one network, or an ensemble (keys "members.<i>.…")."""
     import torch
 
-    from plugins.localization.fusion_net import FusionConfig, FusionNet
+    from plugins.localization.fusion_net import FusionConfig, build
 
     state = torch.load(path, map_location="cpu", weights_only=True)
-    net = FusionNet(FusionConfig(num_signals=num_signals, width=args.width, image_stats="head_mean" in state))
+    count = len({k.split(".")[1] for k in state if k.startswith("members.")})
+    stats_key = "members.0.head_mean" if count else "head_mean"
+    net = build(FusionConfig(num_signals=num_signals, width=args.width, image_stats=stats_key in state,
+                             members=count or 1))
     net.load_state_dict(state, strict=True)
     return net.eval()
+
+
+def joined(paths: list[Path], num_signals: int, args: argparse.Namespace):
+    """One ensemble of the single networks in `paths` (`--join`), each kept as it was trained."""
+    from plugins.localization.fusion_net import build
+
+    nets = [load_net(path, num_signals, args) for path in paths]
+    configs = {net.config for net in nets}
+    if len(configs) != 1 or next(iter(configs)).members != 1:
+        raise SystemExit(f"--join: single networks of one shape only, got {sorted(map(str, configs))}")
+    ensemble = build(dataclasses.replace(nets[0].config, members=len(nets)))
+    for slot, net in zip(ensemble.members, nets, strict=True):
+        slot.load_state_dict(net.state_dict(), strict=True)
+    return ensemble.eval()
 
 
 def refit_head(net, split: Split, args: argparse.Namespace):
@@ -623,26 +648,34 @@ def summarise(rows: list[tuple[dict[str, float], float, str, str, str]]) -> dict
 # -- output ----------------------------------------------------------------------------------------
 
 
-def unet_origin(args: argparse.Namespace) -> dict[str, Any] | None:
-    """With --head-from: that file's SHA-256 and its manifest's training record (where the U-Net came
-    from, since this run only fitted the head); None when this run trained the U-Net itself."""
-    if not args.head_from:
-        return None
-    sha = hashlib.sha256(args.head_from.read_bytes()).hexdigest()
-    beside = args.head_from.with_suffix(".json")
-    manifest = beside if beside.is_file() else args.manifest
+def provenance(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the weights came from when this run did not train them all, for the manifest's training
+    record: with --head-from the U-Net's file ("unet_from"), with --join each member's ("members")."""
+    if args.join:
+        return {"members": [weights_origin(path, None) for path in args.join]}
+    return {"unet_from": weights_origin(args.head_from, args.manifest)} if args.head_from else {}
+
+
+def weights_origin(weights: Path, fallback: Path | None) -> dict[str, Any]:
+    """A weights file's SHA-256 and the training record of its manifest (beside it, else `fallback`),
+    which must describe that very file."""
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    beside = weights.with_suffix(".json")
+    manifest = beside if beside.is_file() or fallback is None else fallback
     if not manifest.is_file():
-        raise SystemExit(f"--head-from {args.head_from}: no manifest beside it ({beside.name}) nor at {manifest}")
+        also = f" nor at {fallback}" if fallback else ""
+        raise SystemExit(f"{weights}: no manifest beside it ({beside.name}){also}")
     earlier = json.loads(manifest.read_text(encoding="utf-8"))
     if earlier.get("sha256") != sha:
-        raise SystemExit(f"{manifest} does not describe {args.head_from} (SHA-256 differs)")
+        raise SystemExit(f"{manifest} does not describe {weights} (SHA-256 differs)")
     training = earlier["training"]
-    return {"sha256": sha, "hyper_parameters": training["hyper_parameters"], "stage_seconds": training["stage_seconds"]}
+    return {"sha256": sha, **{k: training[k] for k in ("hyper_parameters", "stage_seconds", "unet_from", "members")
+                              if k in training}}
 
 
 def write_model(
     net, specs: list[SignalSpec], found: dict[str, Any], args: argparse.Namespace, seconds: dict[str, float],
-    photos: dict[Role, dict[str, Path]], origin: dict[str, Any] | None = None,
+    photos: dict[Role, dict[str, Path]], origin: dict[str, Any],
 ) -> None:
     """The weights (a plain state dict) and, beside them, the manifest the model store reads."""
     import torch
@@ -660,7 +693,9 @@ def write_model(
         "architecture": (
             f"plugins.localization.fusion_net:FusionNet (width {args.width}): a stem shared by the signal maps "
             "(+ per-signal embedding), masked mean ‖ max over the present signals, an RGB stem, a 3-level "
-            f"U-Net at 1/4 resolution and an image-level head; {parameter_count(net):,} parameters"
+            "U-Net at 1/4 resolution and an image-level head"
+            + (f"; {net.config.members} such networks trained apart, their readings averaged" if args.join else "")
+            + f"; {parameter_count(net):,} parameters"
         ),
         "weights": args.out.name,
         "sha256": sha,
@@ -668,7 +703,7 @@ def write_model(
         "source": "training/train_fusion.py",
         "input_size": [args.working_size],
         "calibration": "plugins/localization/calibration/fusion.json (rank among unedited photos held out from "
-                       "training; python -m bench.calibration); the score itself is the network's sigmoid",
+                       "training; python -m bench.calibration); the score itself is the networks' mean sigmoid",
         "card": "plugins/localization/fusion.md",
         "network": net.config.to_dict(),
         "signals": [s.to_dict() for s in specs],
@@ -681,11 +716,13 @@ def write_model(
             "parts": [{**part.describe(), "train": {"seed": TRAIN_SEED * 100 + j, "samples": counts(part, args, False)},
                        "validation": {"seed": VAL_SEED * 100 + j, "samples": counts(part, args, True)}}
                       for j, part in enumerate(parts())],
-            "hyper_parameters": {k: v for k, v in vars(args).items() if k not in NOT_RECIPE},
+            # a joined model's hyper-parameters and image heads are its members' (`origin`)
+            **({} if args.join else {
+                "hyper_parameters": {k: v for k, v in vars(args).items() if k not in NOT_RECIPE},
+                "image_head": "refit on whole training images with each input map's statistics (refit_head)"}),
             "stage_seconds": {k: round(v) for k, v in seconds.items()},
             "signal_sources": {s.id: source_digest(s.id) for s in specs},
-            "image_head": "refit on whole training images with each input map's statistics (refit_head)",
-            **({"unet_from": origin} if origin else {}),
+            **origin,
         },
         "validation": found,
     }

@@ -2,8 +2,9 @@
 
 The analyzer runs the signal analyzers it was trained on (with the versions and parameters the
 model's manifest records), shrinks their maps and the image to the working resolution, and lets
-`FusionNet` fuse whichever signals came out into one map and one image-level score. The same
-`signal_inputs` builds the training inputs (training/train_fusion.py), so both see identical maps.
+`FusionNet` (or an ensemble of them) fuse whichever signals came out into one map and one
+image-level score. The same `signal_inputs` builds the training inputs (training/train_fusion.py),
+so both see identical maps.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from workbench.api import Analyzer, Heatmap, Media, ModelUnavailable, RunContext
 
 MODEL_ID = "fusion_default"
 SCORE_MEANING = (
-    "sigmoid of the network's image-level head in [0, 1]: a score learned on generated manipulations of 22 "
-    "photos, not a probability; read its rank among unedited photos the network was not trained on"
+    "mean sigmoid of the networks' image-level heads in [0, 1]: a score learned on generated manipulations of 22 "
+    "photos, not a probability; read its rank among unedited photos the networks were not trained on"
 )
 
 
@@ -180,13 +181,16 @@ costs little beside the signals."""
 
 def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
     """Working-resolution inputs → (sigmoid map h×w, image-level sigmoid score), each the mean over
-    the MIRRORS views of the inputs (each map mirrored back first): mirrored evidence gets the
-    mirrored map and the same score."""
+    the model's networks (`fusion_net.members`) and the MIRRORS views of the inputs (each map
+    mirrored back first): mirrored evidence gets the mirrored map and the same score."""
+    from plugins.localization.fusion_net import members
+
     heats, scores = [], []
-    for axes in MIRRORS:
-        heat, score = predict_once(net, np.flip(rgb, axes), np.flip(maps, axes), present, device)
-        heats.append(np.flip(heat, tuple(a - 1 for a in axes)))
-        scores.append(score)
+    for member in members(net):
+        for axes in MIRRORS:
+            heat, score = predict_once(member, np.flip(rgb, axes), np.flip(maps, axes), present, device)
+            heats.append(np.flip(heat, tuple(a - 1 for a in axes)))
+            scores.append(score)
     return np.mean(heats, axis=0).astype(np.float32), float(np.mean(scores))
 
 
@@ -211,7 +215,7 @@ class LoadedModel:
 
 def load_model(device: str) -> LoadedModel:
     """The verified network and the signals it was trained on; ModelUnavailable otherwise."""
-    from plugins.localization.fusion_net import FusionConfig, FusionNet
+    from plugins.localization.fusion_net import FusionConfig, build
     from workbench.api import loaded_model
 
     store = model_store()
@@ -223,7 +227,7 @@ def load_model(device: str) -> LoadedModel:
         raise ModelUnavailable(f"model '{MODEL_ID}': the manifest lacks the network or its signals ({exc})") from exc
     if config.num_signals != len(signals):
         raise ModelUnavailable(f"model '{MODEL_ID}': {len(signals)} signals listed for {config.num_signals} inputs")
-    net = loaded_model(store, MODEL_ID, lambda: FusionNet(config), device)
+    net = loaded_model(store, MODEL_ID, lambda: build(config), device)
     return LoadedModel(net, signals)
 
 
@@ -242,7 +246,7 @@ def select(signals: tuple[SignalSpec, ...], choice: str) -> list[bool]:
 class FusionAnalyzer(Analyzer):
     id = "fusion"
     title = "Fusion localiser (learned, OMG-Fuser-style)"
-    version = "3.2"
+    version = "3.3"
     Params = FusionParams
     models = (MODEL_ID,)
     card_file = Path(__file__).with_name("fusion.md")

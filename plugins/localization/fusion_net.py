@@ -6,14 +6,15 @@ embedding saying which signal it is), the stems of the signals that are present 
 masked mean and a masked max (absent signals are excluded, not zero-filled, so any subset is a
 valid input), the pooled features join an RGB stem, and a compact U-Net decodes a logit map.
 An image-level head reads the bottleneck and the map's statistics (and, from version 2.1, each input
-map's own statistics, `signal_stats`).
+map's own statistics, `signal_stats`). From fusion 3.3 the model may hold several such networks,
+trained apart (`FusionEnsemble`), whose readings the analyzer averages.
 
 This module imports torch at the top: import it only inside functions of analyzer modules.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,8 @@ class FusionConfig:
     image_stats: bool = False
     """The image head also reads `signal_stats` of the whole image, standardised by buffers fitted with
     it (`refit_head` in training/train_fusion.py); False for models before fusion 2.1."""
+    members: int = 1
+    """Networks of this shape in the model (`FusionEnsemble` when more than one): 1 before fusion 3.3."""
 
     def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -109,6 +112,8 @@ class FusionNet(nn.Module):
 
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
+        if config.members != 1:
+            raise ValueError(f"one FusionNet is one member, not {config.members}: build() makes ensembles")
         self.config = config
         c = config.width
         self.signal_stem = SignalStem(config.num_signals, c)
@@ -168,6 +173,27 @@ class FusionNet(nn.Module):
         pooled = [bottom.mean(dim=(2, 3)), bottom.amax(dim=(2, 3)), prob.mean(dim=1, keepdim=True),
                   prob.amax(dim=1, keepdim=True), top]
         return logits, torch.cat([*pooled, *([stats] if self.config.image_stats else [])], dim=1)
+
+
+class FusionEnsemble(nn.Module):
+    """Networks of one shape trained apart (another seed, another augmentation), read one by one:
+    two U-Nets err in different places, so the mean of their maps is steadier than either (state
+    dict keys "members.<i>.<FusionNet key>")."""
+
+    def __init__(self, config: FusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(FusionNet(replace(config, members=1)) for _ in range(config.members))
+
+
+def build(config: FusionConfig) -> FusionNet | FusionEnsemble:
+    """The network a manifest's config describes: one FusionNet, or an ensemble of them."""
+    return FusionNet(config) if config.members == 1 else FusionEnsemble(config)
+
+
+def members(net: FusionNet | FusionEnsemble) -> list[FusionNet]:
+    """The networks whose readings a prediction averages."""
+    return list(net.members) if isinstance(net, FusionEnsemble) else [net]
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
