@@ -261,6 +261,20 @@ def test_unavailable_when_the_weights_are_altered(
     assert "SHA-256" in result.message
 
 
+def test_unavailable_when_the_manifest_lists_no_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jpeg_photo: Path
+) -> None:
+    doc = manifest()
+    doc["network"]["members"] = 0
+    edited = tmp_path / "edited" / MANIFEST.name
+    edited.parent.mkdir()
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    bundle_model(monkeypatch, fusion, tmp_path, edited, (MODELS / doc["weights"]).read_bytes())
+    result = run_fusion(jpeg_photo)
+    assert result.status is Status.UNAVAILABLE and result.score is None
+    assert "lists 0 networks" in result.message
+
+
 def test_splice_stands_out_with_the_committed_weights(evidence_dir: Path) -> None:
     # a double-JPEG splice (first save q 70-80, second q 90-95, same grid) made from a
     # validation photo, i.e. a scene the network never saw in training

@@ -227,6 +227,8 @@ def load_model(device: str) -> LoadedModel:
         raise ModelUnavailable(f"model '{MODEL_ID}': the manifest lacks the network or its signals ({exc})") from exc
     if config.num_signals != len(signals):
         raise ModelUnavailable(f"model '{MODEL_ID}': {len(signals)} signals listed for {config.num_signals} inputs")
+    if config.members < 1:
+        raise ModelUnavailable(f"model '{MODEL_ID}': the manifest lists {config.members} networks")
     net = loaded_model(store, MODEL_ID, lambda: build(config), device)
     return LoadedModel(net, signals)
 
