@@ -246,3 +246,24 @@ def test_listed_sources_are_outside_the_reserved_folders() -> None:
     left_out, _ = excluded_for("fusion")
     assert left_out and all(fusion_role(key) == "train" for key in left_out)
     assert {f"{label}/{n}" for label, n in names} - left_out  # photos remain to calibrate it on
+
+
+def test_false_alarms_count_the_photos_at_or_above_a_threshold() -> None:
+    t = table(0.0, 0.2, 0.5, 0.5, 0.9)
+    assert t.false_alarms(0.0) == pytest.approx(1.0)
+    assert t.false_alarms(0.5) == pytest.approx(0.6)  # a tie with the threshold is flagged
+    assert t.false_alarms(0.6) == pytest.approx(0.2)
+    assert t.false_alarms(0.95) == pytest.approx(0.0)
+
+
+def test_the_false_alarm_section_reads_the_committed_tables() -> None:
+    from bench.false_alarms import THRESHOLDS, section
+
+    rows = {line.split(" | ")[0].strip("| "): line for line in section(["fusion", "metadata"]).splitlines()
+            if line.startswith("| ") and not line.startswith("| analyzer")}
+    fusion = table_for(registry.get("fusion"))
+    assert fusion is not None
+    cells = [c.strip() for c in rows["fusion"].strip("|").split("|")]
+    assert cells[1:3] == [fusion.version, str(fusion.count)]
+    assert cells[3:] == [percent(fusion.false_alarms(t)) for t in THRESHOLDS]
+    assert "no table" in rows["metadata"]

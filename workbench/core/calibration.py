@@ -52,6 +52,11 @@ class Calibration:
         below = bisect_left(self.scores, score)
         return below, bisect_right(self.scores, score) - below
 
+    def false_alarms(self, threshold: float) -> float:
+        """Fraction of the authentic photos that scored `threshold` or more: how often flagging every
+        score at or above it would flag an unedited photo."""
+        return (self.count - bisect_left(self.scores, threshold)) / self.count
+
     def rank(self, score: float) -> float:
         """Fraction of the authentic photos that scored below `score` (ties count half)."""
         below, ties = self._below_and_ties(score)
