@@ -694,7 +694,8 @@ def write_model(
             f"plugins.localization.fusion_net:FusionNet (width {args.width}): a stem shared by the signal maps "
             "(+ per-signal embedding), masked mean ‖ max over the present signals, an RGB stem, a 3-level "
             "U-Net at 1/4 resolution and an image-level head"
-            + (f"; {net.config.members} such networks trained apart, their readings averaged" if args.join else "")
+            + (f"; {net.config.members} such networks trained apart, their readings averaged"
+               if net.config.members > 1 else "")
             + f"; {parameter_count(net):,} parameters"
         ),
         "weights": args.out.name,

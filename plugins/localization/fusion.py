@@ -182,15 +182,20 @@ costs little beside the signals."""
 def predict(net: Any, rgb: np.ndarray, maps: np.ndarray, present: np.ndarray, device: str) -> tuple[np.ndarray, float]:
     """Working-resolution inputs → (sigmoid map h×w, image-level sigmoid score), each the mean over
     the model's networks (`fusion_net.members`) and the MIRRORS views of the inputs (each map
-    mirrored back first): mirrored evidence gets the mirrored map and the same score."""
+    mirrored back first): mirrored evidence gets the mirrored map and the same score. Each view's
+    inputs are built once for all the networks (they share one config)."""
+    import torch
+
     from plugins.localization.fusion_net import members
 
     heats, scores = [], []
-    for member in members(net):
+    with torch.inference_mode():
         for axes in MIRRORS:
-            heat, score = predict_once(member, np.flip(rgb, axes), np.flip(maps, axes), present, device)
-            heats.append(np.flip(heat, tuple(a - 1 for a in axes)))
-            scores.append(score)
+            inputs = network_inputs(net, np.flip(rgb, axes), np.flip(maps, axes), present, device)
+            for member in members(net):
+                heat, score = forward(member, inputs)
+                heats.append(np.flip(heat, tuple(a - 1 for a in axes)))
+                scores.append(score)
     return np.mean(heats, axis=0).astype(np.float32), float(np.mean(scores))
 
 
@@ -201,10 +206,18 @@ def predict_once(
     import torch
 
     with torch.inference_mode():
-        *inputs, (h, w) = network_inputs(net, rgb, maps, present, device)  # its concatenate copies mirrored views
-        logits, image_logit = net(*inputs)
-        heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
-        return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
+        return forward(net, network_inputs(net, rgb, maps, present, device))
+
+
+def forward(net: Any, inputs: tuple[Any, ...]) -> tuple[np.ndarray, float]:
+    """`network_inputs`' tuple through one network (under torch.inference_mode) → (sigmoid map h×w,
+    image-level sigmoid score)."""
+    import torch
+
+    *tensors, (h, w) = inputs  # network_inputs' concatenate copied any mirrored view
+    logits, image_logit = net(*tensors)
+    heat = torch.sigmoid(logits[0, 0, :h, :w]).cpu().numpy()
+    return heat.astype(np.float32), float(torch.sigmoid(image_logit[0]))
 
 
 @dataclass(frozen=True)
