@@ -52,9 +52,9 @@ METRICS = ("f1", "best_f1", "mcc", "iou", "auc")
 MANIPULATED = tuple(k for k in KINDS if k != "pristine")
 CONDITIONS_SECTION = "conditions"
 """The per-condition report's section in the --out file."""
-KEPT_SECTIONS = (CONDITIONS_SECTION, "copy-move-dense")
+KEPT_SECTIONS = (CONDITIONS_SECTION, "copy-move-dense", "calibration")
 """Sections of the --out file that other reports wrote (the per-condition mode's, bench/copy_move_dense.py's
-figures), kept in this order after the mixed set's report when it rewrites the file."""
+and bench/false_alarms.py's figures), kept in this order after the mixed set's report when it rewrites the file."""
 
 
 def evaluation_photos() -> list[Path]:
